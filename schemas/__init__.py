@@ -1,0 +1,27 @@
+"""Message formats: pydantic v2 models of everything tierstream reads and writes."""
+
+from schemas.inputs import (
+    INPUT_MODELS,
+    ComplaintFiled,
+    EnquiryReceived,
+    InputEvent,
+    LineItem,
+    OrderReturned,
+    PurchaseCompleted,
+)
+from schemas.outputs import (
+    OUTPUT_MODELS,
+    ContactActionRequested,
+    CustomerAlert,
+    CustomerScore,
+    DeadLetter,
+    ScoreComponent,
+    TierChanged,
+    TouchPlan,
+)
+
+__all__ = [
+    "INPUT_MODELS", "OUTPUT_MODELS", "ComplaintFiled", "ContactActionRequested", "CustomerAlert",
+    "CustomerScore", "DeadLetter", "EnquiryReceived", "InputEvent", "LineItem", "OrderReturned",
+    "PurchaseCompleted", "ScoreComponent", "TierChanged", "TouchPlan",
+]

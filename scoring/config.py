@@ -1,0 +1,233 @@
+"""Scoring rules: one frozen object passed to every core function.
+
+Every default here is the product default and is documented in
+`tierstream.yaml.example`. Loading from a file happens in the shell
+(`streams.settings`); this module only validates a mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scoring.errors import ConfigError
+
+Direction = Literal["up", "down", "any"]
+Trigger = Literal["tier_changed", "segment_changed", "at_risk", "top_tier_complaint"]
+SEGMENTS = ("new", "active", "rising", "declining", "lapsed", "bad_business")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TierRule(_Frozen):
+    """A tier and the composite score (0-100) needed to enter it."""
+
+    name: str = Field(description="Tier name, e.g. AAA.")
+    min_score: float = Field(ge=0, le=100, description="Score needed to enter (inclusive).")
+
+
+class TouchPattern(_Frozen):
+    """How a tier is looked after: the standing contact plan of the tier."""
+
+    channel: str = Field(description="Contact channel, e.g. phone, email, online.")
+    cadence_days: int = Field(gt=0, description="Days between touches.")
+    owner: str = Field(description="Who owns the relationship, e.g. account_manager.")
+
+
+class ActionSpec(_Frozen):
+    """An action a rule asks for."""
+
+    type: str = Field(description="Action type, e.g. vip_call.")
+    channel: str = Field(description="Channel, must appear in `channel_costs`.")
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    due_in_days: float = Field(default=0, ge=0, description="Due this many days after the trigger.")
+    owner: str = Field(default="crm", description="Team or role that carries it out.")
+
+
+class ContactRule(_Frozen):
+    """A contact-plan rule: when the trigger matches, request the action."""
+
+    name: str = Field(description="Rule name, unique; part of the action id.")
+    on: Trigger = Field(description="The decision that triggers the rule.")
+    from_tiers: tuple[str, ...] = Field(default=(), description="Previous tier in this list (empty: any).")
+    to_tiers: tuple[str, ...] = Field(default=(), description="Current tier in this list (empty: any).")
+    direction: Direction = Field(default="any", description="For tier_changed: up, down or any.")
+    segments: tuple[str, ...] = Field(default=(), description="Current segment in this list (empty: any).")
+    action: ActionSpec
+
+
+class FrequencyCap(_Frozen):
+    """At most `max_count` actions of a type per customer in `per_days`, and a cooldown."""
+
+    max_count: int = Field(default=1, ge=1)
+    per_days: float = Field(default=7, gt=0, description="Cap window, days.")
+    cooldown_days: float = Field(default=0, ge=0, description="Minimum days between two sends.")
+
+
+def _default_tiers() -> tuple[TierRule, ...]:
+    return (
+        TierRule(name="AAA", min_score=80),
+        TierRule(name="A", min_score=60),
+        TierRule(name="B", min_score=35),
+        TierRule(name="C", min_score=0),
+    )
+
+
+def _default_touch() -> dict[str, TouchPattern]:
+    return {
+        "AAA": TouchPattern(channel="phone", cadence_days=30, owner="account_manager"),
+        "A": TouchPattern(channel="email", cadence_days=30, owner="crm"),
+        "B": TouchPattern(channel="email", cadence_days=60, owner="crm"),
+        "C": TouchPattern(channel="online", cadence_days=90, owner="automated"),
+    }
+
+
+def _default_rules() -> tuple[ContactRule, ...]:
+    def rule(name: str, on: Trigger, action: ActionSpec, **kw: Any) -> ContactRule:
+        return ContactRule(name=name, on=on, action=action, **kw)
+
+    return (
+        rule("welcome-top-tier", "tier_changed",
+             ActionSpec(type="vip_welcome", channel="phone", priority="high", due_in_days=2,
+                        owner="account_manager"), to_tiers=("AAA",), direction="up"),
+        rule("thank-upgrade", "tier_changed",
+             ActionSpec(type="upgrade_thanks", channel="email", due_in_days=1),
+             to_tiers=("A", "B"), direction="up"),
+        rule("win-back-downgrade", "tier_changed",
+             ActionSpec(type="win_back_offer", channel="email", priority="high", due_in_days=3),
+             from_tiers=("AAA", "A"), direction="down"),
+        rule("retain-at-risk", "at_risk",
+             ActionSpec(type="retention_call", channel="phone", priority="urgent", due_in_days=1,
+                        owner="account_manager")),
+        rule("top-tier-complaint", "top_tier_complaint",
+             ActionSpec(type="service_recovery_call", channel="phone", priority="urgent",
+                        due_in_days=0, owner="service_desk")),
+        rule("review-bad-business", "segment_changed",
+             ActionSpec(type="account_review", channel="online", priority="low", due_in_days=14,
+                        owner="finance"), segments=("bad_business",)),
+        rule("nurture-rising", "segment_changed",
+             ActionSpec(type="nurture_offer", channel="email", due_in_days=7),
+             segments=("rising",), to_tiers=("B", "C")),
+    )
+
+
+class ScoringConfig(_Frozen):
+    """All scoring rules. Days are UTC calendar days; money is in `base_currency`."""
+
+    version: str = Field(default="rules-1", description="Config version stamped on every output.")
+    base_currency: str = Field(default="USD", description="Currency of all scored amounts (ISO 4217).")
+    fx_rates: dict[str, float] = Field(
+        default_factory=dict, description="Units of base currency per unit of another currency.")
+    window_days: int = Field(default=365, ge=7, le=3650, description="Rolling window for F, M and returns.")
+    max_future_seconds: float = Field(
+        default=86_400, ge=0, description="Events later than now + this are rejected (clock skew).")
+    # R/F/M thresholds: four cut points each.
+    recency_days: tuple[int, int, int, int] = Field(
+        default=(30, 90, 180, 365), description="R=5 when days since last purchase <= first, ... R=1 above last.")
+    frequency_counts: tuple[float, float, float, float] = Field(
+        default=(2, 4, 8, 16), description="F=1+number of cut points the window purchase count reaches.")
+    monetary_amounts: tuple[float, float, float, float] = Field(
+        default=(100, 300, 1000, 3000), description="M=1+number of cut points the window net spend reaches.")
+    weights: tuple[float, float, float] = Field(
+        default=(35, 30, 35), description="Points R, F, M contribute at score 5 (linear from 0 at 1).")
+    return_tolerance: float = Field(default=0.1, ge=0, le=1, description="Return rate that costs nothing.")
+    return_penalty_per_rate: float = Field(default=60, ge=0, description="Points per unit return rate above tolerance.")
+    return_penalty_max: float = Field(default=30, ge=0)
+    complaint_half_life_days: int = Field(default=90, ge=1, description="Complaint weight halves every this many days.")
+    complaint_points_per_severity: float = Field(default=2.0, ge=0)
+    complaint_penalty_max: float = Field(default=20, ge=0)
+    enquiry_half_life_days: int = Field(default=30, ge=1)
+    enquiry_points: float = Field(default=1.0, description="Points per (decayed) enquiry; negative makes it a cost.")
+    enquiry_points_max: float = Field(default=5, ge=0)
+    tenure_points_per_year: float = Field(default=2.0, ge=0)
+    tenure_points_max: float = Field(default=10, ge=0)
+    tiers: tuple[TierRule, ...] = Field(default_factory=_default_tiers, description="Highest first.")
+    hysteresis_margin: float = Field(default=3.0, ge=0, description="Leave a tier only below its threshold minus this.")
+    min_dwell_days: int = Field(default=0, ge=0, description="Days before a downgrade is allowed.")
+    new_customer_days: int = Field(default=90, ge=0, description="Segment 'new' while tenure <= this.")
+    lapsed_days: int = Field(default=365, ge=1, description="Segment 'lapsed' when days since purchase > this.")
+    trend_days: int = Field(default=90, ge=7, description="Recent period compared with the rest of the window.")
+    rising_ratio: float = Field(default=1.5, gt=1)
+    declining_ratio: float = Field(default=0.5, gt=0, lt=1)
+    bad_business_share: float = Field(
+        default=0.5, gt=0, description="Bad business when returns + complaint cost >= this share of spend.")
+    complaint_cost: float = Field(default=25.0, ge=0, description="Cost to serve per complaint severity point.")
+    at_risk_gap_multiple: float = Field(default=2.0, gt=1, description="At risk when recency > this x own gap.")
+    default_gap_days: float = Field(default=60, gt=0, description="Typical gap when a customer has < 2 purchase days.")
+    at_risk_min_m: int = Field(default=4, ge=1, le=5, description="'Valuable' means M score >= this ...")
+    at_risk_tiers: tuple[str, ...] = Field(default=("AAA", "A"), description="... or a tier in this list.")
+    top_tiers: tuple[str, ...] = Field(default=("AAA",), description="A complaint from these tiers alerts.")
+    touch_patterns: dict[str, TouchPattern] = Field(default_factory=_default_touch)
+    contact_rules: tuple[ContactRule, ...] = Field(default_factory=_default_rules)
+    channel_costs: dict[str, float] = Field(
+        default_factory=lambda: {"phone": 15.0, "mail": 3.0, "email": 0.1, "online": 0.0},
+        description="Cost of one action per channel, base currency.")
+    channel_ladder: tuple[str, ...] = Field(
+        default=("phone", "mail", "email", "online"), description="Most to least expensive, for downgrades.")
+    roi_max_share: float = Field(
+        default=0.1, gt=0, description="An action may cost at most this share of the annual value.")
+    value_margin: float = Field(default=1.0, gt=0, description="Share of net spend that is value (margin).")
+    frequency_caps: dict[str, FrequencyCap] = Field(default_factory=dict, description="Per action type.")
+    outbox_ttl_seconds: float = Field(
+        default=3600, ge=0, description="How long outputs are kept in state for resend on redelivery.")
+
+    @field_validator("recency_days", "frequency_counts", "monetary_amounts")
+    @classmethod
+    def _ascending(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if list(v) != sorted(v):
+            raise ValueError("cut points must be ascending")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScoringConfig:
+        names = [t.name for t in self.tiers]
+        if not self.tiers or len(set(names)) != len(names):
+            raise ValueError("tiers: need at least one tier and unique names")
+        if [t.min_score for t in self.tiers] != sorted((t.min_score for t in self.tiers), reverse=True):
+            raise ValueError("tiers: list highest min_score first")
+        if self.tiers[-1].min_score != 0:
+            raise ValueError("tiers: the last tier must have min_score 0 so every score has a tier")
+        missing = set(names) - set(self.touch_patterns)
+        if missing:
+            raise ValueError(f"touch_patterns: tier {sorted(missing)[0]!r} has no touch pattern")
+        unknown = {c for r in self.contact_rules for c in (r.action.channel,)} - set(self.channel_costs)
+        if unknown:
+            raise ValueError(f"contact_rules: channel {sorted(unknown)[0]!r} has no entry in channel_costs")
+        if set(self.channel_ladder) - set(self.channel_costs):
+            raise ValueError("channel_ladder: every channel needs an entry in channel_costs")
+        return self
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tiers)
+
+
+def parse_config(data: Any) -> ScoringConfig:
+    """Validate a mapping into a config; raises ConfigError with one line naming the field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("config: the top level must be a mapping of settings")
+    try:
+        return ScoringConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        raise ConfigError(f"config: {where}: {err['msg']}") from None
+
+
+def parse_config_yaml(text: str) -> ScoringConfig:
+    """Parse YAML text (already read by the caller) into a config."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config: not valid YAML{line}") from None
+    if isinstance(data, dict) and "scoring" in data:
+        data = data["scoring"]
+    return parse_config(data)

@@ -1,0 +1,91 @@
+"""What the core decides: plain values the shell turns into output messages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+RoiDecision = Literal["approved", "downgraded", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class TierChange:
+    """The customer moved between tiers. `from_tier` is None on first assignment."""
+
+    id: str
+    cause: str
+    at_ms: int
+    from_tier: str | None
+    to_tier: str
+    direction: Literal["up", "down", "new"]
+    score: float
+    previous_score: float | None
+    touch_channel: str
+    touch_cadence_days: int
+    touch_owner: str
+    kind: Literal["tier_change"] = "tier_change"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """A contact-plan action, after the ROI guard. `cost` is in base currency."""
+
+    id: str
+    cause: str
+    at_ms: int
+    rule: str
+    trigger: str
+    action_type: str
+    channel: str
+    requested_channel: str
+    priority: str
+    owner: str
+    due_ms: int
+    cost: float
+    annual_value: float
+    roi_decision: RoiDecision
+    reason: str
+    tier: str
+    kind: Literal["action"] = "action"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert for people: `at_risk` or `top_tier_complaint`."""
+
+    id: str
+    cause: str
+    at_ms: int
+    alert_kind: Literal["at_risk", "top_tier_complaint"]
+    tier: str
+    score: float
+    at_risk_score: float
+    value_at_stake: float
+    reason: str
+    kind: Literal["alert"] = "alert"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChanged:
+    """The published profile changed (tier, score, segment or at-risk); the shell sends a snapshot."""
+
+    id: str
+    cause: str
+    at_ms: int
+    kind: Literal["score"] = "score"
+
+
+Decision = TierChange | ActionRequest | Alert | ScoreChanged
+_BY_KIND: dict[str, type[Any]] = {
+    "tier_change": TierChange, "action": ActionRequest, "alert": Alert, "score": ScoreChanged,
+}
+
+
+def decision_to_dict(decision: Decision) -> dict[str, Any]:
+    return asdict(decision)
+
+
+def decision_from_dict(data: dict[str, Any]) -> Decision:
+    cls = _BY_KIND[data["kind"]]
+    result: Decision = cls(**data)
+    return result

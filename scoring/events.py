@@ -1,0 +1,69 @@
+"""The core's view of an input event: small, typed, already in base units.
+
+Schemas (`schemas/`) are converted to `CoreEvent` at the edge; replay builds
+them straight from CSV rows. Times are epoch milliseconds (UTC); days are
+epoch days (UTC calendar days since 1970-01-01).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+
+MS_PER_DAY = 86_400_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Kind(IntEnum):
+    """Event kinds; the value is stable and used in serialised state."""
+
+    PURCHASE = 1
+    RETURN = 2
+    COMPLAINT = 3
+    ENQUIRY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CoreEvent:
+    """One input event.
+
+    `amount_cents` is in minor units (1/100) of `currency` and >= 0 (the refund
+    for a return); `severity` is 1-5 for complaints, 0 otherwise.
+    """
+
+    kind: Kind
+    event_id: str
+    at_ms: int
+    amount_cents: int = 0
+    currency: str = ""
+    severity: int = 0
+
+    @property
+    def day(self) -> int:
+        return self.at_ms // MS_PER_DAY
+
+
+def to_ms(moment: datetime) -> int:
+    """Epoch milliseconds of a tz-aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("datetime must be timezone-aware")
+    return (moment - EPOCH) // _ONE_MS
+
+
+def from_ms(ms: int) -> datetime:
+    """The UTC datetime of epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def day_of(moment: datetime) -> int:
+    """Epoch day (UTC) of a tz-aware datetime."""
+    return to_ms(moment) // MS_PER_DAY
+
+
+def day_start(day: int) -> datetime:
+    """Midnight UTC that opens epoch day `day`."""
+    return from_ms(day * MS_PER_DAY)
+
+
+_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - EPOCH

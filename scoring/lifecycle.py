@@ -1,0 +1,71 @@
+"""Lifecycle segment and the first at-risk signal.
+
+At-risk compares days since the last purchase with the customer's own
+typical gap between purchase days (t_x / x, or `default_gap_days` with fewer
+than two purchase days): `ratio = recency / gap`. The score rises linearly
+from 0 at ratio 1 to 1 at ratio `2*multiple - 1` (0.5 at the multiple), and a
+valuable customer is at risk once the ratio exceeds the multiple.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scoring.config import ScoringConfig
+from scoring.rfm import Score
+from scoring.state import CustomerState
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """At-risk assessment; `gap_days` is the typical gap used, `due_day` when it first trips."""
+
+    score: float
+    is_at_risk: bool
+    gap_days: float
+    due_day: int | None
+
+
+def typical_gap(state: CustomerState, config: ScoringConfig) -> float:
+    """Mean days between distinct purchase days, all-time; a population default when unknown."""
+    if state.purchase_days >= 2 and state.first_day is not None and state.last_day is not None:
+        return max(1.0, (state.last_day - state.first_day) / (state.purchase_days - 1))
+    return config.default_gap_days
+
+
+def is_valuable(s: Score, tier: str | None, config: ScoringConfig) -> bool:
+    return s.m >= config.at_risk_min_m or (tier is not None and tier in config.at_risk_tiers)
+
+
+def assess_risk(state: CustomerState, s: Score, tier: str | None, config: ScoringConfig) -> Risk:
+    """At-risk score in [0, 1] and flag, as of the score's day."""
+    gap = typical_gap(state, config)
+    if state.last_day is None or s.recency_days is None:
+        return Risk(0.0, False, gap, None)
+    multiple = config.at_risk_gap_multiple
+    ratio = s.recency_days / gap
+    risk = min(1.0, max(0.0, (ratio - 1) / (2 * (multiple - 1))))
+    trip_day = state.last_day + math.floor(multiple * gap) + 1  # first day with recency > multiple*gap
+    flag = ratio > multiple and is_valuable(s, tier, config)
+    return Risk(round(risk, 4), flag, gap, trip_day)
+
+
+def segment(state: CustomerState, s: Score, config: ScoringConfig) -> str:
+    """One of new, active, rising, declining, lapsed, bad_business."""
+    eaten = s.returns_amount + s.complaint_weight * config.complaint_cost
+    if eaten > 0 and eaten >= config.bad_business_share * s.monetary:
+        return "bad_business"
+    if s.recency_days is None or (s.tenure_days is not None and s.tenure_days <= config.new_customer_days):
+        return "new"
+    if s.recency_days > config.lapsed_days:
+        return "lapsed"
+    earlier = s.monetary - s.recent_spend
+    observed = min(config.window_days, (s.tenure_days or 0) + 1)  # days of history in the window
+    periods = (observed - config.trend_days) / config.trend_days
+    baseline = earlier / periods if periods > 0 else 0.0
+    if baseline > 0 and s.recent_spend <= config.declining_ratio * baseline:
+        return "declining"
+    if baseline > 0 and s.recent_spend >= config.rising_ratio * baseline:
+        return "rising"
+    return "active"

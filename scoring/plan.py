@@ -1,0 +1,97 @@
+"""Contact plan: rules matched on what changed, the ROI guard, frequency caps.
+
+Never spend more to retain a customer than the customer is worth: an action
+whose channel costs more than `roi_max_share` of the annual value is moved
+down `channel_ladder` to the first channel within budget, or skipped when
+none is; the action says which and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scoring.config import ContactRule, ScoringConfig
+from scoring.decisions import RoiDecision
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Something that happened to a customer that rules may react to."""
+
+    on: str  # tier_changed | segment_changed | at_risk | top_tier_complaint
+    tier: str
+    from_tier: str | None = None
+    direction: str = ""
+    segment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoiVerdict:
+    decision: RoiDecision
+    channel: str
+    cost: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CapDecision:
+    """Whether an action may be sent now; `retry_at_s` (epoch seconds) when not."""
+
+    allowed: bool
+    reason: str
+    retry_at_s: float | None = None
+
+
+def matches(rule: ContactRule, trigger: Trigger) -> bool:
+    """True when the rule listens to this trigger and its filters accept it."""
+    if rule.on != trigger.on:
+        return False
+    if rule.to_tiers and trigger.tier not in rule.to_tiers:
+        return False
+    if rule.from_tiers and trigger.from_tier not in rule.from_tiers:
+        return False
+    if rule.segments and trigger.segment not in rule.segments:
+        return False
+    return rule.direction in ("any", trigger.direction)
+
+
+def matching_rules(trigger: Trigger, config: ScoringConfig) -> tuple[ContactRule, ...]:
+    return tuple(rule for rule in config.contact_rules if matches(rule, trigger))
+
+
+def roi_guard(channel: str, annual_value: float, config: ScoringConfig) -> RoiVerdict:
+    """Keep, downgrade or skip an action on `channel` for a customer worth `annual_value` a year."""
+    budget = config.roi_max_share * annual_value
+    cost = config.channel_costs[channel]
+    if cost <= budget:
+        return RoiVerdict("approved", channel, cost, f"{channel} costs {cost:.2f} <= budget {budget:.2f}")
+    why = f"{channel} costs {cost:.2f} > {config.roi_max_share:.0%} of annual value {annual_value:.2f}"
+    ladder = config.channel_ladder
+    below = ladder[ladder.index(channel) + 1:] if channel in ladder else ()
+    for cheaper in below:
+        if config.channel_costs[cheaper] <= budget:
+            c = config.channel_costs[cheaper]
+            return RoiVerdict("downgraded", cheaper, c, f"{why}; downgraded to {cheaper} ({c:.2f})")
+    return RoiVerdict("skipped", channel, 0.0, f"{why}; no cheaper channel fits, skipped")
+
+
+def check_frequency_cap(
+    action_type: str, sent_at_s: Sequence[float], now_s: float, config: ScoringConfig,
+) -> CapDecision:
+    """Decide over the epoch-second times this action type was last sent to the customer.
+
+    Allowed when fewer than `max_count` sends fall in the last `per_days` and
+    the latest is at least `cooldown_days` old. No cap configured: allowed.
+    """
+    cap = config.frequency_caps.get(action_type)
+    if cap is None:
+        return CapDecision(True, "no cap")
+    window_s, cooldown_s = cap.per_days * 86_400, cap.cooldown_days * 86_400
+    recent = sorted(t for t in sent_at_s if now_s - t < window_s)
+    if sent_at_s and now_s - max(sent_at_s) < cooldown_s:
+        return CapDecision(False, f"cooldown of {cap.cooldown_days:g} days", max(sent_at_s) + cooldown_s)
+    if len(recent) >= cap.max_count:
+        retry = recent[len(recent) - cap.max_count] + window_s
+        return CapDecision(False, f"cap of {cap.max_count} per {cap.per_days:g} days reached", retry)
+    return CapDecision(True, "within cap")

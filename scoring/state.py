@@ -1,0 +1,72 @@
+"""Per-customer state: a value folded from events.
+
+Memory is bounded by the rolling window: figures live in one bucket per UTC
+day that has activity, and a bucket is dropped when its day leaves the
+window. A bucket also holds the 64-bit hashes of the events applied to that
+day, so deduplication needs no separate, ever-growing id set. All-time
+figures (first/last purchase day, distinct purchase days, totals) are a few
+integers. Money is in cents of the base currency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from scoring.decisions import Decision
+
+# A day bucket: (purchase_cents, purchases, return_cents, returns,
+#                complaint_severity, complaints, enquiries, event_hashes)
+Bucket = tuple[int, int, int, int, int, int, int, tuple[int, ...]]
+P_CENTS, P_COUNT, R_CENTS, R_COUNT, C_SEV, C_COUNT, E_COUNT, IDS = range(8)
+EMPTY_BUCKET: Bucket = (0, 0, 0, 0, 0, 0, 0, ())
+OLD_IDS_KEPT = 64
+OUTBOX_KEPT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """Outputs a cause produced, kept so a redelivered cause resends them with the same ids."""
+
+    cause: str
+    emitted_ms: int
+    decisions: tuple[Decision, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    """Everything the core remembers about one customer. Treat as immutable.
+
+    Invariants: every bucket day is inside the window as of `clock_ms`;
+    `first_day <= last_day`; `purchase_days >= 1` iff a purchase was seen.
+    """
+
+    buckets: Mapping[int, Bucket] = field(default_factory=dict)
+    old_ids: tuple[int, ...] = ()
+    first_day: int | None = None
+    last_day: int | None = None
+    purchase_days: int = 0
+    total_cents: int = 0
+    first_day_cents: int = 0
+    purchases: int = 0
+    first_seen_day: int | None = None
+    clock_ms: int = 0
+    scored_day: int | None = None
+    tier: str | None = None
+    tier_since: int | None = None
+    segment: str | None = None
+    at_risk: bool = False
+    score_centi: int | None = None
+    outbox: tuple[OutboxEntry, ...] = ()
+
+    @property
+    def figures(self) -> tuple[object, ...]:
+        """The order-independent part: what any permutation of the same events yields."""
+        return (
+            tuple(sorted(self.buckets.items())), self.old_ids, self.first_day, self.last_day,
+            self.purchase_days, self.total_cents, self.first_day_cents, self.purchases,
+            self.first_seen_day,
+        )
+
+
+NEW_STATE = CustomerState()

@@ -1,0 +1,124 @@
+"""The fitted customer value model as one JSON-safe value, and the pure function that fits it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
+
+from scoring.valuemodel.arrays import FloatArray
+from scoring.valuemodel.atrisk import AtRiskModel, fit_at_risk
+from scoring.valuemodel.bgnbd import BgNbdParams, fit_bgnbd
+from scoring.valuemodel.clv import clv
+from scoring.valuemodel.errors import ValueModelError
+from scoring.valuemodel.features import at_risk_features
+from scoring.valuemodel.gammagamma import GammaGammaParams, fit_gamma_gamma
+from scoring.valuemodel.summary import History, PurchaseLog, purchase_log, summarise, window_activity
+from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds
+
+MODEL_FORMAT = "tierstream.valuemodel/1"
+
+
+@dataclass(frozen=True)
+class ValueModel:
+    """BG/NBD, Gamma-Gamma, at-risk model and R/F/M cut points fitted on history up to `as_of_day`.
+
+    `version` is stamped on outputs; `window_days` is the F/M window the
+    thresholds were computed over (compare with `ScoringConfig.window_days`).
+    """
+
+    version: str
+    as_of_day: int
+    window_days: int
+    bg: BgNbdParams
+    gg: GammaGammaParams
+    at_risk: AtRiskModel
+    thresholds: RfmThresholds
+
+    def risk(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike, mean_value: npt.ArrayLike) -> FloatArray:
+        """P(no purchase day in the next `at_risk.horizon_days` days), in [0, 1]; inputs in days."""
+        features = at_risk_features(self.bg, x, t_x, T, mean_value, self.at_risk.horizon_days)
+        return self.at_risk.predict(features)
+
+    def value(
+        self,
+        x: npt.ArrayLike,
+        t_x: npt.ArrayLike,
+        T: npt.ArrayLike,
+        mean_value: npt.ArrayLike,
+        horizon_months: int = 12,
+        monthly_discount: float = 0.01,
+    ) -> FloatArray:
+        """Discounted expected spend over `horizon_months` months (see `clv`)."""
+        return clv(self.bg, self.gg, x, t_x, T, mean_value, horizon_months, monthly_discount)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe mapping, tagged with `MODEL_FORMAT`."""
+        return {
+            "format": MODEL_FORMAT,
+            "version": self.version,
+            "as_of_day": self.as_of_day,
+            "window_days": self.window_days,
+            "bgnbd": self.bg.to_dict(),
+            "gamma_gamma": self.gg.to_dict(),
+            "at_risk": self.at_risk.to_dict(),
+            "thresholds": self.thresholds.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ValueModel:
+        """Inverse of `to_dict`; raises ValueModelError on another format or a malformed mapping."""
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            raise ValueModelError(f"value model: expected a mapping with format {MODEL_FORMAT!r}")
+        try:
+            head = (str(data["version"]), int(data["as_of_day"]), int(data["window_days"]))
+            parts = (data["bgnbd"], data["gamma_gamma"], data["at_risk"], data["thresholds"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueModelError(f"value model: malformed mapping: {exc!r}") from None
+        return cls(
+            *head,
+            BgNbdParams.from_dict(parts[0]),
+            GammaGammaParams.from_dict(parts[1]),
+            AtRiskModel.from_dict(parts[2]),
+            RfmThresholds.from_dict(parts[3]),
+        )
+
+
+def fit_value_model(
+    transactions_by_customer: Mapping[Any, History],
+    as_of_day: int,
+    horizon_days: int = 90,
+    window_days: int = 365,
+    version: str | None = None,
+    l2: float = 0.1,
+) -> ValueModel:
+    """Fit every part on purchase days up to `as_of_day` (inclusive); later days are ignored.
+
+    Input: per customer a list of (epoch day, amount) purchases. The at-risk
+    model is trained on the cut `as_of_day - horizon_days` (see
+    `scoring.valuemodel.atrisk`), so the history must be clearly longer than
+    `horizon_days`. Raises ValueModelError when a part cannot be fitted.
+    """
+    log = purchase_log(list(transactions_by_customer.values()))
+    s = summarise(log, as_of_day)
+    bg = fit_bgnbd(s.x, s.t_x, s.T)
+    gg = fit_gamma_gamma(s.x, s.mean_repeat_value)
+    at_risk = fit_at_risk(log, as_of_day, horizon_days, l2)
+    thresholds = window_thresholds(log, as_of_day, window_days)
+    return ValueModel(version or f"valuemodel-{as_of_day}", as_of_day, window_days, bg, gg, at_risk, thresholds)
+
+
+def window_thresholds(log: PurchaseLog, as_of_day: int, window_days: int) -> RfmThresholds:
+    """Quintile R/F/M cut points over customers with a purchase day in (as_of - window, as_of].
+
+    R: days since the last purchase day; F: purchase days in the window;
+    M: spend in the window.
+    """
+    s = summarise(log, as_of_day)
+    counts, spend = window_activity(log, as_of_day, window_days)
+    active = counts[s.customer] > 0
+    if not active.any():
+        raise ValueModelError("thresholds need customers with purchases inside the window")
+    return quantile_thresholds(s.recency[active], counts[s.customer][active], spend[s.customer][active])

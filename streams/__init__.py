@@ -1,0 +1,1 @@
+"""tierstream's imperative shell: Faust app, topics, tables, agents, Redis, web, CLI."""

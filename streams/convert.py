@@ -1,0 +1,92 @@
+"""The edge: input messages -> core events, core decisions -> output messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from schemas.base import Message
+from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted
+from schemas.outputs import (
+    ContactActionRequested, CustomerAlert, CustomerScore, ScoreComponent, TierChanged, TouchPlan,
+)
+from scoring.config import ScoringConfig
+from scoring.decisions import ActionRequest, Alert, Decision, TierChange
+from scoring.events import CoreEvent, Kind, from_ms, to_ms
+from scoring.review import next_review_at
+from scoring.state import CustomerState
+from scoring.step import Evaluation
+
+InputMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived
+_KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY}
+_CENT = Decimal(100)
+
+
+def to_cents(amount: Decimal) -> int:
+    """Minor units (1/100), rounding half to even."""
+    return int((amount * _CENT).to_integral_value(ROUND_HALF_EVEN))
+
+
+def to_core(message: InputMessage) -> CoreEvent:
+    """The core's view of an input message."""
+    kind = _KINDS[message.type]
+    at_ms = to_ms(message.occurred_at)
+    if isinstance(message, PurchaseCompleted):
+        return CoreEvent(kind, message.event_id, at_ms, to_cents(message.amount), message.currency)
+    if isinstance(message, OrderReturned):
+        return CoreEvent(kind, message.event_id, at_ms, to_cents(message.amount), message.currency or "")
+    if isinstance(message, ComplaintFiled):
+        return CoreEvent(kind, message.event_id, at_ms, severity=message.severity)
+    return CoreEvent(kind, message.event_id, at_ms)
+
+
+class OutputContext:
+    """What every output of one step shares: who, versions, and when it was emitted."""
+
+    def __init__(
+        self, customer_id: str, config_version: str, emitted_at: datetime, model_version: str | None = None,
+    ) -> None:
+        self.common = {"customer_id": customer_id, "config_version": config_version,
+                       "emitted_at": emitted_at, "model_version": model_version}
+
+    def base(self, decision: Decision) -> dict[str, object]:
+        return {**self.common, "id": decision.id, "cause": decision.cause, "event_time": from_ms(decision.at_ms)}
+
+
+def decision_message(decision: Decision, ctx: OutputContext) -> Message | None:
+    """The output message of a decision; None for ScoreChanged (see `score_message`)."""
+    if isinstance(decision, TierChange):
+        touch = TouchPlan(channel=decision.touch_channel, cadence_days=decision.touch_cadence_days,
+                          owner=decision.touch_owner)
+        return TierChanged(**ctx.base(decision), from_tier=decision.from_tier, to_tier=decision.to_tier,  # type: ignore[arg-type]
+                           direction=decision.direction, score=decision.score,
+                           previous_score=decision.previous_score, touch_plan=touch)
+    if isinstance(decision, ActionRequest):
+        return ContactActionRequested(
+            **ctx.base(decision), rule=decision.rule, trigger=decision.trigger,  # type: ignore[arg-type]
+            action_type=decision.action_type, channel=decision.channel,
+            requested_channel=decision.requested_channel, priority=decision.priority, owner=decision.owner,
+            due_at=from_ms(decision.due_ms), cost=decision.cost, annual_value=decision.annual_value,
+            roi_decision=decision.roi_decision, reason=decision.reason, tier=decision.tier)
+    if isinstance(decision, Alert):
+        return CustomerAlert(
+            **ctx.base(decision), kind=decision.alert_kind, tier=decision.tier,  # type: ignore[arg-type]
+            score=decision.score, at_risk_score=decision.at_risk_score,
+            value_at_stake=decision.value_at_stake, reason=decision.reason)
+    return None
+
+
+def score_message(
+    decision: Decision, ev: Evaluation, state: CustomerState, ctx: OutputContext, config: ScoringConfig,
+) -> CustomerScore:
+    """The profile snapshot a ScoreChanged decision publishes."""
+    s = ev.score
+    nxt = next_review_at(state, config)
+    return CustomerScore(
+        **ctx.base(decision), tier=ev.tier, score=s.composite, r_score=s.r, f_score=s.f,  # type: ignore[arg-type]
+        m_score=s.m, recency_days=s.recency_days, frequency=s.frequency, monetary=s.monetary,
+        returns_amount=s.returns_amount, complaints=s.complaints, tenure_days=s.tenure_days,
+        segment=ev.segment, at_risk=ev.risk.is_at_risk, at_risk_score=ev.risk.score,
+        annual_value=s.annual_value, next_review_at=nxt,
+        components=[ScoreComponent(name=c.name, value=c.value, points=round(c.points, 4)) for c in s.components],
+    )

@@ -1,0 +1,225 @@
+"""Read transaction histories (CSV or JSONL) into core events, row by row.
+
+A bad row never stops the reader: it comes out as a `BadRow` with its line
+number and reason, for the caller to report and count.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.inputs import InputEvent
+from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from streams.convert import to_cents, to_core
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_TYPES = {
+    "purchase": Kind.PURCHASE, "purchasecompleted": Kind.PURCHASE, "order": Kind.PURCHASE, "sale": Kind.PURCHASE,
+    "return": Kind.RETURN, "orderreturned": Kind.RETURN, "refund": Kind.RETURN,
+    "complaint": Kind.COMPLAINT, "complaintfiled": Kind.COMPLAINT,
+    "enquiry": Kind.ENQUIRY, "enquiryreceived": Kind.ENQUIRY, "inquiry": Kind.ENQUIRY,
+}
+_INPUT = TypeAdapter(InputEvent)
+
+
+class HistoryError(Exception):
+    """The file as a whole cannot be read (missing column, unreadable file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    customer_id: str
+    event: CoreEvent
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    line: int
+    reason: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Which columns hold what. `columns` names the columns of a file with no header row."""
+
+    customer: str = "customer_id"
+    time: str = "occurred_at"
+    amount: str = "amount"
+    type: str | None = None
+    event_id: str | None = None
+    currency: str | None = None
+    quantity: str | None = None
+    severity: str | None = None
+    delimiter: str = ","
+    columns: tuple[str, ...] = ()
+    date_format: str | None = None
+    default_severity: int = 3
+
+
+def parse_time_ms(text: str, date_format: str | None = None) -> int:
+    """Epoch ms of an ISO date/datetime (naive means UTC), a YYYYMMDD date, or `date_format`."""
+    text = text.strip()
+    if date_format:
+        moment = datetime.strptime(text, date_format)
+    elif len(text) == 8 and text.isdigit():
+        day = date(int(text[:4]), int(text[4:6]), int(text[6:])).toordinal() - _EPOCH_ORDINAL
+        return day * MS_PER_DAY
+    elif len(text) == 10:
+        return (date.fromisoformat(text).toordinal() - _EPOCH_ORDINAL) * MS_PER_DAY
+    else:
+        moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def open_text(path: Path) -> TextIO:
+    """Open a history file, or stdin for '-'."""
+    if str(path) == "-":
+        return sys.stdin
+    try:
+        return path.open(newline="", encoding="utf-8", errors="strict")
+    except OSError as exc:
+        raise HistoryError(f"{path}: {exc.strerror}") from None
+
+
+def read_history(path: Path, layout: CsvLayout) -> Iterator[Row | BadRow]:
+    """Rows of a .jsonl/.ndjson file of typed events, or of a CSV file laid out as `layout`."""
+    name = str(path).lower()
+    handle = open_text(path)
+    try:
+        if name.endswith((".jsonl", ".ndjson")):
+            yield from _read_jsonl(handle)
+        else:
+            yield from _read_csv(handle, layout, str(path))
+    except UnicodeDecodeError as exc:
+        yield BadRow(-1, f"file is not UTF-8 ({exc.reason}); rows after this point were not read")
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+
+
+def _read_jsonl(handle: TextIO) -> Iterator[Row | BadRow]:
+    for line, text in enumerate(handle, start=1):
+        if not text.strip():
+            continue
+        try:
+            message = _INPUT.validate_json(text)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            yield BadRow(line, f"{where}: {err['msg']}" if where else err["msg"], text[:200])
+            continue
+        yield Row(line, message.customer_id, to_core(message))
+
+
+def _reader(handle: TextIO, layout: CsvLayout) -> tuple[Iterator[list[str]], list[str], int]:
+    if layout.delimiter in ("whitespace", " ", "\\s"):
+        rows: Iterator[list[str]] = (text.split() for text in handle)
+    else:
+        rows = csv.reader(handle, delimiter=layout.delimiter)
+    if layout.columns:
+        return rows, list(layout.columns), 0
+    header = next(rows, None)
+    if header is None:
+        raise HistoryError("the file is empty: no header row")
+    return rows, [h.strip() for h in header], 1
+
+
+def _index(header: list[str], name: str | None, required: bool) -> int | None:
+    if name is None:
+        return None
+    if name not in header:
+        if required:
+            raise HistoryError(f"no column {name!r}; the columns are: {', '.join(header)}")
+        return None
+    return header.index(name)
+
+
+def _read_csv(handle: TextIO, layout: CsvLayout, source: str) -> Iterator[Row | BadRow]:
+    rows, header, first = _reader(handle, layout)
+    cols = _Columns(header, layout)
+    times: dict[str, int] = {}
+    for line, values in enumerate(rows, start=first + 1):
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        try:
+            yield cols.row(line, values, times, source)
+        except (ValueError, InvalidOperation, IndexError, KeyError) as exc:
+            yield BadRow(line, _reason(exc), layout.delimiter.join(values)[:200])
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, IndexError):
+        return "too few columns"
+    if isinstance(exc, InvalidOperation):
+        return "amount is not a number"
+    if isinstance(exc, KeyError):
+        return f"unknown event type {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
+
+
+class _Columns:
+    """Column positions and the per-row conversion of a CSV layout."""
+
+    def __init__(self, header: list[str], layout: CsvLayout) -> None:
+        self.layout = layout
+        self.customer = _index(header, layout.customer, True)
+        self.time = _index(header, layout.time, True)
+        self.amount = _index(header, layout.amount, True)
+        self.type = _index(header, layout.type, True)
+        self.event_id = _index(header, layout.event_id, True)
+        self.currency = _index(header, layout.currency, True)
+        self.quantity = _index(header, layout.quantity, True)
+        self.severity = _index(header, layout.severity, True)
+
+    def row(self, line: int, v: list[str], times: dict[str, int], source: str) -> Row:
+        customer = v[self.customer].strip()  # type: ignore[index]
+        if not customer:
+            raise ValueError("customer id is empty")
+        stamp = v[self.time]  # type: ignore[index]
+        at_ms = times.get(stamp)
+        if at_ms is None:
+            at_ms = times[stamp] = parse_time_ms(stamp, self.layout.date_format)
+        kind = Kind.PURCHASE if self.type is None else _TYPES[v[self.type].strip().lower()]
+        amount = self._amount(v, kind)
+        if amount < 0:
+            if kind is not Kind.PURCHASE:
+                raise ValueError("amount must be >= 0")
+            kind, amount = Kind.RETURN, -amount  # a negative sale is a refund
+        event_id = v[self.event_id].strip() if self.event_id is not None else ""
+        currency = v[self.currency].strip() if self.currency is not None else ""
+        severity = self._severity(v) if kind is Kind.COMPLAINT else 0
+        return Row(line, customer, CoreEvent(
+            kind, event_id or f"{source}:{line}", at_ms, amount, currency, severity))
+
+    def _amount(self, v: list[str], kind: Kind) -> int:
+        if kind in (Kind.COMPLAINT, Kind.ENQUIRY):
+            return 0
+        amount = Decimal(v[self.amount])  # type: ignore[index]
+        if not amount.is_finite():
+            raise ValueError("amount is not a finite number")
+        if self.quantity is not None:
+            amount *= Decimal(v[self.quantity])
+        if abs(amount) > 1_000_000_000:
+            raise ValueError("amount is implausibly large (> 1e9)")
+        return to_cents(amount)
+
+    def _severity(self, v: list[str]) -> int:
+        if self.severity is None or not v[self.severity].strip():
+            return self.layout.default_severity
+        severity = int(v[self.severity])
+        if not 1 <= severity <= 5:
+            raise ValueError("severity must be 1-5")
+        return severity

@@ -1,0 +1,150 @@
+"""Runtime settings: one frozen object from defaults < tierstream.yaml < environment.
+
+Environment variables: every field as TIERSTREAM_<FIELD> (e.g.
+TIERSTREAM_PARTITIONS=8), plus the short forms KAFKA_BOOTSTRAP and REDIS_URL.
+The file's `scoring:` section holds the scoring rules (`scoring.config`).
+Secrets are `SecretStr`: they never appear in logs, reprs or /health.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from scoring.config import ScoringConfig, parse_config
+from scoring.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "tierstream.yaml"
+
+
+class TopicNames(BaseModel):
+    """Topic names; inputs are co-partitioned, keyed by customer id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    purchases: str = "purchases"
+    returns: str = "returns"
+    complaints: str = "complaints"
+    enquiries: str = "enquiries"
+    repartition: str = "tierstream-repartition"
+    reviews: str = "tierstream-reviews"
+    tier_changes: str = "customer-tier-changes"
+    actions: str = "contact-plan-actions"
+    alerts: str = "customer-alerts"
+    scores: str = "customer-scores"
+    dlq: str = "tierstream-dlq"
+    metrics: str = "tierstream-metrics"
+
+    def inputs(self) -> dict[str, str]:
+        """Event type -> input topic."""
+        return {"purchase": self.purchases, "return": self.returns,
+                "complaint": self.complaints, "enquiry": self.enquiries}
+
+    def co_partitioned(self) -> list[str]:
+        """Topics that must share the partition count (inputs and internal hops)."""
+        return [*self.inputs().values(), self.repartition, self.reviews]
+
+    def outputs(self) -> list[str]:
+        return [self.tier_changes, self.actions, self.alerts, self.scores, self.dlq, self.metrics]
+
+
+class Settings(BaseSettings):
+    """Everything a worker needs besides the scoring rules."""
+
+    model_config = SettingsConfigDict(env_prefix="TIERSTREAM_", frozen=True, extra="forbid")
+
+    app_id: str = Field(default="tierstream", description="Kafka consumer group and table prefix.")
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "TIERSTREAM_KAFKA_BOOTSTRAP",
+                                                                "kafka_bootstrap"),
+        description="host:port[,host:port...] of the Kafka brokers.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias=AliasChoices("REDIS_URL", "TIERSTREAM_REDIS_URL", "redis_url"),
+        description="redis:// or rediss:// URL; may hold a password, so it is secret.")
+    redis_password: SecretStr | None = None
+    redis_prefix: str = Field(default="tierstream:", description="Prefix of every Redis key.")
+    partitions: int = Field(default=8, ge=1, le=10_000, description="Partitions of co-partitioned topics.")
+    replication_factor: int = Field(default=1, ge=1)
+    store: Literal["memory", "rocksdb"] = Field(default="memory", description="Table store.")
+    data_dir: Path = Field(default=Path("./tierstream-data"), description="Faust data dir (RocksDB state).")
+    web_host: str = Field(default="127.0.0.1", description="Web API bind address (localhost by default).")
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_token: SecretStr | None = Field(default=None, description="Bearer token required by the web API.")
+    clock: Literal["wall", "event"] = Field(
+        default="wall", description="wall: live; event: event time, for backfills that must equal replay.")
+    review_interval_seconds: float = Field(default=1.0, gt=0, description="How often due customers are swept.")
+    redis_flush_seconds: float = Field(default=0.05, gt=0, description="Max delay of pipelined Redis writes.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    fast_join: bool = Field(default=False, description="Short group-join timeouts (tests, demo, small brokers).")
+    topics: TopicNames = Field(default_factory=TopicNames)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Command-line overrides beat the environment, which beats the file.
+        return init_settings, env_settings, _FileSource(settings_cls)
+
+
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("tierstream_file_settings", default={})
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The settings read from tierstream.yaml by `load_settings`."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get())
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config: {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path}: the top level must be a mapping of settings")
+    return data
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from `path` (or ./tierstream.yaml when present), the environment and overrides.
+
+    Raises ConfigError with one line naming the bad field.
+    """
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = Path(DEFAULT_CONFIG_FILE)
+    data = _read_file(path) if path is not None else {}
+    if "scoring" in data:
+        data["scoring"] = parse_config(data["scoring"])
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(f"config: {where}: {err['msg']}") from None
+    finally:
+        _FILE_DATA.reset(token)
