@@ -59,7 +59,9 @@ class ContactActionRequested(Output):
     owner: str = Field(description="Team or role that carries it out.")
     due_at: AwareDatetime = Field(description="When it should be done by (UTC).")
     cost: float = Field(ge=0, description="Cost of the action, base currency.")
-    annual_value: float = Field(ge=0, description="Customer's estimated annual value, base currency.")
+    annual_value: float = Field(ge=0, description="What the customer is worth (see value_basis), base currency.")
+    value_basis: Literal["annual_value", "clv"] = Field(
+        default="annual_value", description="annual_value: net spend a year x margin; clv: the value model's CLV.")
     roi_decision: Literal["approved", "downgraded", "skipped"] = Field(description="ROI guard's verdict.")
     reason: str = Field(description="Why the ROI guard decided so.")
     tier: str = Field(description="Customer's tier when requested.")
@@ -72,7 +74,9 @@ class CustomerAlert(Output):
     tier: str = Field(description="Customer's tier.")
     score: float = Field(ge=0, le=100, description="Composite score 0-100.")
     at_risk_score: float = Field(ge=0, le=1, description="Risk of having stopped buying, 0-1.")
-    value_at_stake: float = Field(ge=0, description="Annual value at stake, base currency.")
+    value_at_stake: float = Field(ge=0, description="Value at stake (see value_basis), base currency.")
+    value_basis: Literal["annual_value", "clv"] = Field(
+        default="annual_value", description="annual_value, or clv with a value model.")
     reason: str = Field(description="Why, in words.")
 
 
@@ -103,6 +107,12 @@ class CustomerScore(Output):
     at_risk_score: float = Field(ge=0, le=1, description="0-1.")
     annual_value: float = Field(ge=0, description="Net spend per year x margin, base currency.")
     components: list[ScoreComponent] = Field(description="How the composite was made.")
+    p_alive: float | None = Field(default=None, ge=0, le=1, description="Value model: P(still a customer).")
+    expected_purchases_90: float | None = Field(
+        default=None, ge=0, description="Value model: expected purchase days in the next 90 days.")
+    expected_purchases_365: float | None = Field(
+        default=None, ge=0, description="Value model: expected purchase days in the next 365 days.")
+    clv: float | None = Field(default=None, ge=0, description="Value model: discounted CLV, base currency.")
     next_review_at: datetime | None = Field(description="When the score may next change with no event.")
 
 

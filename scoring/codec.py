@@ -58,6 +58,7 @@ def _bucket(out: bytearray, bucket: Bucket) -> None:
 def encode_state(state: CustomerState) -> bytes:
     """Serialise a state; `decode_state(encode_state(s)) == s` for every state."""
     out = bytearray((VERSION,))
+    _opt(out, state.review_day)  # first, so `peek_review_day` reads it without decoding the rest
     _varint(out, len(state.buckets))
     previous = 0
     for day in sorted(state.buckets):
@@ -67,6 +68,11 @@ def encode_state(state: CustomerState) -> bytes:
     _varint(out, len(state.old_ids))
     for h in state.old_ids:
         out += h.to_bytes(8, "big")
+    _varint(out, len(state.old_days))
+    previous = 0
+    for day in state.old_days:  # sorted: deltas are small, mostly one byte
+        _varint(out, day - previous)
+        previous = day
     for value in (state.first_day, state.last_day):
         _opt(out, value)
     for count in (state.purchase_days, state.total_cents, state.first_day_cents, state.purchases):
@@ -146,23 +152,37 @@ def decode_state(data: bytes) -> CustomerState:
         raise StateDecodeError(f"damaged state: {exc}") from None
 
 
+def peek_review_day(data: bytes) -> int | None:
+    """The cached next review day of a serialised state, reading only its first field."""
+    if not data or data[0] != VERSION:
+        raise StateDecodeError(f"unknown state version {data[:1]!r}")
+    reader = _Reader(data)
+    reader.pos = 1
+    return reader.opt()
+
+
 def _decode(r: _Reader) -> CustomerState:
     r.pos = 1
+    review_day = r.opt()
     buckets: dict[int, Bucket] = {}
     day = 0
     for _ in range(r.varint()):
         day += r.varint()
         buckets[day] = r.bucket()
     old_ids = r.hashes()
+    old_days, day = [], 0
+    for _ in range(r.varint()):
+        day += r.varint()
+        old_days.append(day)
     first_day, last_day = r.opt(), r.opt()
     nums: list[Callable[[], int]] = [r.varint] * 4
     purchase_days, total_cents, first_day_cents, purchases = (f() for f in nums)
     return CustomerState(
-        buckets=buckets, old_ids=old_ids, first_day=first_day, last_day=last_day,
+        buckets=buckets, old_ids=old_ids, old_days=tuple(old_days), first_day=first_day, last_day=last_day,
         purchase_days=purchase_days, total_cents=total_cents, first_day_cents=first_day_cents,
         purchases=purchases, first_seen_day=r.opt(), clock_ms=r.varint(), scored_day=r.opt(),
         tier=r.text(), tier_since=r.opt(), segment=r.text(), at_risk=bool(r.raw(1)[0]),
-        score_centi=r.opt(), outbox=_read_outbox(r),
+        score_centi=r.opt(), outbox=_read_outbox(r), review_day=review_day,
     )
 
 

@@ -159,6 +159,10 @@ class ScoringConfig(_Frozen):
     at_risk_gap_multiple: float = Field(default=2.0, gt=1, description="At risk when recency > this x own gap.")
     default_gap_days: float = Field(default=60, gt=0, description="Typical gap when a customer has < 2 purchase days.")
     at_risk_min_m: int = Field(default=4, ge=1, le=5, description="'Valuable' means M score >= this ...")
+    at_risk_model_threshold: float = Field(
+        default=0.6, gt=0, lt=1, description="With a value model: at risk when its risk reaches this.")
+    clv_horizon_months: int = Field(default=12, ge=1, le=120, description="CLV horizon (30-day months).")
+    clv_monthly_discount: float = Field(default=0.01, ge=0, lt=1, description="CLV monthly discount rate.")
     at_risk_tiers: tuple[str, ...] = Field(default=("AAA", "A"), description="... or a tier in this list.")
     top_tiers: tuple[str, ...] = Field(default=("AAA",), description="A complaint from these tiers alerts.")
     touch_patterns: dict[str, TouchPattern] = Field(default_factory=_default_touch)

@@ -28,7 +28,8 @@ class TierChange:
 
 @dataclass(frozen=True, slots=True)
 class ActionRequest:
-    """A contact-plan action, after the ROI guard. `cost` is in base currency."""
+    """A contact-plan action, after the ROI guard. `cost` and `annual_value` (what the customer is
+    worth on `value_basis`: the annual value, or the model's CLV) are in base currency."""
 
     id: str
     cause: str
@@ -47,6 +48,7 @@ class ActionRequest:
     reason: str
     tier: str
     kind: Literal["action"] = "action"
+    value_basis: str = "annual_value"  # annual_value, or clv with a value model
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class Alert:
     value_at_stake: float
     reason: str
     kind: Literal["alert"] = "alert"
+    value_basis: str = "annual_value"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
@@ -17,6 +18,7 @@ from scoring.state import (
     EMPTY_BUCKET,
     IDS,
     OLD_IDS_KEPT,
+    P_COUNT,
     Bucket,
     CustomerState,
 )
@@ -102,7 +104,7 @@ def advance(state: CustomerState, now_ms: int, config: ScoringConfig) -> Custome
 class _Draft:
     """A private, mutable working copy; never escapes this module."""
 
-    __slots__ = ("base", "buckets", "clock_ms", "config", "figs", "old_ids", "start")
+    __slots__ = ("base", "buckets", "clock_ms", "config", "figs", "old_days", "old_ids", "start")
 
     def __init__(self, state: CustomerState, now_ms: int, config: ScoringConfig) -> None:
         self.base = state
@@ -111,7 +113,10 @@ class _Draft:
         self.start = window_start(self.clock_ms // MS_PER_DAY, config)
         self.buckets = {d: b for d, b in state.buckets.items() if d >= self.start}
         self.old_ids = set(state.old_ids)
-        self.figs = [state.first_day, state.last_day, state.purchase_days, state.total_cents,
+        self.old_days = set(state.old_days)
+        if len(self.buckets) != len(state.buckets):  # days left the window: keep their purchase days
+            self.old_days.update(d for d, b in state.buckets.items() if d < self.start and b[P_COUNT])
+        self.figs: list[Any] = [state.first_day, state.last_day, state.purchase_days, state.total_cents,
                      state.first_day_cents, state.purchases, state.first_seen_day]
 
     def add(self, event: CoreEvent) -> bool:
@@ -139,8 +144,12 @@ class _Draft:
         first, last, days, total, first_cents, count, _ = self.figs
         if first is None or last is None:
             self.figs[0:6] = [day, day, 1, cents, cents, 1]
+            if day < self.start:
+                self.old_days.add(day)
             return
-        new_day = not (day in (first, last) or (bucket is not None and bucket[1] > 0))
+        new_day = not (day in self.old_days or (bucket is not None and bucket[P_COUNT] > 0))
+        if day < self.start:
+            self.old_days.add(day)
         if day < first:
             first, first_cents = day, cents
         elif day == first:
@@ -150,18 +159,19 @@ class _Draft:
     def freeze(self) -> CustomerState:
         b = self.base
         old_ids = b.old_ids if len(self.old_ids) == len(b.old_ids) else tuple(sorted(self.old_ids)[-OLD_IDS_KEPT:])
-        return CustomerState(  # positional: dataclasses.replace costs 4x on this hot path
-            self.buckets, old_ids, *self.figs, self.clock_ms, b.scored_day, b.tier, b.tier_since,
-            b.segment, b.at_risk, b.score_centi, b.outbox,
+        old_days = b.old_days if len(self.old_days) == len(b.old_days) else tuple(sorted(self.old_days))
+        return CustomerState(  # type: ignore[call-arg] # positional: dataclasses.replace costs 4x here
+            self.buckets, old_ids, old_days, *self.figs, self.clock_ms, b.scored_day, b.tier, b.tier_since,
+            b.segment, b.at_risk, b.score_centi, b.outbox, b.review_day,
         )
 
 
 def _bump(bucket: Bucket, event: CoreEvent, cents: int, key: int) -> Bucket:
-    values = list(bucket)
+    values: list[Any] = list(bucket)
     cents_slot, count_slot = _SLOTS[event.kind]
     if cents_slot is not None:
         values[cents_slot] += cents if event.kind is not Kind.COMPLAINT else event.severity
     values[count_slot] += 1
     ids = bucket[IDS]
     values[IDS] = tuple(sorted((*ids, key)))
-    return tuple(values)  # type: ignore[return-value]
+    return tuple(values)

@@ -1,4 +1,9 @@
-"""Lifecycle segment and the first at-risk signal.
+"""Lifecycle segment and the at-risk signal.
+
+With a fitted value model (`scoring.valuemodel`), the at-risk score is the
+model's probability that the customer makes no purchase in its horizon, and a
+valuable customer is at risk once it reaches `at_risk_model_threshold`.
+Without one, the first, rule-based version applies:
 
 At-risk compares days since the last purchase with the customer's own
 typical gap between purchase days (t_x / x, or `default_gap_days` with fewer
@@ -11,10 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from scoring.btyd import btyd_summary
 from scoring.config import ScoringConfig
 from scoring.rfm import Score
 from scoring.state import CustomerState
+
+if TYPE_CHECKING:
+    from scoring.valuemodel.model import ValueModel
+
+MODEL_TRIP_HORIZON_DAYS = 3 * 365  # how far ahead the model's trip day is searched
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +50,15 @@ def is_valuable(s: Score, tier: str | None, config: ScoringConfig) -> bool:
     return s.m >= config.at_risk_min_m or (tier is not None and tier in config.at_risk_tiers)
 
 
-def assess_risk(state: CustomerState, s: Score, tier: str | None, config: ScoringConfig) -> Risk:
+def assess_risk(
+    state: CustomerState, s: Score, tier: str | None, config: ScoringConfig, model: ValueModel | None = None,
+) -> Risk:
     """At-risk score in [0, 1] and flag, as of the score's day."""
     gap = typical_gap(state, config)
     if state.last_day is None or s.recency_days is None:
         return Risk(0.0, False, gap, None)
+    if model is not None:
+        return _model_risk(state, s, tier, config, model, gap)
     multiple = config.at_risk_gap_multiple
     ratio = s.recency_days / gap
     risk = min(1.0, max(0.0, (ratio - 1) / (2 * (multiple - 1))))
@@ -69,3 +85,40 @@ def segment(state: CustomerState, s: Score, config: ScoringConfig) -> str:
     if baseline > 0 and s.recent_spend >= config.rising_ratio * baseline:
         return "rising"
     return "active"
+
+
+def model_risk_on(state: CustomerState, day: int, model: ValueModel) -> float:
+    """The value model's at-risk score of `state` as of epoch day `day` (0 with no purchase)."""
+    from scoring.valuemodel.scalar import at_risk_1, p_alive_1  # noqa: PLC0415 - keeps `import scoring` free of scipy
+
+    summary = btyd_summary(state, day)
+    if summary is None:
+        return 0.0
+    x, t_x, T, m = summary.x, summary.t_x, summary.T, summary.mean_repeat_value
+    return at_risk_1(model, x, t_x, T, m, p_alive_1(model.bg, x, t_x, T))
+
+
+def _model_risk(
+    state: CustomerState, s: Score, tier: str | None, config: ScoringConfig, model: ValueModel, gap: float,
+) -> Risk:
+    risk = model_risk_on(state, s.day, model)
+    threshold = config.at_risk_model_threshold
+    valuable = is_valuable(s, tier, config)
+    flag = valuable and risk >= threshold
+    trip = None if flag or not valuable else _model_trip_day(state, s.day, model, threshold)
+    return Risk(round(risk, 4), flag, gap, trip)
+
+
+def _model_trip_day(state: CustomerState, today: int, model: ValueModel, threshold: float) -> int | None:
+    """First day after `today` on which the model's risk reaches `threshold` (risk grows with time
+    since the last purchase, so a binary search finds it); None within the search horizon."""
+    low, high = today, today + MODEL_TRIP_HORIZON_DAYS
+    if model_risk_on(state, high, model) < threshold:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if model_risk_on(state, middle, model) >= threshold:
+            high = middle
+        else:
+            low = middle
+    return high

@@ -60,13 +60,15 @@ def matching_rules(trigger: Trigger, config: ScoringConfig) -> tuple[ContactRule
     return tuple(rule for rule in config.contact_rules if matches(rule, trigger))
 
 
-def roi_guard(channel: str, annual_value: float, config: ScoringConfig) -> RoiVerdict:
-    """Keep, downgrade or skip an action on `channel` for a customer worth `annual_value` a year."""
-    budget = config.roi_max_share * annual_value
+def roi_guard(channel: str, worth: float, config: ScoringConfig, basis: str = "annual_value") -> RoiVerdict:
+    """Keep, downgrade or skip an action on `channel` for a customer worth `worth` (on `basis`:
+    the annual value, or the value model's CLV)."""
+    label = basis.replace("_", " ") if basis != "clv" else "CLV"
+    budget = config.roi_max_share * worth
     cost = config.channel_costs[channel]
     if cost <= budget:
         return RoiVerdict("approved", channel, cost, f"{channel} costs {cost:.2f} <= budget {budget:.2f}")
-    why = f"{channel} costs {cost:.2f} > {config.roi_max_share:.0%} of annual value {annual_value:.2f}"
+    why = f"{channel} costs {cost:.2f} > {config.roi_max_share:.0%} of {label} {worth:.2f}"
     ladder = config.channel_ladder
     below = ladder[ladder.index(channel) + 1:] if channel in ladder else ()
     for cheaper in below:

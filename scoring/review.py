@@ -13,26 +13,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from scoring.config import ScoringConfig
 from scoring.events import day_start
-from scoring.lifecycle import typical_gap
+from scoring.lifecycle import Risk, assess_risk
+from scoring.rfm import score
 from scoring.state import C_SEV, E_COUNT, P_CENTS, CustomerState
 
+if TYPE_CHECKING:
+    from scoring.valuemodel.model import ValueModel
 
-def next_review_day(state: CustomerState, config: ScoringConfig) -> int | None:
-    """Earliest epoch day after `state.scored_day` on which the evaluation may change."""
+
+def next_review_day(
+    state: CustomerState, config: ScoringConfig, model: ValueModel | None = None, risk: Risk | None = None,
+) -> int | None:
+    """Earliest epoch day after `state.scored_day` on which the evaluation may change.
+
+    `risk` is the assessment as of `scored_day` when the caller has it (it
+    carries the day the at-risk flag would trip); otherwise it is computed.
+    """
     after = state.scored_day
     if after is None:
         return None
+    if risk is None:
+        risk = assess_risk(state, score(state, after, config), state.tier, config, model)
     days = [d for d in _candidates(state, config, after) if d > after]
+    if risk.due_day is not None and risk.due_day > after:
+        days.append(risk.due_day)
     return min(days) if days else None
 
 
-def next_review_at(state: CustomerState, config: ScoringConfig) -> datetime | None:
-    """`next_review_day` as the UTC midnight that opens it."""
-    day = next_review_day(state, config)
-    return None if day is None else day_start(day)
+def next_review_at(state: CustomerState) -> datetime | None:
+    """The UTC midnight opening the review day cached by the last step (None if none is due)."""
+    return None if state.review_day is None else day_start(state.review_day)
 
 
 def _next_step(start: int, period: int, after: int) -> int:
@@ -46,7 +60,6 @@ def _candidates(state: CustomerState, c: ScoringConfig, after: int) -> Iterator[
     if last is not None:
         yield from (last + cut + 1 for cut in c.recency_days)
         yield last + c.lapsed_days + 1
-        yield last + int(c.at_risk_gap_multiple * typical_gap(state, c)) + 1
     if first is not None:
         yield first + c.new_customer_days + 1
         if c.tenure_points_per_year > 0:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from scoring.config import ScoringConfig
 from scoring.fold import window_start
-from scoring.state import C_COUNT, C_SEV, E_COUNT, P_CENTS, P_COUNT, R_CENTS, R_COUNT, CustomerState
+from scoring.state import C_COUNT, C_SEV, E_COUNT, P_CENTS, P_COUNT, R_CENTS, R_COUNT, CustomerState, DecayedSlot
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def rank_at_least(value: float, cuts: Sequence[float]) -> int:
     return 1 + sum(1 for cut in cuts if value >= cut)
 
 
-def decayed(state: CustomerState, today: int, slot: int, half_life: int) -> float:
+def decayed(state: CustomerState, today: int, slot: DecayedSlot, half_life: int) -> float:
     """Sum of a bucket counter, each day's value halved every `half_life` whole days of age."""
     total = 0.0
     for day, bucket in state.buckets.items():

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from scoring.decisions import Decision
 
 # A day bucket: (purchase_cents, purchases, return_cents, returns,
 #                complaint_severity, complaints, enquiries, event_hashes)
 Bucket = tuple[int, int, int, int, int, int, int, tuple[int, ...]]
-P_CENTS, P_COUNT, R_CENTS, R_COUNT, C_SEV, C_COUNT, E_COUNT, IDS = range(8)
+P_CENTS: Final = 0
+P_COUNT: Final = 1
+R_CENTS: Final = 2
+R_COUNT: Final = 3
+C_SEV: Final = 4
+C_COUNT: Final = 5
+E_COUNT: Final = 6
+IDS: Final = 7
+DecayedSlot = Literal[4, 6]  # the counters that decay: complaint severity, enquiries
 EMPTY_BUCKET: Bucket = (0, 0, 0, 0, 0, 0, 0, ())
 OLD_IDS_KEPT = 64
 OUTBOX_KEPT = 4
@@ -43,6 +52,7 @@ class CustomerState:
 
     buckets: Mapping[int, Bucket] = field(default_factory=dict)
     old_ids: tuple[int, ...] = ()
+    old_days: tuple[int, ...] = ()  # sorted purchase days before the window (exact distinct-day counts)
     first_day: int | None = None
     last_day: int | None = None
     purchase_days: int = 0
@@ -58,12 +68,13 @@ class CustomerState:
     at_risk: bool = False
     score_centi: int | None = None
     outbox: tuple[OutboxEntry, ...] = ()
+    review_day: int | None = None  # cached next_review_day after the last step (for the deadline index)
 
     @property
     def figures(self) -> tuple[object, ...]:
         """The order-independent part: what any permutation of the same events yields."""
         return (
-            tuple(sorted(self.buckets.items())), self.old_ids, self.first_day, self.last_day,
+            tuple(sorted(self.buckets.items())), self.old_ids, self.old_days, self.first_day, self.last_day,
             self.purchase_days, self.total_cents, self.first_day_cents, self.purchases,
             self.first_seen_day,
         )

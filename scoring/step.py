@@ -13,8 +13,11 @@ The clock never runs backwards: now = max(now_ms, state.clock_ms).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from scoring.btyd import btyd_summary
 from scoring.config import ActionSpec, ScoringConfig
 from scoring.decisions import ActionRequest, Alert, Decision, ScoreChanged, TierChange
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
@@ -26,6 +29,10 @@ from scoring.review import next_review_day
 from scoring.rfm import Score, score
 from scoring.state import OUTBOX_KEPT, CustomerState, OutboxEntry
 from scoring.tiers import assign_tier, tier_rank
+
+if TYPE_CHECKING:
+    from scoring.valuemodel.model import ValueModel
+    from scoring.valuemodel.scalar import CustomerValue
 
 MAX_CATCH_UP = 1000  # review days evaluated in one step at most
 
@@ -55,16 +62,31 @@ def review_cause(day: int) -> str:
     return f"review@{day}"
 
 
-def evaluate(state: CustomerState, today: int, config: ScoringConfig) -> Evaluation:
+def evaluate(
+    state: CustomerState, today: int, config: ScoringConfig, model: ValueModel | None = None,
+) -> Evaluation:
     """Profile as of `today` without changing state (tier from the stored tier)."""
     s = score(state, today, config)
     tier = assign_tier(s.composite, state.tier, state.tier_since, today, config)
-    return Evaluation(s, tier, segment(state, s, config), assess_risk(state, s, tier, config))
+    return Evaluation(s, tier, segment(state, s, config), assess_risk(state, s, tier, config, model))
+
+
+def value_of(
+    state: CustomerState, today: int, config: ScoringConfig, model: ValueModel | None,
+) -> CustomerValue | None:
+    """The value model's figures for a customer as of `today`; None without a model or purchase."""
+    summary = btyd_summary(state, today)
+    if model is None or summary is None:
+        return None
+    from scoring.valuemodel.scalar import customer_value  # noqa: PLC0415 - keeps `import scoring` free of scipy
+
+    return customer_value(model, summary.x, summary.t_x, summary.T, summary.mean_repeat_value,
+                          config.clv_horizon_months, config.clv_monthly_discount)
 
 
 def step(
     state: CustomerState, event: CoreEvent | None, now_ms: int, customer_id: str,
-    config: ScoringConfig, cause: str | None = None,
+    config: ScoringConfig, cause: str | None = None, model: ValueModel | None = None,
 ) -> StepResult:
     """Advance one customer by an event, or by time alone when `event` is None."""
     now = max(now_ms, state.clock_ms)
@@ -78,13 +100,13 @@ def step(
             return _resend(state, cause, "duplicate")
     elif any(entry.cause == cause for entry in state.outbox):
         return _resend(state, cause, "duplicate")
-    current, decisions = _catch_up(state, today, customer_id, config)
+    current, decisions = _catch_up(state, today, customer_id, config, model)
     if event is not None:
         current = apply(current, event, now, config).state
     else:
         current = advance(current, now, config)
     at_ms = event.at_ms if event is not None else now
-    current, evaluation, more = _decide(current, today, cause, at_ms, customer_id, config, event)
+    current, evaluation, more = _decide(current, today, cause, at_ms, customer_id, config, event, model)
     decisions += more
     return StepResult(
         _remember(current, cause, now, tuple(decisions), config),
@@ -100,15 +122,15 @@ def _resend(state: CustomerState, cause: str, outcome: str) -> StepResult:
 
 
 def _catch_up(
-    state: CustomerState, today: int, customer_id: str, config: ScoringConfig,
+    state: CustomerState, today: int, customer_id: str, config: ScoringConfig, model: ValueModel | None,
 ) -> tuple[CustomerState, list[Decision]]:
     decisions: list[Decision] = []
     for _ in range(MAX_CATCH_UP):
-        due = next_review_day(state, config)
+        due = next_review_day(state, config, model)
         if due is None or due >= today:
             break
         state = advance(state, due * MS_PER_DAY, config)
-        state, _, more = _decide(state, due, review_cause(due), due * MS_PER_DAY, customer_id, config, None)
+        state, _, more = _decide(state, due, review_cause(due), due * MS_PER_DAY, customer_id, config, None, model)
         decisions += more
     return state, decisions
 
@@ -125,10 +147,10 @@ def _remember(
 
 def _decide(
     state: CustomerState, today: int, cause: str, at_ms: int, customer_id: str,
-    config: ScoringConfig, event: CoreEvent | None,
+    config: ScoringConfig, event: CoreEvent | None, model: ValueModel | None,
 ) -> tuple[CustomerState, Evaluation, list[Decision]]:
-    ev = evaluate(state, today, config)
-    maker = _Maker(customer_id, cause, at_ms, ev, config)
+    ev = evaluate(state, today, config, model)
+    maker = _Maker(customer_id, cause, at_ms, ev, config, lambda: value_of(state, today, config, model))
     triggers = _triggers(state, ev, event, config, maker)
     for trigger in triggers:
         for rule in matching_rules(trigger, config):
@@ -139,10 +161,11 @@ def _decide(
         maker.out.append(ScoreChanged(output_id(customer_id, cause, "score", 0), cause, at_ms))
     since = today if ev.tier != state.tier else state.tier_since
     new_state = CustomerState(  # positional: dataclasses.replace costs 4x on this hot path
-        state.buckets, state.old_ids, state.first_day, state.last_day, state.purchase_days,
+        state.buckets, state.old_ids, state.old_days, state.first_day, state.last_day, state.purchase_days,
         state.total_cents, state.first_day_cents, state.purchases, state.first_seen_day,
         state.clock_ms, today, ev.tier, since, ev.segment, ev.risk.is_at_risk, centi, state.outbox,
     )
+    new_state = replace(new_state, review_day=next_review_day(new_state, config, model, ev.risk))
     return new_state, ev, maker.out
 
 
@@ -169,9 +192,19 @@ def _triggers(
 class _Maker:
     """Builds decisions with deterministic ids, numbered per kind within one cause."""
 
-    def __init__(self, customer_id: str, cause: str, at_ms: int, ev: Evaluation, config: ScoringConfig):
+    def __init__(self, customer_id: str, cause: str, at_ms: int, ev: Evaluation, config: ScoringConfig,
+                 valuation: Callable[[], CustomerValue | None]) -> None:
         self.customer_id, self.cause, self.at_ms, self.ev, self.config = customer_id, cause, at_ms, ev, config
+        self._valuation = valuation
+        self._value: tuple[float, str] | None = None
         self.out: list[Decision] = []
+
+    def value(self) -> tuple[float, str]:
+        """What the customer is worth and on which basis: the model's CLV, else the annual value."""
+        if self._value is None:
+            v = self._valuation()
+            self._value = (round(v.clv, 2), "clv") if v is not None else (self.ev.score.annual_value, "annual_value")
+        return self._value
 
     def _id(self, kind: str) -> str:
         seq = sum(1 for d in self.out if d.kind == kind)
@@ -192,13 +225,15 @@ class _Maker:
 
     def alert(self, kind: str, reason: str) -> None:
         ev = self.ev
+        worth, basis = self.value()
         self.out.append(Alert(
             self._id("alert"), self.cause, self.at_ms, kind, ev.tier, ev.score.composite,  # type: ignore[arg-type]
-            ev.risk.score, ev.score.annual_value, reason))
+            ev.risk.score, worth, reason, value_basis=basis))
 
     def action(self, rule: str, trigger: str, spec: ActionSpec) -> None:
-        verdict = roi_guard(spec.channel, self.ev.score.annual_value, self.config)
+        worth, basis = self.value()
+        verdict = roi_guard(spec.channel, worth, self.config, basis)
         self.out.append(ActionRequest(
             self._id("action"), self.cause, self.at_ms, rule, trigger, spec.type, verdict.channel,
             spec.channel, spec.priority, spec.owner, self.at_ms + round(spec.due_in_days * MS_PER_DAY),
-            verdict.cost, self.ev.score.annual_value, verdict.decision, verdict.reason, self.ev.tier))
+            verdict.cost, worth, verdict.decision, verdict.reason, self.ev.tier, value_basis=basis))

@@ -8,14 +8,19 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from schemas.base import Message
 from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted
 from schemas.outputs import (
-    ContactActionRequested, CustomerAlert, CustomerScore, ScoreComponent, TierChanged, TouchPlan,
+    ContactActionRequested,
+    CustomerAlert,
+    CustomerScore,
+    ScoreComponent,
+    TierChanged,
+    TouchPlan,
 )
-from scoring.config import ScoringConfig
 from scoring.decisions import ActionRequest, Alert, Decision, TierChange
 from scoring.events import CoreEvent, Kind, from_ms, to_ms
 from scoring.review import next_review_at
 from scoring.state import CustomerState
 from scoring.step import Evaluation
+from scoring.valuemodel.scalar import CustomerValue
 
 InputMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived
 _KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY}
@@ -58,35 +63,45 @@ def decision_message(decision: Decision, ctx: OutputContext) -> Message | None:
     if isinstance(decision, TierChange):
         touch = TouchPlan(channel=decision.touch_channel, cadence_days=decision.touch_cadence_days,
                           owner=decision.touch_owner)
-        return TierChanged(**ctx.base(decision), from_tier=decision.from_tier, to_tier=decision.to_tier,  # type: ignore[arg-type]
+        return TierChanged(**ctx.base(decision),
+                           from_tier=decision.from_tier, to_tier=decision.to_tier,
                            direction=decision.direction, score=decision.score,
                            previous_score=decision.previous_score, touch_plan=touch)
     if isinstance(decision, ActionRequest):
         return ContactActionRequested(
-            **ctx.base(decision), rule=decision.rule, trigger=decision.trigger,  # type: ignore[arg-type]
+            **ctx.base(decision), rule=decision.rule, trigger=decision.trigger,
             action_type=decision.action_type, channel=decision.channel,
             requested_channel=decision.requested_channel, priority=decision.priority, owner=decision.owner,
             due_at=from_ms(decision.due_ms), cost=decision.cost, annual_value=decision.annual_value,
-            roi_decision=decision.roi_decision, reason=decision.reason, tier=decision.tier)
+            value_basis=decision.value_basis, roi_decision=decision.roi_decision, reason=decision.reason,
+            tier=decision.tier)
     if isinstance(decision, Alert):
         return CustomerAlert(
-            **ctx.base(decision), kind=decision.alert_kind, tier=decision.tier,  # type: ignore[arg-type]
+            **ctx.base(decision), kind=decision.alert_kind, tier=decision.tier,
             score=decision.score, at_risk_score=decision.at_risk_score,
-            value_at_stake=decision.value_at_stake, reason=decision.reason)
+            value_at_stake=decision.value_at_stake, value_basis=decision.value_basis, reason=decision.reason)
     return None
 
 
 def score_message(
-    decision: Decision, ev: Evaluation, state: CustomerState, ctx: OutputContext, config: ScoringConfig,
+    decision: Decision, ev: Evaluation, state: CustomerState, ctx: OutputContext, value: CustomerValue | None,
 ) -> CustomerScore:
-    """The profile snapshot a ScoreChanged decision publishes."""
+    """The profile snapshot a ScoreChanged decision publishes (`value`: the value model's figures)."""
     s = ev.score
-    nxt = next_review_at(state, config)
+    nxt = next_review_at(state)
     return CustomerScore(
-        **ctx.base(decision), tier=ev.tier, score=s.composite, r_score=s.r, f_score=s.f,  # type: ignore[arg-type]
+        **ctx.base(decision), tier=ev.tier, score=s.composite, r_score=s.r, f_score=s.f,
         m_score=s.m, recency_days=s.recency_days, frequency=s.frequency, monetary=s.monetary,
         returns_amount=s.returns_amount, complaints=s.complaints, tenure_days=s.tenure_days,
         segment=ev.segment, at_risk=ev.risk.is_at_risk, at_risk_score=ev.risk.score,
-        annual_value=s.annual_value, next_review_at=nxt,
+        annual_value=s.annual_value, next_review_at=nxt, **model_fields(value),
         components=[ScoreComponent(name=c.name, value=c.value, points=round(c.points, 4)) for c in s.components],
     )
+
+
+def model_fields(value: CustomerValue | None) -> dict[str, float | None]:
+    """The value model's figures as output fields (None without a model)."""
+    if value is None:
+        return {"p_alive": None, "expected_purchases_90": None, "expected_purchases_365": None, "clv": None}
+    return {"p_alive": round(value.p_alive, 6), "expected_purchases_90": round(value.expected_90, 4),
+            "expected_purchases_365": round(value.expected_365, 4), "clv": round(value.clv, 2)}

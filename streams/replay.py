@@ -24,8 +24,9 @@ from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent
 from scoring.fold import fold
 from scoring.state import NEW_STATE, CustomerState
-from scoring.step import Evaluation, evaluate, step
-from streams.convert import OutputContext, decision_message, score_message
+from scoring.step import Evaluation, StepResult, evaluate, step, value_of
+from scoring.valuemodel.model import ValueModel
+from streams.convert import OutputContext, decision_message, model_fields, score_message
 from streams.history import BadRow, Row
 
 COLUMNS = (
@@ -33,6 +34,7 @@ COLUMNS = (
     "returns_amount", "complaints", "tenure_days", "segment", "at_risk", "at_risk_score",
     "x", "t_x", "T", "mean_repeat_value",
 )
+MODEL_COLUMNS = ("p_alive", "expected_purchases_90", "expected_purchases_365", "clv")
 
 
 class StrictError(Exception):
@@ -96,6 +98,7 @@ def group_rows(
 
 def profiles_batch(
     by_customer: dict[str, list[CoreEvent]], as_of_day: int, config: ScoringConfig, stats: ReplayStats,
+    model: ValueModel | None = None,
 ) -> Iterator[Profile]:
     """Fold each customer's events, evaluate once at the as-of day."""
     now = end_of_day_ms(as_of_day)
@@ -104,80 +107,90 @@ def profiles_batch(
         state, applied, rejected = fold(NEW_STATE, events, now, config)
         stats.rejected += len(rejected)
         stats.duplicates += len(events) - applied - len(rejected)
-        yield Profile(customer, state, evaluate(state, as_of_day, config))
+        yield Profile(customer, state, evaluate(state, as_of_day, config, model))
 
 
 def profiles_exact(
     by_customer: dict[str, list[CoreEvent]], as_of_day: int, config: ScoringConfig, stats: ReplayStats,
-    sink: IO[str] | None = None,
+    sink: IO[str] | None = None, model: ValueModel | None = None,
 ) -> Iterator[Profile]:
     """Step each customer event by event with the event-time clock, as the stream does."""
     now = end_of_day_ms(as_of_day)
     for customer in sorted(by_customer):
         state = NEW_STATE
         for event in by_customer[customer]:
-            result = step(state, event, event.at_ms, customer, config)
+            result = step(state, event, event.at_ms, customer, config, model=model)
             stats.rejected += result.outcome == "rejected"
             stats.duplicates += result.outcome == "duplicate"
             state = result.state
-            _write_outputs(sink, customer, result.decisions, result.evaluation, state, config)
-        result = step(state, None, now, customer, config)
-        _write_outputs(sink, customer, result.decisions, result.evaluation, result.state, config)
+            _write_outputs(sink, customer, result, config, model)
+        result = step(state, None, now, customer, config, model=model)
+        _write_outputs(sink, customer, result, config, model)
         assert result.evaluation is not None
         yield Profile(customer, result.state, result.evaluation)
 
 
 def _write_outputs(
-    sink: IO[str] | None, customer: str, decisions: tuple[object, ...], ev: Evaluation | None,
-    state: CustomerState, config: ScoringConfig,
+    sink: IO[str] | None, customer: str, result: StepResult, config: ScoringConfig, model: ValueModel | None,
 ) -> None:
-    if sink is None or not decisions:
+    """The output messages a step causes, as the stream would send them (emitted_at = event time)."""
+    state, ev = result.state, result.evaluation
+    if sink is None or not result.decisions or ev is None:
         return
-    ctx = OutputContext(customer, config.version, datetime.fromtimestamp(state.clock_ms / 1000, tz=UTC))
-    for decision in decisions:
-        message = decision_message(decision, ctx)  # type: ignore[arg-type]
-        if message is None and ev is not None:
-            message = score_message(decision, ev, state, ctx, config)  # type: ignore[arg-type]
+    ctx = OutputContext(customer, config.version, datetime.fromtimestamp(state.clock_ms / 1000, tz=UTC),
+                        model.version if model else None)
+    value = value_of(state, ev.score.day, config, model)
+    for decision in result.decisions:
+        message = decision_message(decision, ctx)
+        if message is None:
+            message = score_message(decision, ev, state, ctx, value)
         if message is not None:
             doc = {"type": type(message).__name__, **message.model_dump(mode="json")}
             sink.write(json.dumps(doc, separators=(",", ":")) + "\n")
 
 
-def profile_row(p: Profile, as_of_day: int) -> list[object]:
+def profile_row(p: Profile, as_of_day: int, config: ScoringConfig, model: ValueModel | None) -> list[object]:
     s, ev = p.evaluation.score, p.evaluation
     summary = btyd_summary(p.state, as_of_day)
     btyd: list[object] = ["", "", "", ""] if summary is None else [
         summary.x, summary.t_x, summary.T, round(summary.mean_repeat_value, 6)]
+    extra: list[object] = []
+    if model is not None:
+        figures = model_fields(value_of(p.state, as_of_day, config, model))
+        extra = ["" if figures[name] is None else figures[name] for name in MODEL_COLUMNS]
     return [
         p.customer_id, ev.tier, s.composite, s.r, s.f, s.m, "" if s.recency_days is None else s.recency_days,
         s.frequency, f"{s.monetary:.2f}", f"{s.returns_amount:.2f}", s.complaints,
         "" if s.tenure_days is None else s.tenure_days, ev.segment, int(ev.risk.is_at_risk), ev.risk.score,
-        *btyd,
+        *btyd, *extra,
     ]
 
 
-def write_profiles(out: IO[str], profiles: Iterable[Profile], as_of_day: int, stats: ReplayStats) -> None:
+def write_profiles(
+    out: IO[str], profiles: Iterable[Profile], as_of_day: int, stats: ReplayStats, config: ScoringConfig,
+    model: ValueModel | None = None,
+) -> None:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS + (MODEL_COLUMNS if model is not None else ()))
     for p in profiles:
         stats.customers += 1
         stats.tiers[p.evaluation.tier] += 1
-        writer.writerow(profile_row(p, as_of_day))
+        writer.writerow(profile_row(p, as_of_day, config, model))
 
 
 def run_replay(
     rows: Iterable[Row | BadRow], as_of_day: int, config: ScoringConfig, out: IO[str], *,
     strict: bool = False, exact: bool = False, decisions_out: IO[str] | None = None,
-    on_bad: Callable[[BadRow], None] = lambda _: None,
+    on_bad: Callable[[BadRow], None] = lambda _: None, model: ValueModel | None = None,
 ) -> ReplayStats:
     """Replay `rows` and write one CSV row per customer to `out`."""
     stats = ReplayStats()
     started = time.perf_counter()
     by_customer = group_rows(rows, as_of_day, stats, strict, on_bad)
     if exact:
-        profiles = profiles_exact(by_customer, as_of_day, config, stats, decisions_out)
+        profiles = profiles_exact(by_customer, as_of_day, config, stats, decisions_out, model)
     else:
-        profiles = profiles_batch(by_customer, as_of_day, config, stats)
-    write_profiles(out, profiles, as_of_day, stats)
+        profiles = profiles_batch(by_customer, as_of_day, config, stats, model)
+    write_profiles(out, profiles, as_of_day, stats, config, model)
     stats.seconds = time.perf_counter() - started
     return stats

@@ -6,12 +6,12 @@ import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from scoring.config import ScoringConfig
+from scoring.valuemodel.model import ValueModel
 from streams.history import BadRow, CsvLayout, HistoryError, Row, read_history
 from streams.replay import ReplayStats, StrictError, run_replay
 
@@ -37,11 +37,10 @@ def _with_progress(rows: Iterable[Row | BadRow], console: Console) -> Iterator[R
 
 
 def run(
-    inputs: list[Path], as_of_day: int, config: ScoringConfig, out: Path, layout_args: dict[str, Any],
-    strict: bool, exact: bool, decisions_out: Path | None, console: Console,
+    inputs: list[Path], as_of_day: int, config: ScoringConfig, out: Path, layout: CsvLayout,
+    strict: bool, exact: bool, decisions_out: Path | None, console: Console, model: ValueModel | None = None,
 ) -> int:
     """Run a replay; 0 on success, 1 on a bad row under --strict, 2 on a bad file or column option."""
-    layout = CsvLayout(**layout_args)
     reported: list[BadRow] = []
 
     def on_bad(row: BadRow) -> None:
@@ -54,7 +53,8 @@ def run(
             sink = sys.stdout if str(out) == "-" else stack.enter_context(out.open("w", newline=""))
             decisions = stack.enter_context(decisions_out.open("w")) if decisions_out else None
             stats = run_replay(_with_progress(_rows(inputs, layout), console), as_of_day, config, sink,
-                               strict=strict, exact=exact, decisions_out=decisions, on_bad=on_bad)
+                               strict=strict, exact=exact, decisions_out=decisions, on_bad=on_bad,
+                               model=model)
     except HistoryError as exc:  # the file or a column option is wrong: a usage error
         console.print(f"tierstream: error: {exc}", markup=False)
         return 2

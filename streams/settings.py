@@ -30,7 +30,9 @@ class TopicNames(BaseModel):
     returns: str = "returns"
     complaints: str = "complaints"
     enquiries: str = "enquiries"
-    repartition: str = "tierstream-repartition"
+    events: str = Field(default="customer-events", description=(
+        "Mixed input topic (any event type, tagged by `type`): keeps one customer's order across types, "
+        "e.g. for backfills; also where events found on a non-canonical partition are forwarded."))
     reviews: str = "tierstream-reviews"
     tier_changes: str = "customer-tier-changes"
     actions: str = "contact-plan-actions"
@@ -46,7 +48,7 @@ class TopicNames(BaseModel):
 
     def co_partitioned(self) -> list[str]:
         """Topics that must share the partition count (inputs and internal hops)."""
-        return [*self.inputs().values(), self.repartition, self.reviews]
+        return [*self.inputs().values(), self.events, self.reviews]
 
     def outputs(self) -> list[str]:
         return [self.tier_changes, self.actions, self.alerts, self.scores, self.dlq, self.metrics]
@@ -84,6 +86,17 @@ class Settings(BaseSettings):
         default="wall", description="wall: live; event: event time, for backfills that must equal replay.")
     review_interval_seconds: float = Field(default=1.0, gt=0, description="How often due customers are swept.")
     redis_flush_seconds: float = Field(default=0.05, gt=0, description="Max delay of pipelined Redis writes.")
+    clock_speed: float = Field(default=1.0, gt=0, description="Wall clock speed-up (demo: a day in seconds).")
+    clock_control: bool = Field(default=False, description="Allow POST /clock to shift time (tests, demo).")
+    sweep_limit: int = Field(default=100_000, ge=1, description="Most customers re-scored per partition per sweep.")
+    standby_replicas: int = Field(default=0, ge=0, description="Faust standby table replicas.")
+    commit_interval_seconds: float = Field(default=2.8, gt=0, description="Offset commit interval.")
+    producer_linger_seconds: float = Field(default=0.005, ge=0)
+    producer_max_batch_size: int = Field(
+        default=65_536, ge=1, description="Bytes; 1 gives one-record batches (a workaround for test brokers).")
+    model_path: Path | None = Field(
+        default=None, description="Value model from `tierstream fit`; re-read when the file changes.")
+    model_poll_seconds: float = Field(default=5.0, gt=0, description="How often the model file is checked.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     fast_join: bool = Field(default=False, description="Short group-join timeouts (tests, demo, small brokers).")
@@ -100,17 +113,17 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _FileSource(settings_cls)
 
 
-_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("tierstream_file_settings", default={})
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("tierstream_file_settings", default=None)
 
 
 class _FileSource(PydanticBaseSettingsSource):
     """The settings read from tierstream.yaml by `load_settings`."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _FILE_DATA.get().get(field_name), field_name, False
+        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_DATA.get())
+        return dict(_FILE_DATA.get() or {})
 
 
 def _read_file(path: Path) -> dict[str, Any]:

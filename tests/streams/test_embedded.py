@@ -138,6 +138,7 @@ def test_tansu_start_stop_leaves_nothing_listening() -> None:
         assert [(h, p) for _, h, p in kafka_metadata_brokers("127.0.0.1", broker.port)] == [("127.0.0.1", broker.port)]
         assert broker.log_path.exists()
     assert_stopped(broker)
+    assert not broker.log_path.exists()  # temp log removed on stop
     assert broker.stop() == broker.popen.returncode  # idempotent
 
 
@@ -154,13 +155,14 @@ import sys, time
 from streams.embedded import start_redis, start_tansu
 broker, server = start_tansu(), start_redis()
 print(broker.pid, broker.port, server.pid, server.port, flush=True)
+print(broker.log_path, server.log_path, flush=True)
 if sys.argv[1] == "hang":
     time.sleep(60)
 """
 
 
-def _run_child(mode: str) -> tuple[subprocess.Popen[str], list[int]]:
-    """Start a Python child that starts Tansu + Redis; return it and [pid, port, pid, port]."""
+def _run_child(mode: str) -> tuple[subprocess.Popen[str], list[int], list[Path]]:
+    """Start a Python child that starts Tansu + Redis; return it, [pid, port, pid, port], log paths."""
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD_SCRIPT, mode],
         stdout=subprocess.PIPE,
@@ -170,7 +172,7 @@ def _run_child(mode: str) -> tuple[subprocess.Popen[str], list[int]]:
     assert child.stdout is not None
     numbers = [int(x) for x in child.stdout.readline().split()]
     assert len(numbers) == 4, numbers
-    return child, numbers
+    return child, numbers, [Path(p) for p in child.stdout.readline().split()]
 
 
 def _wait_gone(pid: int, port: int, timeout: float = 10.0) -> bool:
@@ -190,19 +192,22 @@ def _wait_gone(pid: int, port: int, timeout: float = 10.0) -> bool:
 
 def test_services_stopped_at_interpreter_exit() -> None:
     """stop_all runs at exit: a program that forgets stop() leaves nothing behind."""
-    child, (b_pid, b_port, r_pid, r_port) = _run_child("exit")
+    child, (b_pid, b_port, r_pid, r_port), logs = _run_child("exit")
     assert child.wait(timeout=20) == 0
     assert _wait_gone(b_pid, b_port)
     assert _wait_gone(r_pid, r_port)
+    assert not any(log.exists() for log in logs)
 
 
 def test_services_die_with_a_killed_parent() -> None:
     """kill -9 of the owning process still takes the services down (PDEATHSIG)."""
-    child, (b_pid, b_port, r_pid, r_port) = _run_child("hang")
+    child, (b_pid, b_port, r_pid, r_port), logs = _run_child("hang")
     child.kill()
     child.wait(timeout=10)
     assert _wait_gone(b_pid, b_port)
     assert _wait_gone(r_pid, r_port)
+    for log in logs:  # a killed owner cannot remove its services' temp logs
+        log.unlink(missing_ok=True)
 
 
 def test_start_on_busy_port_fails() -> None:

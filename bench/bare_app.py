@@ -1,0 +1,62 @@
+"""The framework's floor: a Faust agent that only decodes each message's JSON.
+
+Same Faust settings as the tierstream worker (`streams.faust_options` from the
+same YAML), same `stream.events()` iteration and quiet loggers; no table, no
+outputs, no Redis. Run: `python -m bench.bare_app --config F --web-port P`.
+/health answers like the worker's: owned `partitions` and `events_scored`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.web import Request, Response
+
+from streams.faust_options import faust_options
+from streams.settings import Settings, load_settings
+from streams.worker import QUIET_LOGGERS
+
+
+def build(settings: Settings) -> faust.App:
+    app = faust.App(**faust_options(settings))
+    topic = app.topic(settings.topics.events, partitions=settings.partitions,
+                      schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
+                                          value_serializer="raw"))
+    counts = {"decoded": 0, "bad": 0}
+
+    async def decode(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                json.loads(event.message.value)
+                counts["decoded"] += 1
+            except ValueError:
+                counts["bad"] += 1
+
+    async def health(web: Any, request: Request) -> Response:
+        parts = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic.get_topic_name())
+        return web.json({"partitions": parts, "events_scored": counts["decoded"], "dead_lettered": counts["bad"]})
+
+    app.agent(topic, name="decode")(decode)
+    app.page("/health")(health)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bare_app")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--web-port", type=int, required=True)
+    args = parser.parse_args()
+    settings = load_settings(args.config, web_port=args.web_port)
+    app = build(settings)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Progress of workers read from /health, and rates and percentiles computed from it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.services import Process
+
+Counter = Callable[[dict[str, Any]], int]
+
+
+def processed(doc: dict[str, Any]) -> int:
+    """Input events a worker is done with: scored, dead-lettered or recognised as duplicates."""
+    return int(doc.get("events_scored", 0)) + int(doc.get("dead_lettered", 0)) + int(doc.get("duplicates", 0))
+
+
+def reviewed(doc: dict[str, Any]) -> int:
+    return int(doc.get("reviewed", 0))
+
+
+@dataclass
+class Samples:
+    """(seconds since the watch began, summed count) pairs."""
+
+    points: list[tuple[float, int]] = field(default_factory=list)
+    origin: float = field(default_factory=time.perf_counter)
+
+    @property
+    def last(self) -> int:
+        return self.points[-1][1] if self.points else 0
+
+    def rate(self, since: float = 0.0) -> float:
+        """Count per second from the first sample after `since` that shows progress to the last growth."""
+        start = next(((t, n) for t, n in self.points if t >= since and n > self.points[0][1]), None)
+        if start is None:
+            return 0.0
+        end = next((t, n) for t, n in reversed(self.points) if n == self.last)
+        return (end[1] - start[1]) / (end[0] - start[0]) if end[0] > start[0] else 0.0
+
+    def first_growth(self) -> float | None:
+        """Seconds since the origin of the first sample above the first one."""
+        return next((t for t, n in self.points if n > self.points[0][1]), None)
+
+    def done_at(self) -> float:
+        return next(t for t, n in self.points if n == self.last)
+
+
+def total(procs: Sequence[Process], counter: Counter) -> int | None:
+    counts = []
+    for proc in procs:
+        doc = proc.get("/health", timeout=2.0)
+        if doc is None:
+            return None
+        counts.append(counter(doc))
+    return sum(counts)
+
+
+def watch(procs: Sequence[Process], target: int, counter: Counter = processed, poll: float = 0.1,
+          stall: float = 15.0, timeout: float = 900.0, samples: Samples | None = None) -> Samples:
+    """Sample the summed count until it reaches `target` or stops growing for `stall` seconds."""
+    samples = samples or Samples()
+    grew = time.perf_counter()
+    while True:
+        for proc in procs:
+            proc.check_alive()
+        count = total(procs, counter)
+        now = time.perf_counter()
+        if count is not None:
+            if not samples.points or count > samples.last:
+                grew = now
+            samples.points.append((now - samples.origin, count))
+            if count >= target:
+                return samples
+        if now - grew > stall or now - samples.origin > timeout:
+            return samples
+        time.sleep(poll)
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
+    """Nearest-rank percentiles, e.g. {"p50": ..., "p95": ..., "p99": ...}."""
+    ordered = sorted(values)
+    if not ordered:
+        return {f"p{q:g}": float("nan") for q in qs}
+    return {f"p{q:g}": ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] for q in qs}

@@ -1,0 +1,98 @@
+"""Part 2: one worker's full path against the client's ceiling and the framework's floor, same topic.
+
+The mixed stream is produced first; each consumer then reads the same topic
+from the start, one at a time so they never share the CPU: the tierstream
+worker (broker -> state -> outputs -> Redis), a bare Faust agent that only
+decodes the JSON (`bench.bare_app`, the worker's Faust settings), and a plain
+aiokafka consumer. Rates run from the first progress seen to the last event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from bench.context import Context
+from bench.data import Record, days_for, mixed_messages, records_of
+from bench.measure import watch
+from bench.produce import produce
+from bench.profiling import Profiler
+from bench.services import Process, wait_ready
+
+SEED = 7
+
+
+def make_stream(ctx: Context) -> tuple[list[Any], list[Record]]:
+    s = ctx.sizes
+    messages = mixed_messages(SEED, s.pipeline_customers, days_for(s.pipeline_customers, s.pipeline_events),
+                              datetime.now(UTC))
+    return messages, records_of(messages)
+
+
+def run_worker_part(ctx: Context, events_topic: str, count: int) -> tuple[Process, dict[str, Any]]:
+    """Start the pipeline worker on the preloaded topic; measure its rate and memory. The worker keeps running."""
+    topics = ctx.topics("w1", events=events_topic)
+    worker = ctx.start("w1", ctx.config("w1", topics))
+    ready_s = wait_ready(worker)
+    rss_ready = worker.rss()
+    with Profiler(ctx, worker, "pipeline-worker"):
+        samples = watch([worker], count)
+    health = worker.get("/health") or {}
+    return worker, {
+        "events": count, "processed": samples.last, "complete": samples.last >= count,
+        "events_per_s": samples.rate(), "ready_s": ready_s, "rss_ready": rss_ready, "rss_loaded": worker.rss(),
+        "customers_with_deadline": health.get("customers_with_deadline"), "topics": topics,
+    }
+
+
+def run_bare_faust(ctx: Context, events_topic: str, count: int) -> dict[str, Any]:
+    app = ctx.start("bare", ctx.config("bare", ctx.topics("bare", events=events_topic)), module="bench.bare_app")
+    try:
+        ready_s = wait_ready(app)
+        with Profiler(ctx, app, "bare-faust"):
+            samples = watch([app], count)
+        return {"events_per_s": samples.rate(), "processed": samples.last, "complete": samples.last >= count,
+                "ready_s": ready_s}
+    finally:
+        app.stop()
+
+
+async def _consume(bootstrap: str, topic: str, count: int, stall: float = 10.0) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    try:
+        seen, first, last = 0, None, time.perf_counter()
+        while seen < count and time.perf_counter() - last < stall:
+            batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
+            got = sum(len(records) for records in batch.values())
+            if got:
+                last = time.perf_counter()
+                first = first or (last, got)
+                seen += got
+    finally:
+        await consumer.stop()
+    rate = (seen - first[1]) / (last - first[0]) if first and last > first[0] else 0.0
+    return {"events_per_s": rate, "consumed": seen, "complete": seen >= count}
+
+
+def run_pipeline(ctx: Context) -> tuple[Process, dict[str, Any], list[Any]]:
+    """Returns the still-running pipeline worker (for the latency part), the figures, the messages."""
+    messages, records = make_stream(ctx)
+    events_topic = f"bench-{ctx.run}-stream"
+    base = ctx.config("w1", ctx.topics("w1", events=events_topic))
+    ctx.create_topics(base)
+    produce_s = produce(ctx.services.bootstrap, records, lambda _: events_topic)
+    plain = asyncio.run(_consume(ctx.services.bootstrap, events_topic, len(records)))
+    bare = run_bare_faust(ctx, events_topic, len(records))
+    worker, figures = run_worker_part(ctx, events_topic, len(records))
+    figures.update(
+        customers=len({m.customer_id for m in messages}), produce_events_per_s=len(records) / produce_s,
+        events_topic=events_topic, bare_faust=bare, aiokafka=plain,
+        vs_bare_faust=figures["events_per_s"] / bare["events_per_s"] if bare["events_per_s"] else None,
+        vs_aiokafka=figures["events_per_s"] / plain["events_per_s"] if plain["events_per_s"] else None)
+    return worker, figures, messages

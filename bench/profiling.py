@@ -1,0 +1,52 @@
+"""Optional py-spy flame graphs of a worker while a part measures it (`--profile DIR`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.context import Context
+    from bench.services import Process
+
+
+def py_spy() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.is_file() else shutil.which("py-spy")
+
+
+class Profiler:
+    """py-spy record of `proc` for the duration of the `with` block, when profiling was asked for."""
+
+    def __init__(self, ctx: Context, proc: Process, name: str) -> None:
+        self.binary = py_spy() if ctx.profile_dir is not None else None
+        self.proc, self.popen = proc, None
+        self.out = (ctx.profile_dir or Path()) / f"{name}.svg"
+
+    def __enter__(self) -> Profiler:
+        if self.binary is not None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.popen = subprocess.Popen(
+                [self.binary, "record", "--pid", str(self.proc.pid), "--output", str(self.out), "--rate", "50",
+                 "--nonblocking"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.popen.pid, signal.SIGINT)  # py-spy writes the flame graph on SIGINT
+        try:
+            self.popen.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)

@@ -1,0 +1,164 @@
+"""Processes the benchmark runs: broker, Redis and workers, each stopped by its own pid."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.embedded import EmbeddedProcess, free_port, start_redis, start_tansu
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+@dataclass
+class Services:
+    """One broker and one Redis for the whole run."""
+
+    broker: EmbeddedProcess
+    redis: EmbeddedProcess
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.redis.stop()
+
+
+def start_services() -> Services:
+    broker = start_tansu()
+    try:
+        return Services(broker, start_redis())
+    except BaseException:
+        broker.stop()
+        raise
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (Linux /proc), bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def get_json(url: str, timeout: float = 2.0, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """GET (or POST `body`) a JSON document; None when the server does not answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            doc: dict[str, Any] = json.loads(response.read())
+            return doc
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+@dataclass
+class Process:
+    """A Python child process on a web port, with its output in a log file."""
+
+    name: str
+    argv: list[str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    popen: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def start(self) -> Process:
+        log = self.log_path.open("ab")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.started = time.perf_counter()
+        self.popen = subprocess.Popen([*self.argv, "--web-port", str(self.port)], cwd=self.workdir, env=env,
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        log.close()
+        return self
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str, timeout: float = 2.0) -> dict[str, Any] | None:
+        return get_json(self.url(path), timeout)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{self.name} exited: {tail}")
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM this pid, then SIGKILL after `timeout` s."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+
+def start_worker(name: str, config: dict[str, Any], workdir: Path, module: str = "bench.worker") -> Process:
+    """A worker (or the bare Faust app) from a YAML config written into `workdir`."""
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return Process(name, [PYTHON, "-m", module, "--config", str(path)], workdir).start()
+
+
+def wait_until(predicate: Any, timeout: float, poll: float = 0.1, what: str = "condition",
+               proc: Process | None = None) -> float:
+    """Poll `predicate` until true; the time it took (s). Raises TimeoutError."""
+    start = time.perf_counter()
+    while True:
+        if predicate():
+            return time.perf_counter() - start
+        if proc is not None:
+            proc.check_alive()
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"{what} not reached after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def wait_ready(proc: Process, timeout: float = 90.0) -> float:
+    """Seconds from the process start until its /health lists owned partitions."""
+    def ready() -> bool:
+        doc = proc.get("/health", timeout=1.0)
+        return bool(doc and doc.get("partitions"))
+
+    wait_until(ready, timeout, 0.1, f"{proc.name} ready", proc)
+    return time.perf_counter() - proc.started

@@ -1,0 +1,26 @@
+"""How big each part runs: full (`python -m bench`), quick (`--quick`), tiny (`--tiny`, smoke test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    core_clones: int  # CDNOW sample copies: 10 is the full CDNOW log's size (~69k rows, ~23.6k customers)
+    core_repeats: int
+    pipeline_customers: int
+    pipeline_events: int
+    latency_seconds: float  # per offered load
+    due_customers: int  # come due at once (part 6)
+    table_factor: int  # the larger table holds due_customers x this
+    index_due: int  # pure DeadlineIndex: entries due ...
+    index_sizes: tuple[int, ...]  # ... in indexes of these sizes
+    memory_sizes: tuple[int, ...]  # customers held by the memory model process
+
+
+FULL = Sizes("full", 10, 3, 20_000, 100_000, 10.0, 10_000, 10, 10_000, (100_000, 1_000_000),
+             (100_000, 1_000_000))
+QUICK = Sizes("quick", 3, 1, 5_000, 20_000, 4.0, 2_000, 10, 10_000, (100_000, 1_000_000), (100_000, 1_000_000))
+TINY = Sizes("tiny", 1, 1, 500, 2_000, 1.0, 200, 10, 1_000, (10_000, 100_000), (10_000,))

@@ -1,0 +1,90 @@
+"""One customer's value figures with plain floats: the per-event path of the stream.
+
+The vectorised functions cost ~0.5 ms per single customer in numpy overhead;
+these give the same numbers (tested against them) in a few microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.special import hyp2f1
+
+from scoring.valuemodel.bgnbd import BgNbdParams
+from scoring.valuemodel.clv import DAYS_PER_MONTH
+from scoring.valuemodel.model import ValueModel
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerValue:
+    """Value figures of one customer as of a day. Money in base currency, counts in purchase days."""
+
+    p_alive: float
+    expected_90: float
+    expected_365: float
+    clv: float
+    at_risk_score: float
+
+
+def p_alive_1(bg: BgNbdParams, x: float, t_x: float, T: float) -> float:
+    """BG/NBD P(alive); 1 when x == 0."""
+    if x == 0:
+        return 1.0
+    log_odds_dead = (bg.r + x) * math.log((bg.alpha + T) / (bg.alpha + t_x)) + math.log(bg.a / (bg.b + x - 1.0))
+    return _expit(-log_odds_dead)
+
+
+def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive: float) -> float:
+    """E[purchase days in (T, T + t]] given P(alive) `alive`."""
+    if t <= 0:
+        return 0.0
+    r, alpha, a, b = bg.r, bg.alpha, bg.a, bg.b
+    z = t / (alpha + T + t)
+    hyp = float(hyp2f1(r + x, b + x, a + b + x - 1.0, z))
+    if math.isinf(hyp) or math.isnan(hyp):  # Euler's transformation, as the vectorised version
+        c = a + b + x - 1.0
+        log_hyp = math.log(float(hyp2f1(c - r - x, c - b - x, c, z))) + (c - r - 2 * x - b) * math.log1p(-z)
+    else:
+        log_hyp = math.log(hyp)
+    survive = math.exp(log_hyp + (r + x) * math.log((alpha + T) / (alpha + T + t)))
+    return (a + b + x - 1.0) / (a - 1.0) * (1.0 - survive) * alive
+
+
+def customer_value(
+    model: ValueModel, x: int, t_x: int, T: int, mean_value: float,
+    horizon_months: int = 12, monthly_discount: float = 0.01,
+) -> CustomerValue:
+    """P(alive), expected purchase days in 90/365 days, discounted CLV and at-risk score (days in, days out)."""
+    bg, gg = model.bg, model.gg
+    alive = p_alive_1(bg, x, t_x, T)
+    weight = gg.p * x / (gg.p * x + gg.q - 1.0)
+    spend = (1.0 - weight) * gg.population_mean + weight * mean_value
+    value, previous = 0.0, 0.0
+    for month in range(1, horizon_months + 1):
+        cumulative = expected_1(bg, month * DAYS_PER_MONTH, x, t_x, T, alive)
+        value += (cumulative - previous) * spend / (1.0 + monthly_discount) ** month
+        previous = cumulative
+    risk = at_risk_1(model, x, t_x, T, mean_value, alive)
+    return CustomerValue(alive, expected_1(bg, 90, x, t_x, T, alive), expected_1(bg, 365, x, t_x, T, alive),
+                         max(0.0, value), risk)
+
+
+def at_risk_1(model: ValueModel, x: float, t_x: float, T: float, mean_value: float, alive: float) -> float:
+    """The at-risk model's P(no purchase day in its horizon), for one customer."""
+    m = model.at_risk
+    recency = T - t_x
+    overdue = recency / max(t_x / x, 1.0) if x > 0 else 0.0
+    expected = expected_1(model.bg, m.horizon_days, x, t_x, T, alive)
+    features = (math.log1p(recency), math.log1p(x), math.log1p(overdue), math.log1p(T), math.log1p(mean_value),
+                alive, math.log(max(expected, 1e-12)), 1.0 if x == 0 else 0.0)
+    z = m.weights[0] + sum(w * (f - c) / s for w, f, c, s in zip(m.weights[1:], features, m.center, m.scale,
+                                                                   strict=True))
+    return _expit(z)
+
+
+def _expit(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)

@@ -1,0 +1,189 @@
+"""The Faust app: topics, the customers table, the scoring agent, the review timer.
+
+One agent consumes the four typed input topics, the mixed `customer-events` topic and the
+review-tick topic, so every table write happens inside stream iteration on
+the customer's own (canonical) partition. Business rules live in `scoring`;
+the agent decodes, calls the pipeline, and carries out the effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import faust
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoring.codec import peek_review_day
+from scoring.decisions import ActionRequest
+from scoring.errors import ConfigError
+from scoring.events import MS_PER_DAY, to_ms
+from streams.clock import Clock
+from streams.deadlines import DeadlineIndex
+from streams.faust_options import faust_options
+from streams.metrics import WorkerMetrics
+from streams.modelfile import ModelWatcher
+from streams.partitioning import canonical_partition
+from streams.pipeline import Decoded, Outgoing, Pipeline, Result, Source
+from streams.redis_store import RedisView
+from streams.settings import Settings
+
+log = logging.getLogger("tierstream.worker")
+TICK_CHUNK = 500
+
+
+def raw_schema(key_type: type) -> faust.Schema:  # type: ignore[type-arg]
+    """Keys as `key_type` (UTF-8), values as the exact bytes on the wire."""
+    return faust.Schema(key_type=key_type, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+class Tierstream:
+    """A worker's app and the state its agent shares with its timer and web views."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, redis: Redis | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or Clock(settings.clock, settings.clock_speed)
+        self.models = ModelWatcher(settings.model_path) if settings.model_path else None
+        model = self.models.poll() if self.models else None
+        self.pipeline = Pipeline(settings.scoring, settings.topics, settings.partitions, model)
+        self.deadlines = DeadlineIndex()
+        self.metrics = WorkerMetrics()
+        self.redis_client = redis or Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+            socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
+        self.app = faust.App(**faust_options(settings))
+        self.table = self.app.Table("customers", schema=raw_schema(str), partitions=settings.partitions)
+        t = settings.topics
+        self.source = self.app.topic(*t.inputs().values(), t.events, t.reviews, schema=raw_schema(bytes),
+                                     partitions=settings.partitions)
+        self.out = {name: self.app.topic(name, schema=raw_schema(str), partitions=settings.partitions)
+                    for name in [*t.outputs(), t.events, t.reviews]}
+        self._stop = asyncio.Event()
+        self.app.agent(self.source, name="score")(self.score)
+        self.app.timer(settings.review_interval_seconds)(self.sweep)
+        self.app.task(self.redis_writer)
+        if self.models is not None:
+            self.app.timer(settings.model_poll_seconds)(self.reload_model)
+        self.table.on_recover(self.rebuild_deadlines)
+
+    # -- the agent --------------------------------------------------------------
+    async def score(self, stream: faust.StreamT[bytes]) -> None:
+        """Decode, step, and carry out the effects of every input event and review tick."""
+        async for event in stream.events():
+            started = time.perf_counter()
+            m = event.message
+            src = Source(m.topic, m.partition, m.offset, m.key, m.value or b"")
+            await self.handle(src)
+            self.metrics.observe_event(src.topic, time.perf_counter() - started)
+
+    async def handle(self, src: Source) -> None:
+        """One message: a review tick, or an input event (scored, forwarded or dead-lettered)."""
+        if src.topic == self.settings.topics.reviews:
+            await self.on_tick(src)
+            return
+        decoded = self.pipeline.decode(src)
+        if isinstance(decoded, Decoded):
+            now = self.clock.event_now_ms(to_ms(decoded.message.occurred_at), src.partition)
+            outcome = self.pipeline.on_event(decoded, self.table.get(decoded.customer), now, src)
+            await self.carry_out(outcome, src.partition)
+        else:
+            await self.send(decoded)
+
+    async def on_tick(self, src: Source) -> None:
+        try:
+            tick = json.loads(src.value)
+            customers, now_ms = list(tick["customers"]), int(tick["now_ms"])
+        except (ValueError, KeyError, TypeError):
+            await self.send(self.pipeline.dead_letter(src, "malformed review tick", "decode"))
+            return
+        for customer in customers:
+            result = self.pipeline.on_review(str(customer), self.table.get(str(customer)), now_ms)
+            if result is not None:
+                await self.carry_out(result, src.partition)
+
+    async def carry_out(self, outcome: Result | Outgoing, partition: int) -> None:
+        """Write the state, send the outputs, queue the Redis profile, set the deadline."""
+        if isinstance(outcome, Outgoing):
+            await self.send(outcome)
+            return
+        if outcome.state is not None:
+            self.table[outcome.customer] = outcome.state
+        for out in outcome.outputs:
+            await self.send(await self.capped(out))
+        if outcome.profile is not None:
+            self.redis.put(outcome.customer, outcome.profile)
+        self.deadlines.set(partition, outcome.customer, outcome.due_day)
+
+    async def capped(self, out: Outgoing) -> Outgoing:
+        """Enforce a configured frequency cap on an action, atomically in Redis."""
+        decision = out.decision
+        caps = self.settings.scoring.frequency_caps
+        if not isinstance(decision, ActionRequest) or decision.action_type not in caps:
+            return out
+        if decision.roi_decision == "skipped":
+            return out
+        try:
+            allowed, why = await self.redis.check_cap(
+                out.key or "", decision.action_type, decision.id, decision.at_ms / 1000,
+                caps[decision.action_type])
+        except (RedisError, OSError):
+            allowed, why = False, "frequency cap could not be checked (Redis unavailable)"
+        return out if allowed else self.pipeline.capped(out, decision, why)
+
+    async def send(self, out: Outgoing) -> None:
+        # force=True: send now, not at commit; Faust flushes the producer before it commits offsets.
+        await self.out[out.topic].send(key=out.key, value=out.value, partition=out.partition, force=True)
+
+    # -- time-driven re-scoring ----------------------------------------------------
+    def active_partitions(self) -> list[int]:
+        first_input = self.settings.topics.purchases
+        return sorted(tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == first_input)
+
+    async def sweep(self) -> None:
+        """Send review ticks for the customers due on each owned partition."""
+        for partition in self.active_partitions():
+            now = self.clock.sweep_now_ms(partition)
+            if now is None:
+                continue
+            due = self.deadlines.pop_due(partition, now // MS_PER_DAY, limit=self.settings.sweep_limit)
+            self.metrics.observe_sweep(partition, len(due))
+            for start in range(0, len(due), TICK_CHUNK):
+                tick = {"customers": due[start:start + TICK_CHUNK], "now_ms": now}
+                await self.out[self.settings.topics.reviews].send(
+                    key=f"review-{partition}", value=json.dumps(tick).encode(), partition=partition)
+
+    async def rebuild_deadlines(self) -> None:
+        """After a rebalance: index the owned partitions' customers by their cached review day."""
+        active = set(self.active_partitions())
+        entries: dict[int, list[tuple[str, int | None]]] = {p: [] for p in active}
+        n = self.settings.partitions
+        for customer, raw in self.table.data.items():
+            partition = canonical_partition(customer, n)
+            if partition in entries:
+                entries[partition].append((customer, peek_review_day(raw)))
+        for partition in self.deadlines.partitions():
+            if partition not in active:
+                self.deadlines.drop(partition)
+        total = sum(self.deadlines.rebuild(p, e) for p, e in entries.items())
+        log.info("deadline index rebuilt: %d partitions, %d customers with a deadline", len(active), total)
+
+    async def reload_model(self) -> None:
+        """Pick up a new value model file without a restart; a bad file keeps the current model."""
+        assert self.models is not None
+        try:
+            model = self.models.poll()
+        except ConfigError as exc:
+            log.error("%s; keeping model %s", exc, self.pipeline.model.version if self.pipeline.model else None)
+            return
+        if model is not None:
+            self.pipeline.model = model
+            log.info("value model %s loaded from %s", model.version, self.models.path)
+
+    # -- Redis ---------------------------------------------------------------------------
+    async def redis_writer(self) -> None:
+        await self.redis.run(self.settings.redis_flush_seconds, self._stop)

@@ -1,0 +1,134 @@
+"""`tierstream fit` and `tierstream evaluate`: the customer value model."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scoring.events import MS_PER_DAY, Kind
+from streams.cli import app, err, parse_day
+from streams.commands.options import (
+    AmountCol,
+    Columns,
+    CustomerCol,
+    DateFormat,
+    Delimiter,
+    Inputs,
+    QuantityCol,
+    TimeCol,
+    TypeCol,
+    csv_layout,
+)
+from streams.history import BadRow, CsvLayout, HistoryError, read_history
+
+History = dict[str, list[tuple[int, float]]]
+
+
+def purchase_histories(inputs: list[Path], layout: CsvLayout, until_day: int | None = None) -> tuple[History, int]:
+    """Per customer, (epoch day, amount) purchases sorted by day; and the number of bad rows skipped."""
+    histories: History = defaultdict(list)
+    bad = 0
+    for path in inputs:
+        for row in read_history(path, layout):
+            if isinstance(row, BadRow):
+                bad += 1
+                continue
+            event = row.event
+            day = event.at_ms // MS_PER_DAY
+            if event.kind is Kind.PURCHASE and (until_day is None or day <= until_day):
+                histories[row.customer_id].append((day, event.amount_cents / 100))
+    for purchases in histories.values():
+        purchases.sort()
+    return dict(histories), bad
+
+
+def _histories(inputs: list[Path], layout: CsvLayout, until_day: int | None = None) -> History:
+    try:
+        histories, bad = purchase_histories(inputs, layout, until_day)
+    except HistoryError as exc:
+        err.print(f"tierstream: error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if bad:
+        err.print(f"skipped {bad:,} bad rows (see `tierstream replay --strict` to find them)")
+    return histories
+
+
+@app.command(epilog="""Examples:
+
+  tierstream fit purchases.csv --as-of 2024-12-31 --out model.json
+
+  tierstream fit CDNOW_sample.txt --as-of 19980630 --delimiter whitespace
+      --columns customer_id,id,occurred_at,quantity,amount --out model.json
+""")
+def fit(
+    inputs: Inputs,
+    as_of: Annotated[str, typer.Option("--as-of", help="Fit on purchases up to this day (inclusive).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model (JSON).")] = Path("model.json"),
+    horizon_days: Annotated[int, typer.Option(help="At-risk horizon: P(no purchase in the next N days).")] = 90,
+    window_days: Annotated[int, typer.Option(help="Window of the learned F/M thresholds.")] = 365,
+    version: Annotated[str | None, typer.Option(help="Model version stamped on outputs.")] = None,
+    customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at",
+    amount_col: AmountCol = "amount", type_col: TypeCol = None, quantity_col: QuantityCol = None,
+    delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None,
+) -> None:
+    """Fit BG/NBD, Gamma-Gamma, the at-risk model and data-driven R/F/M thresholds."""
+    from scoring.valuemodel import ValueModelError, fit_value_model
+    from streams.modelfile import save_model
+
+    day = parse_day(as_of)
+    histories = _histories(inputs, csv_layout(**locals()), day)
+    try:
+        model = fit_value_model(histories, day, horizon_days, window_days, version)
+    except ValueModelError as exc:
+        err.print(f"tierstream: cannot fit: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    save_model(model, out)
+    bg, gg, th = model.bg, model.gg, model.thresholds
+    err.print(f"fitted {model.version} on {len(histories):,} customers -> {out}\n"
+              f"BG/NBD r={bg.r:.4f} alpha={bg.alpha:.4f} a={bg.a:.4f} b={bg.b:.4f}; "
+              f"Gamma-Gamma p={gg.p:.4f} q={gg.q:.4f} v={gg.v:.4f}\n"
+              f"thresholds (adopt in tierstream.yaml `scoring:`): {json.dumps(th.to_dict())}", markup=False)
+
+
+@app.command("evaluate", epilog="""Examples:
+
+  tierstream evaluate purchases.csv --cal-end 2024-06-30
+
+  tierstream evaluate CDNOW_sample.txt --cal-end 19971231 --delimiter whitespace
+      --columns customer_id,id,occurred_at,quantity,amount
+""")
+def evaluate_command(
+    inputs: Inputs,
+    cal_end: Annotated[str, typer.Option("--cal-end", help="Calibrate up to this day; predict after it.")],
+    horizon_days: Annotated[int | None, typer.Option(help="Holdout length (default: to the end of the data).")]
+    = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at",
+    amount_col: AmountCol = "amount", type_col: TypeCol = None, quantity_col: QuantityCol = None,
+    delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None,
+) -> None:
+    """Held-out check of the at-risk score against 1 - P(alive) and days since last purchase."""
+    from scoring.valuemodel import ValueModelError, evaluate
+
+    histories = _histories(inputs, csv_layout(**locals()))
+    try:
+        result = evaluate(histories, parse_day(cal_end), horizon_days)
+    except ValueModelError as exc:
+        err.print(f"tierstream: cannot evaluate: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    table = Table("segment", "method", "customers", "did not buy", "ROC AUC", "precision@top20%",
+                  title=f"who stops buying in the {result.horizon_days} days after the calibration end")
+    for segment, methods in result.scores.items():
+        for method, score in methods.items():
+            table.add_row(segment, method, f"{score.customers:,}", f"{score.positives:,}",
+                          f"{score.roc_auc:.3f}", f"{score.precision_at_20:.3f}")
+    from rich.console import Console
+
+    Console().print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -1,0 +1,98 @@
+"""Kafka plumbing shared by the worker and the CLI: client options, topic checks."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.settings import Settings
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicMismatchError(Exception):
+    """Existing topics disagree with the configured partition count."""
+
+
+def table_changelog(settings: Settings) -> str:
+    """Name of the customers table's changelog topic (Faust's naming)."""
+    return f"{settings.app_id}-customers-changelog"
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for bootstrap and security."""
+    opts: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                            "security_protocol": settings.kafka_security_protocol}
+    if "SSL" in settings.kafka_security_protocol:
+        opts["ssl_context"] = ssl_context(settings)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        opts.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
+                    sasl_plain_password=password.get_secret_value() if password else None)
+    return opts
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    created: list[str]
+    existing: dict[str, int]
+
+
+def planned_topics(settings: Settings) -> dict[str, int]:
+    """Every topic tierstream uses -> its partition count."""
+    n = settings.partitions
+    names = [*settings.topics.co_partitioned(), table_changelog(settings), *settings.topics.outputs()]
+    return dict.fromkeys(names, n)
+
+
+async def ensure_topics(settings: Settings, create: bool = True) -> TopicReport:
+    """Create missing topics (when `create`); raise TopicMismatchError when co-partitioned ones disagree."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = await _partition_counts(admin)
+        _check(settings, existing)
+        wanted = planned_topics(settings)
+        missing = [name for name in wanted if name not in existing]
+        if missing and create:
+            await _create(admin, missing, settings)
+        elif missing:
+            raise TopicMismatchError(f"missing topics: {', '.join(missing)} (run: tierstream topics create)")
+        return TopicReport(missing if create else [], existing)
+    finally:
+        await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
+    names = [n for n in await admin.list_topics() if not n.startswith("__")]
+    if not names:
+        return {}
+    described = await admin.describe_topics(names)
+    return {d["topic"]: len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
+
+
+def _check(settings: Settings, existing: dict[str, int]) -> None:
+    must_match = [*settings.topics.co_partitioned(), table_changelog(settings)]
+    for name in must_match:
+        have = existing.get(name)
+        if have is not None and have != settings.partitions:
+            raise TopicMismatchError(
+                f"topic {name!r} has {have} partitions but partitions={settings.partitions}: "
+                "co-partitioned topics must agree (set partitions to match, or see deploy/OPERATIONS.md)")
+
+
+async def _create(admin: AIOKafkaAdminClient, names: list[str], settings: Settings) -> None:
+    topics = [NewTopic(name, settings.partitions, settings.replication_factor) for name in names]
+    response = await admin.create_topics(topics)
+    for error in response.topic_errors:
+        name, code = error[0], error[1]
+        if code not in (0, TOPIC_ALREADY_EXISTS):
+            raise TopicMismatchError(f"creating topic {name!r} failed with Kafka error code {code}")

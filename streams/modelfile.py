@@ -1,0 +1,49 @@
+"""Value model files: load, and notice when a new one is written (picked up without a restart)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from scoring.errors import ConfigError
+from scoring.valuemodel.errors import ValueModelError
+from scoring.valuemodel.model import ValueModel
+
+
+def load_model(path: Path) -> ValueModel:
+    """A model written by `tierstream fit`; ConfigError (one line) when unreadable."""
+    try:
+        return ValueModel.from_dict(json.loads(path.read_text()))
+    except OSError as exc:
+        raise ConfigError(f"model: cannot read {path}: {exc.strerror}") from None
+    except (ValueError, ValueModelError) as exc:
+        raise ConfigError(f"model: {path} is not a tierstream value model: {str(exc)[:200]}") from None
+
+
+def save_model(model: ValueModel, path: Path) -> None:
+    """Write atomically (temp file + rename) so a watching worker never reads half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(model.to_dict(), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class ModelWatcher:
+    """Reloads the model file when its modification time or size changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[float, int] | None = None
+
+    def poll(self) -> ValueModel | None:
+        """The new model when the file changed since the last poll, else None; bad files raise ConfigError."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        mark = (stat.st_mtime, stat.st_size)
+        if mark == self._seen:
+            return None
+        model = load_model(self.path)
+        self._seen = mark
+        return model

@@ -1,0 +1,18 @@
+"""Every customer has one canonical partition: murmur2 of the id's UTF-8 bytes.
+
+This is the Java client's and aiokafka's default partitioner for keyed
+messages. Producers using librdkafka must set `partitioner=murmur2_random`
+(its default, consistent_random, is CRC32-based and disagrees); events that
+land elsewhere are still scored, after one extra hop through the
+`customer-events` topic to their canonical partition.
+"""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import murmur2
+
+
+def canonical_partition(customer_id: str, partitions: int) -> int:
+    """The partition of `customer_id` among `partitions` (0-based)."""
+    hashed: int = murmur2(customer_id.encode())
+    return (hashed & 0x7FFFFFFF) % partitions

@@ -1,0 +1,161 @@
+"""Redis serving view: every customer's latest profile, tier membership, frequency caps.
+
+Key layout (all under the configured prefix, default `tierstream:`):
+- `customer:{id}`   HASH  tier, score, r, f, m, segment, at_risk (0/1), at_risk_score,
+                          annual_value, recency_days, frequency, monetary, returns_amount,
+                          complaints, tenure_days, components (JSON), updated_at (ISO 8601),
+                          version (config version), model_version
+- `tier:{tier}`     ZSET  customer id -> composite score (a customer is in exactly one)
+- `cap:{id}:{type}` ZSET  action id -> epoch seconds sent (expires after the cap window)
+
+Writes are buffered (latest profile per customer wins) and sent in pipelines.
+When Redis is away the buffer is kept and retried with backoff; scoring never
+waits on Redis, and the view converges once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoring.config import FrequencyCap
+
+log = logging.getLogger("tierstream.redis")
+
+# Atomic cap check: allowed when the action id was already recorded (a resend) or
+# when fewer than max_count sends fall in the window and the cooldown has passed.
+_CAP_SCRIPT = """
+local key, id = KEYS[1], ARGV[1]
+local now, window, max_count, cooldown = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('ZSCORE', key, id) then return {1, 'resend'} end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+if last[2] and now - tonumber(last[2]) < cooldown then return {0, 'cooldown'} end
+if redis.call('ZCARD', key) >= max_count then return {0, 'cap'} end
+redis.call('ZADD', key, now, id)
+redis.call('EXPIRE', key, math.ceil(math.max(window, cooldown)) + 60)
+return {1, 'ok'}
+"""
+
+
+@dataclass
+class RedisStats:
+    writes: int = 0
+    flushes: int = 0
+    errors: int = 0
+    retries: int = 0
+    pending: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class RedisView:
+    """Buffered, pipelined writer and reader of the serving view."""
+
+    client: Redis
+    prefix: str
+    tiers: tuple[str, ...]
+    max_batch: int = 1000
+    stats: RedisStats = field(default_factory=RedisStats)
+    _buffer: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _cap_sha: str | None = None
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def put(self, customer: str, profile: Mapping[str, Any]) -> None:
+        """Queue a customer's profile (must hold `tier` and `score`); the latest wins."""
+        self._buffer[customer] = dict(profile)
+        self.stats.pending = len(self._buffer)
+
+    async def flush(self) -> bool:
+        """Send what is buffered; False (buffer kept) when Redis fails."""
+        while self._buffer:
+            batch = dict(list(self._buffer.items())[: self.max_batch])
+            try:
+                await self._write(batch)
+            except (RedisError, OSError) as exc:
+                self.stats.errors += 1
+                self.stats.last_error = type(exc).__name__
+                return False
+            for customer, profile in batch.items():
+                if self._buffer.get(customer) is profile:
+                    del self._buffer[customer]
+            self.stats.writes += len(batch)
+            self.stats.flushes += 1
+        self.stats.pending = len(self._buffer)
+        return True
+
+    async def _write(self, batch: Mapping[str, Mapping[str, Any]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for customer, profile in batch.items():
+            tier = str(profile["tier"])
+            pipe.hset(self.key("customer", customer), mapping=_flat(profile))  # type: ignore[arg-type]
+            for other in self.tiers:
+                if other != tier:
+                    pipe.zrem(self.key("tier", other), customer)
+            pipe.zadd(self.key("tier", tier), {customer: float(profile["score"])})
+        await pipe.execute()
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        """Flush every `interval` seconds; back off up to 5 s while Redis fails."""
+        delay = interval
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            ok = await self.flush()
+            if not ok:
+                self.stats.retries += 1
+                if delay == interval:
+                    log.warning("redis write failed (%s); retrying with backoff", self.stats.last_error)
+            delay = interval if ok else min(5.0, max(delay * 2, 0.1))
+        await self.flush()
+
+    async def get(self, customer: str) -> dict[str, str] | None:
+        raw = await self.client.hgetall(self.key("customer", customer))
+        if not raw:
+            return None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def tier_counts(self) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for tier in self.tiers:
+            pipe.zcard(self.key("tier", tier))
+        counts = await pipe.execute()
+        return dict(zip(self.tiers, (int(c) for c in counts), strict=True))
+
+    async def check_cap(self, customer: str, action_type: str, action_id: str, now_s: float,
+                        cap: FrequencyCap) -> tuple[bool, str]:
+        """Atomically record a send if the cap allows it; (allowed, why)."""
+        if self._cap_sha is None:
+            self._cap_sha = await self.client.script_load(_CAP_SCRIPT)
+        args: list[str | float] = [action_id, now_s, cap.per_days * 86_400, cap.max_count,
+                                   cap.cooldown_days * 86_400]
+        allowed, why = await self.client.evalsha(self._cap_sha, 1, self.key("cap", customer, action_type), *args)
+        return bool(int(allowed)), _text(why)
+
+
+def _flat(profile: Mapping[str, Any]) -> dict[str, str | float | int]:
+    flat: dict[str, str | float | int] = {}
+    for name, value in profile.items():
+        if value is None:
+            flat[name] = ""
+        elif isinstance(value, bool):
+            flat[name] = int(value)
+        elif isinstance(value, (int, float, str)):
+            flat[name] = value
+        else:
+            flat[name] = json.dumps(value, separators=(",", ":"), default=str)
+    return flat
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,111 @@
+"""Rebuild the Redis serving view from the customers table (its changelog topic).
+
+Reads the changelog from the beginning (the latest value per customer wins)
+up to each partition's high watermark as reported by fetches (some brokers
+answer ListOffsets wrongly), and writes every customer's profile as of its
+last evaluation, so the view equals what the workers last published.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.asyncio import Redis
+
+from scoring.codec import decode_state
+from scoring.events import MS_PER_DAY, from_ms
+from scoring.step import evaluate
+from streams.convert import OutputContext
+from streams.kafka import client_options, table_changelog
+from streams.pipeline import profile_of
+from streams.redis_store import RedisView
+from streams.settings import Settings
+
+
+@dataclass
+class ResyncReport:
+    records: int
+    customers: int
+    written: int
+    seconds: float
+
+
+async def read_table(settings: Settings, idle_timeout: float = 3.0) -> tuple[dict[str, bytes], int]:
+    """Latest changelog value per customer (tombstones remove), and records read."""
+    topic = table_changelog(settings)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", group_id=None,
+                                **client_options(settings))
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return {}, 0
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        return await _drain(consumer, tps, idle_timeout)
+    finally:
+        await consumer.stop()
+
+
+async def _drain(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                 idle_timeout: float) -> tuple[dict[str, bytes], int]:
+    latest: dict[str, bytes] = {}
+    records, idle_since = 0, time.monotonic()
+    while time.monotonic() - idle_since < idle_timeout:
+        batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+        for messages in batch.values():
+            for m in messages:
+                records += 1
+                key = m.key.decode() if isinstance(m.key, bytes) else str(m.key)
+                if m.value is None:
+                    latest.pop(key, None)
+                else:
+                    latest[key] = m.value
+        if batch:
+            idle_since = time.monotonic()
+        if await _caught_up(consumer, tps):
+            break
+    return latest, records
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+    """Every partition's position has reached the high watermark its last fetch reported."""
+    for tp in tps:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True
+
+
+async def resync(settings: Settings, redis: Redis, clean: bool = False) -> ResyncReport:
+    started = time.perf_counter()
+    table, records = await read_table(settings)
+    view = RedisView(redis, settings.redis_prefix, settings.scoring.tier_names)
+    if clean:
+        await _delete_prefix(redis, settings.redis_prefix)
+    config = settings.scoring
+    for customer, raw in table.items():
+        state = decode_state(raw)
+        if state.scored_day is None:
+            continue
+        ev = evaluate(state, state.scored_day, config)
+        ctx = OutputContext(customer, config.version, from_ms(state.scored_day * MS_PER_DAY))
+        view.put(customer, profile_of(ev, state, ctx))
+    pending = view.stats.pending
+    if not await view.flush():
+        raise ConnectionError(f"Redis write failed: {view.stats.last_error}")
+    return ResyncReport(records, len(table), pending, time.perf_counter() - started)
+
+
+async def _delete_prefix(redis: Redis, prefix: str) -> None:
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            await redis.delete(*batch)
+            batch.clear()
+    if batch:
+        await redis.delete(*batch)

@@ -1,0 +1,96 @@
+"""State codec: exact round trips, compactness, refusal of foreign bytes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from scoring import NEW_STATE, StateDecodeError, decode_state, encode_state, step
+from scoring.codec import VERSION
+from scoring.events import MS_PER_DAY
+from scoring.state import OutboxEntry
+
+T0 = 20_000
+
+
+def _round_trip(state):
+    data = encode_state(state)
+    back = decode_state(data)
+    assert back == state
+    assert encode_state(back) == data
+    return data
+
+
+def test_new_state_round_trips():
+    data = _round_trip(NEW_STATE)
+    assert data[0] == VERSION
+    assert len(data) < 20
+
+
+def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enquiry, purchase, cfg):
+    state, decisions = stepper(weekly(T0, 20, 150.0), cfg)
+    last = T0 + 7 * 19
+    for event in [complaint(last, 5, id="c"), ret(last, 40.5, id="r"), enquiry(last, id="e"),
+                  purchase(T0 - 500, 10, id="ancient"), purchase(last + 1, 1, id="tomorrow", hour=1)]:
+        state = step(state, event, last * MS_PER_DAY + 23 * 3_600_000, "cust-é", cfg).state
+    state = step(state, None, (last + 40) * MS_PER_DAY, "cust-é", cfg).state
+    assert state.outbox, "expected outputs kept for resend"
+    assert state.old_ids and state.buckets and state.tier and state.segment
+    assert any(entry.decisions for entry in state.outbox)
+    _round_trip(state)
+
+
+@pytest.mark.parametrize("change", [
+    {"tier": "ÄÄÄ-ünïcode"}, {"segment": ""}, {"tier": None, "segment": None, "tier_since": None},
+    {"at_risk": True}, {"score_centi": 0}, {"score_centi": 10_000}, {"scored_day": 0}, {"first_seen_day": 0},
+    {"clock_ms": 2**53}, {"total_cents": 10**15}, {"old_ids": (0, 2**64 - 1)},
+    {"buckets": {0: (0, 0, 0, 0, 0, 0, 0, ()), 50_000: (1, 2, 3, 4, 5, 6, 7, (2**64 - 1, 0))}},
+    {"outbox": (OutboxEntry("cause\x1f\"quoted\"", 123, ()),)},
+])
+def test_edge_values_round_trip(change, purchase, fold_at):
+    base = fold_at([purchase(T0, 10)], T0)
+    _round_trip(replace(base, **change))
+
+
+def test_year_of_weekly_purchases_is_compact(weekly, stepper, cfg):
+    state, _ = stepper(weekly(T0, 52, 100.0), cfg)
+    state = step(state, None, (T0 + 7 * 51 + 2) * MS_PER_DAY, "cust-1", cfg).state   # outbox expired
+    assert state.outbox == () and len(state.buckets) == 52
+    size = len(encode_state(state))
+    print(f"\nserialised state, 52 weekly purchases: {size} bytes")
+    assert size < 1000
+
+
+@pytest.mark.parametrize("garbage", [
+    b"", b"\x00", b"\x02", b"\xff" * 40, b"{\"tier\": \"AAA\"}", b"\x01", b"\x01\x05", b"\x01\xff\xff\xff",
+    b"\x01\x01\x00\x01\x02",
+])
+def test_garbage_is_refused(garbage):
+    with pytest.raises(StateDecodeError):
+        decode_state(garbage)
+
+
+def test_every_truncation_is_refused(weekly, stepper, cfg):
+    state, _ = stepper(weekly(T0, 5, 100.0), cfg)
+    data = encode_state(state)
+    for cut in range(len(data)):
+        with pytest.raises(StateDecodeError):
+            decode_state(data[:cut])
+
+
+def test_damaged_outbox_json_is_refused(purchase, stepper, cfg):
+    state, _ = stepper([purchase(T0, 50, id="p")], cfg)
+    data = encode_state(state)
+    i = data.index(b'"kind":"tier_change"')
+    damaged = data[:i] + b'"kind":"nonsense!!!"' + data[i + len(b'"kind":"tier_change"'):]
+    with pytest.raises(StateDecodeError):
+        decode_state(damaged)
+
+
+def test_trailing_bytes_are_refused(purchase, fold_at):
+    """`decode_state` promises StateDecodeError for damaged bytes; it detects truncation, but
+    never checks that it consumed all the input, so a valid state followed by junk decodes."""
+    data = encode_state(fold_at([purchase(T0, 10)], T0))
+    with pytest.raises(StateDecodeError):
+        decode_state(data + b"\x00junk")

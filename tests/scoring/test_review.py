@@ -1,0 +1,145 @@
+"""next_review_day: the earliest day on which the evaluation may change with no new event."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from scoring import NEW_STATE, evaluate, next_review_at, next_review_day, step
+from scoring.events import MS_PER_DAY
+
+T0 = 20_000
+
+
+def _scored(state, day, config):
+    """State after a time-only step on `day` (sets scored_day, tier, segment, at-risk)."""
+    return step(state, None, day * MS_PER_DAY + 3_600_000, "c", config).state
+
+
+def _profile(state, day, config):
+    ev = evaluate(state, day, config)
+    return ev.tier, ev.score.composite, ev.segment, ev.risk.is_at_risk
+
+
+def _first_change(state, config, horizon=800):
+    """First day after scored_day whose profile differs from the scored day's, or None."""
+    d = state.scored_day
+    base = _profile(state, d, config)
+    return next((day for day in range(d + 1, d + horizon + 1) if _profile(state, day, config) != base), None)
+
+
+def test_unscored_state_has_no_review_day(purchase, fold_at, cfg):
+    assert next_review_day(NEW_STATE, cfg) is None
+    assert next_review_at(NEW_STATE, cfg) is None
+    assert next_review_day(fold_at([purchase(T0, 10)], T0), cfg) is None
+
+
+def test_review_after_a_single_purchase_is_the_first_recency_cut(purchase, fold_at, cfg):
+    state = _scored(fold_at([purchase(T0, 10)], T0), T0, cfg)
+    assert state.scored_day == T0
+    assert next_review_day(state, cfg) == T0 + cfg.recency_days[0] + 1
+    assert next_review_at(state, cfg) == datetime(2024, 11, 4, tzinfo=UTC)
+    assert next_review_at(state, cfg) == datetime.fromtimestamp((T0 + 31) * 86_400, tz=UTC)
+
+
+@pytest.mark.parametrize(("scored_offset", "expected_offset"), [
+    (0, 31), (30, 31), (31, 90),        # R cut 30 passed -> the next is the trend period end (day + 90)
+    (90, 91), (91, 121),                # R cut 90; then the "new" period end 91; then at-risk (2 x 60 + 1)
+    (121, 181), (181, 365), (365, 366),  # R cut 180; window end (day + 365); R cut 365 & lapse
+])
+def test_review_days_walk_through_every_change_point(scored_offset, expected_offset, purchase, fold_at, cfg):
+    state = fold_at([purchase(T0, 10, id="only")], T0)
+    state = replace(_scored(state, T0, cfg), scored_day=T0 + scored_offset)
+    assert next_review_day(state, cfg) == T0 + expected_offset
+
+
+def test_complaint_half_life_is_a_review_day(purchase, complaint, fold_at, config_with):
+    config = config_with(complaint_half_life_days=7)
+    state = _scored(fold_at([purchase(T0, 10), complaint(T0, 4)], T0), T0, config)
+    assert next_review_day(state, config) == T0 + 7
+    assert next_review_day(replace(state, scored_day=T0 + 7), config) == T0 + 14
+
+
+def test_enquiry_half_life_is_a_review_day(enquiry, fold_at, config_with):
+    config = config_with(enquiry_half_life_days=10)
+    state = _scored(fold_at([enquiry(T0)], T0), T0, config)
+    assert next_review_day(state, config) == T0 + 10
+
+
+def test_future_dated_event_day_is_a_review_day(purchase, cfg):
+    # an event 20 hours ahead of now lands on tomorrow: it starts to count tomorrow
+    now = T0 * MS_PER_DAY + 10 * 3_600_000
+    event = purchase(T0 + 1, 50, hour=6)
+    state = step(NEW_STATE, event, now, "c", cfg).state
+    assert state.scored_day == T0
+    assert next_review_day(state, cfg) == T0 + 1
+    assert evaluate(state, T0, cfg).score.monetary == 0
+    assert evaluate(state, T0 + 1, cfg).score.monetary == 50
+
+
+def test_min_dwell_end_is_a_review_day(purchase, fold_at, config_with):
+    config = config_with(min_dwell_days=5)
+    state = _scored(fold_at([purchase(T0, 10)], T0), T0, config)
+    assert state.tier_since == T0
+    assert next_review_day(state, config) == T0 + 5
+
+
+def test_no_review_once_nothing_can_change(enquiry, fold_at, cfg):
+    state = _scored(fold_at([enquiry(T0)], T0), T0, cfg)
+    far = T0 + cfg.window_days + 1
+    state = _scored(state, far, cfg)
+    assert state.buckets == {}
+    assert next_review_day(state, cfg) is None
+    assert _first_change(state, cfg) is None
+
+
+@pytest.mark.parametrize("history", [
+    "weekly-buyer", "one-big-purchase", "complaints-and-enquiries", "returns", "future-day",
+])
+def test_evaluation_constant_until_review_day(history, purchase, ret, complaint, enquiry, fold_at, cfg):
+    events = {
+        "weekly-buyer": [purchase(T0 - 7 * i, 120, id=f"w{i}") for i in range(52)],
+        "one-big-purchase": [purchase(T0 - 400, 5000), purchase(T0, 4000)],
+        "complaints-and-enquiries": [purchase(T0 - 700, 900), purchase(T0 - 20, 400), complaint(T0 - 10, 5),
+                                     enquiry(T0 - 3), enquiry(T0)],
+        "returns": [purchase(T0 - 500, 300), purchase(T0 - 30, 500), ret(T0 - 25, 200)],
+        "future-day": [purchase(T0 - 500, 300), purchase(T0, 300, hour=23)],
+    }[history]
+    state = _scored(fold_at(events, T0, hour=23), T0, cfg)
+    for _ in range(8):   # follow eight review days
+        due = next_review_day(state, cfg)
+        assert due is not None
+        # evaluation on every day strictly before the review day equals the scored day's
+        base = _profile(state, state.scored_day, cfg)
+        changed = [d for d in range(state.scored_day + 1, due) if _profile(state, d, cfg) != base]
+        assert changed == [], f"evaluation changed on day +{changed[0] - state.scored_day} before review day"
+        state = _scored(state, due, cfg)
+
+
+# --- bugs: review days that come too late -----------------------------------------------------
+
+def test_segment_change_from_a_growing_history_is_not_missed(purchase, stepper, cfg):
+    """The rising/declining baseline scales earlier spend by the days of history in the window
+    (`observed = min(window_days, tenure_days + 1)` in lifecycle.segment), which changes every day
+    while tenure < window_days; review.py has no candidate for that, so the segment turns "rising"
+    on day +224 but the next review day is +231 (the first R cut)."""
+    state, _ = stepper([purchase(T0, 100, id="a"), purchase(T0 + 200, 100, id="b")], cfg)
+    assert (state.scored_day, state.segment) == (T0 + 200, "active")
+    change = _first_change(state, cfg)
+    assert evaluate(state, T0 + 224, cfg).segment == "rising"
+    assert next_review_day(state, cfg) <= change == T0 + 224
+
+
+def test_at_risk_trip_day_is_not_missed_with_float_gap(purchase, stepper, config_with):
+    """review.py yields `last + int(multiple * gap) + 1`; with multiple 1.2 and gap 35/3,
+    1.2 * gap == 13.999999999999998, so the candidate is +14, while the flag (14 / gap > 1.2 is
+    False: 1.2 == 1.2) trips on +15. Once scored on +14, nothing schedules +15."""
+    config = config_with(at_risk_gap_multiple=1.2)
+    days = [T0, T0 + 10, T0 + 20, T0 + 35]
+    state, _ = stepper([purchase(d, 600, id=f"g{d}") for d in days], config)
+    state = _scored(state, T0 + 49, config)
+    assert state.at_risk is False
+    assert evaluate(state, T0 + 50, config).risk.is_at_risk is True
+    assert next_review_day(state, config) == T0 + 50

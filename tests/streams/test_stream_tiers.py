@@ -1,0 +1,104 @@
+"""Tiers on the stream: first assignment, upgrades, and downgrades with hysteresis.
+
+Default rules: AAA >= 80, A >= 60, B >= 35, C; leaving a tier needs a score below
+its threshold minus 3. Scores here (R5 = 35 points, M 1,000+ = 26.25, M 3,000+ = 35,
+F 2+ = 7.5, F 4+ = 15; a complaint costs 2 points per severity, an enquiry adds 1)
+are worked out by hand from those rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from streamkit import StartStream, StreamGroup, Upstream, complaint, enquiry, purchase, uid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
+    async with start_stream("tiers") as group:
+        yield group
+
+
+def yesterday(minutes: int = 0) -> datetime:
+    return datetime.now(UTC) - timedelta(days=1) + timedelta(minutes=minutes)
+
+
+async def test_first_tier_then_upgrade(stream: StreamGroup, upstream: Upstream) -> None:
+    out, topic = stream.outputs, stream.topics.purchases
+    customer = uid("up")
+    events = [purchase(customer, 1000, yesterday(i)) for i in range(4)]  # scores 61.25, 68.75, 77.5, 85
+    for event in events:
+        await upstream.send(topic, event)
+
+    await out.wait_for(lambda: out.tiers(customer, to_tier="AAA"), "the upgrade to AAA")
+    first, second = out.tiers(customer)  # one partition: the new-tier record was read before the upgrade
+
+    assert first["cause"] == events[0]["event_id"]
+    assert (first["from_tier"], first["to_tier"], first["direction"]) == (None, "A", "new")
+    assert (first["score"], first["previous_score"]) == (61.25, None)
+    assert first["touch_plan"] == {"channel": "email", "cadence_days": 30, "owner": "crm"}
+
+    assert second["cause"] == events[3]["event_id"]
+    assert (second["from_tier"], second["to_tier"], second["direction"]) == ("A", "AAA", "up")
+    assert (second["score"], second["previous_score"]) == (85.0, 77.5)
+    assert second["touch_plan"] == {"channel": "phone", "cadence_days": 30, "owner": "account_manager"}
+
+    snapshots = await out.wait_for(lambda: len(out.scores(customer)) >= 4 and out.scores(customer),
+                                   "four score snapshots")
+    assert [(s["cause"], s["tier"], s["score"]) for s in snapshots] == [
+        (events[0]["event_id"], "A", 61.25), (events[1]["event_id"], "A", 68.75),
+        (events[2]["event_id"], "A", 77.5), (events[3]["event_id"], "AAA", 85.0)]
+
+
+async def test_hysteresis_keeps_the_tier_inside_the_margin_then_downgrades(
+        stream: StreamGroup, upstream: Upstream) -> None:
+    out = stream.outputs
+    customer = uid("hy")
+    steps = [
+        (purchase(customer, 1000, yesterday(0)), "A", 61.25),
+        (complaint(customer, 1, yesterday(1)), "A", 59.25),  # below 60, above 57: stays A
+        (enquiry(customer, yesterday(2)), "A", 60.25),
+        (complaint(customer, 1, yesterday(3)), "A", 58.25),  # still inside the margin
+        (complaint(customer, 1, yesterday(4)), "B", 56.25),  # below 57: down to B
+    ]
+    for event, _, _ in steps:  # the mixed topic keeps their order
+        await upstream.send(stream.topics.events, event)
+
+    down = (await out.wait_for(lambda: out.tiers(customer, direction="down"), "the downgrade"))[0]
+    assert down["cause"] == steps[4][0]["event_id"]
+    assert (down["from_tier"], down["to_tier"]) == ("A", "B")
+    assert (down["score"], down["previous_score"]) == (56.25, 58.25)
+    assert down["touch_plan"] == {"channel": "email", "cadence_days": 60, "owner": "crm"}
+    # Same topic and partition, so any tier change of the events in between would come first:
+    assert [r["cause"] for r in out.tiers(customer)] == [steps[0][0]["event_id"], steps[4][0]["event_id"]]
+
+    for event, tier, score in steps:
+        snapshot = await out.wait_score(customer, event["event_id"])
+        assert (snapshot["tier"], snapshot["score"]) == (tier, score), event
+
+    # The downgrade from A triggers the default win-back rule.
+    win_back = await out.wait_for(lambda: out.actions(customer, rule="win-back-downgrade"), "the win-back action")
+    assert win_back[0]["cause"] == steps[4][0]["event_id"]
+    assert win_back[0]["action_type"] == "win_back_offer"
+
+
+async def test_reentering_a_tier_needs_its_full_threshold(stream: StreamGroup, upstream: Upstream) -> None:
+    out = stream.outputs
+    customer = uid("re")
+    first = purchase(customer, 1000, yesterday(0))               # 61.25 A
+    drop = complaint(customer, 3, yesterday(1))                  # 55.25 B (below 57)
+    near = enquiry(customer, yesterday(2))                       # 56.25: above 57 - 3 but below 60: stays B
+    back = purchase(customer, 1000, yesterday(3))                # F 2, M 2,000: 68.75 - 6 = 62.75: A again
+    for event in (first, drop, near, back):
+        await upstream.send(stream.topics.events, event)
+
+    await out.wait_for(lambda: out.tiers(customer, cause=back["event_id"]), "the way back up")
+    moves = [(r["cause"], r["from_tier"], r["to_tier"], r["direction"]) for r in out.tiers(customer)]
+    assert moves == [(first["event_id"], None, "A", "new"), (drop["event_id"], "A", "B", "down"),
+                     (back["event_id"], "B", "A", "up")]
+    snapshot = await out.wait_score(customer, near["event_id"])
+    assert (snapshot["tier"], snapshot["score"]) == ("B", 56.25)
