@@ -38,7 +38,7 @@ def build(settings: Settings) -> faust.App:
                 counts["bad"] += 1
 
     async def health(web: Any, request: Request) -> Response:
-        parts = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic.get_topic_name())
+        parts = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topics.events)
         return web.json({"partitions": parts, "events_scored": counts["decoded"], "dead_lettered": counts["bad"]})
 
     app.agent(topic, name="decode")(decode)

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.kafka import ensure_topics
-from streams.settings import Settings, TopicNames
-
 from bench.services import Process, Services, start_worker
 from bench.sizes import Sizes
+from streams.kafka import ensure_topics
+from streams.settings import Settings, TopicNames
 
 PARTITIONS = 4
 # What moved Faust's rate on this broker (shared/KAFKA_TEST_BROKER.md): linger ~10 ms, big batches.

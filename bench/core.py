@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.data import CDNOW_AS_OF, write_purchases_log
 from scoring.codec import encode_state
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
@@ -20,8 +21,6 @@ from streams.cli import main as tierstream_main
 from streams.cli import parse_day
 from streams.history import CsvLayout, Row, read_history
 from streams.replay import end_of_day_ms
-
-from bench.data import CDNOW_AS_OF, write_purchases_log
 
 
 def best_seconds(work: Callable[[], object], repeats: int) -> float:

@@ -23,22 +23,36 @@ def reviewed(doc: dict[str, Any]) -> int:
 
 @dataclass
 class Samples:
-    """(seconds since the watch began, summed count) pairs."""
+    """(seconds since the watch began, summed count) pairs, and the processes' CPU seconds at each."""
 
     points: list[tuple[float, int]] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     origin: float = field(default_factory=time.perf_counter)
 
     @property
     def last(self) -> int:
         return self.points[-1][1] if self.points else 0
 
+    def window(self, since: float = 0.0) -> tuple[int, int] | None:
+        """Indexes of the first sample after `since` that shows progress and of the last growth."""
+        start = next((i for i, (t, n) in enumerate(self.points) if t >= since and n > self.points[0][1]), None)
+        end = next(i for i in range(len(self.points) - 1, -1, -1) if self.points[i][1] == self.last)
+        return None if start is None or end <= start else (start, end)
+
     def rate(self, since: float = 0.0) -> float:
-        """Count per second from the first sample after `since` that shows progress to the last growth."""
-        start = next(((t, n) for t, n in self.points if t >= since and n > self.points[0][1]), None)
-        if start is None:
+        """Count per second over `window(since)`."""
+        w = self.window(since)
+        if w is None:
             return 0.0
-        end = next((t, n) for t, n in reversed(self.points) if n == self.last)
-        return (end[1] - start[1]) / (end[0] - start[0]) if end[0] > start[0] else 0.0
+        (t0, n0), (t1, n1) = self.points[w[0]], self.points[w[1]]
+        return (n1 - n0) / (t1 - t0)
+
+    def cpu_us_per_item(self, since: float = 0.0) -> float | None:
+        """CPU time (user + system, all watched processes) per counted item over `window(since)`, microseconds."""
+        w = self.window(since)
+        if w is None or len(self.cpu) != len(self.points):
+            return None
+        return (self.cpu[w[1]] - self.cpu[w[0]]) / (self.points[w[1]][1] - self.points[w[0]][1]) * 1e6
 
     def first_growth(self) -> float | None:
         """Seconds since the origin of the first sample above the first one."""
@@ -72,6 +86,7 @@ def watch(procs: Sequence[Process], target: int, counter: Counter = processed, p
             if not samples.points or count > samples.last:
                 grew = now
             samples.points.append((now - samples.origin, count))
+            samples.cpu.append(sum(proc.cpu_seconds() for proc in procs))
             if count >= target:
                 return samples
         if now - grew > stall or now - samples.origin > timeout:
@@ -85,3 +100,8 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> 
     if not ordered:
         return {f"p{q:g}": float("nan") for q in qs}
     return {f"p{q:g}": ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] for q in qs}
+
+
+def wait_idle(proc: Process, target: int, timeout: float = 120.0) -> int:
+    """Wait until a worker has processed `target` events in all (or stops progressing); its count."""
+    return watch([proc], target, poll=0.2, stall=10.0, timeout=timeout).last

@@ -16,12 +16,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.context import Context
+from bench.context import PARTITIONS, Context
 from bench.data import Record, days_for, mixed_messages, records_of
 from bench.measure import watch
 from bench.produce import produce
 from bench.profiling import Profiler
 from bench.services import Process, wait_ready
+from scoring.config import ScoringConfig
+from scoring.events import to_ms
+from streams.partitioning import canonical_partition
+from streams.pipeline import Decoded, Pipeline, Result, Source
+from streams.settings import TopicNames
 
 SEED = 7
 
@@ -31,6 +36,22 @@ def make_stream(ctx: Context) -> tuple[list[Any], list[Record]]:
     messages = mixed_messages(SEED, s.pipeline_customers, days_for(s.pipeline_customers, s.pipeline_events),
                               datetime.now(UTC))
     return messages, records_of(messages)
+
+
+def logic_rate(records: list[Record], config: ScoringConfig, now: datetime) -> float:
+    """Events/s of the worker's per-event logic alone (decode, step, outputs, state bytes): no Faust, no I/O."""
+    pipeline = Pipeline(config, TopicNames(), PARTITIONS)
+    table: dict[str, bytes] = {}
+    now_ms = to_ms(now)
+    started = time.perf_counter()
+    for offset, r in enumerate(records):
+        src = Source(TopicNames().events, canonical_partition(r.key.decode(), PARTITIONS), offset, r.key, r.value)
+        decoded = pipeline.decode(src)
+        if isinstance(decoded, Decoded):
+            result = pipeline.on_event(decoded, table.get(decoded.customer), now_ms, src)
+            if isinstance(result, Result) and result.state is not None:
+                table[decoded.customer] = result.state
+    return len(records) / (time.perf_counter() - started)
 
 
 def run_worker_part(ctx: Context, events_topic: str, count: int) -> tuple[Process, dict[str, Any]]:
@@ -44,7 +65,8 @@ def run_worker_part(ctx: Context, events_topic: str, count: int) -> tuple[Proces
     health = worker.get("/health") or {}
     return worker, {
         "events": count, "processed": samples.last, "complete": samples.last >= count,
-        "events_per_s": samples.rate(), "ready_s": ready_s, "rss_ready": rss_ready, "rss_loaded": worker.rss(),
+        "events_per_s": samples.rate(), "cpu_us_per_event": samples.cpu_us_per_item(), "ready_s": ready_s,
+        "rss_ready": rss_ready, "rss_loaded": worker.rss(),
         "customers_with_deadline": health.get("customers_with_deadline"), "topics": topics,
     }
 
@@ -55,20 +77,20 @@ def run_bare_faust(ctx: Context, events_topic: str, count: int) -> dict[str, Any
         ready_s = wait_ready(app)
         with Profiler(ctx, app, "bare-faust"):
             samples = watch([app], count)
-        return {"events_per_s": samples.rate(), "processed": samples.last, "complete": samples.last >= count,
-                "ready_s": ready_s}
+        return {"events_per_s": samples.rate(), "cpu_us_per_event": samples.cpu_us_per_item(),
+                "processed": samples.last, "complete": samples.last >= count, "ready_s": ready_s}
     finally:
         app.stop()
 
 
 async def _consume(bootstrap: str, topic: str, count: int, stall: float = 10.0) -> dict[str, Any]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+                                enable_auto_commit=False)
     await consumer.start()
     try:
         seen, first, last = 0, None, time.perf_counter()
         while seen < count and time.perf_counter() - last < stall:
-            batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
             got = sum(len(records) for records in batch.values())
             if got:
                 last = time.perf_counter()
@@ -80,9 +102,10 @@ async def _consume(bootstrap: str, topic: str, count: int, stall: float = 10.0) 
     return {"events_per_s": rate, "consumed": seen, "complete": seen >= count}
 
 
-def run_pipeline(ctx: Context) -> tuple[Process, dict[str, Any], list[Any]]:
+def run_pipeline(ctx: Context, config: ScoringConfig) -> tuple[Process, dict[str, Any], list[Any]]:
     """Returns the still-running pipeline worker (for the latency part), the figures, the messages."""
     messages, records = make_stream(ctx)
+    logic = logic_rate(records, config, datetime.now(UTC))
     events_topic = f"bench-{ctx.run}-stream"
     base = ctx.config("w1", ctx.topics("w1", events=events_topic))
     ctx.create_topics(base)
@@ -92,7 +115,12 @@ def run_pipeline(ctx: Context) -> tuple[Process, dict[str, Any], list[Any]]:
     worker, figures = run_worker_part(ctx, events_topic, len(records))
     figures.update(
         customers=len({m.customer_id for m in messages}), produce_events_per_s=len(records) / produce_s,
-        events_topic=events_topic, bare_faust=bare, aiokafka=plain,
+        events_topic=events_topic, bare_faust=bare, aiokafka=plain, logic_events_per_s=logic,
         vs_bare_faust=figures["events_per_s"] / bare["events_per_s"] if bare["events_per_s"] else None,
-        vs_aiokafka=figures["events_per_s"] / plain["events_per_s"] if plain["events_per_s"] else None)
+        vs_aiokafka=figures["events_per_s"] / plain["events_per_s"] if plain["events_per_s"] else None,
+        cpu_vs_bare_faust=_ratio(bare.get("cpu_us_per_event"), figures.get("cpu_us_per_event")))
     return worker, figures, messages
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None

@@ -29,13 +29,15 @@ class Profiler:
         self.binary = py_spy() if ctx.profile_dir is not None else None
         self.proc, self.popen = proc, None
         self.out = (ctx.profile_dir or Path()) / f"{name}.svg"
+        self.raw = self.out.with_suffix(".txt")
 
     def __enter__(self) -> Profiler:
         if self.binary is not None:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self.popen = subprocess.Popen(
-                [self.binary, "record", "--pid", str(self.proc.pid), "--output", str(self.out), "--rate", "50",
-                 "--nonblocking"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [self.binary, "record", "--pid", str(self.proc.pid), "--output", str(self.raw), "--format", "raw",
+                 "--rate", "50", "--nonblocking"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

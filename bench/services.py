@@ -56,6 +56,12 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def get_json(url: str, timeout: float = 2.0, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """GET (or POST `body`) a JSON document; None when the server does not answer."""
     data = None if body is None else json.dumps(body).encode()
@@ -114,6 +120,9 @@ class Process:
 
     def rss(self) -> int:
         return rss_bytes(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM this pid, then SIGKILL after `timeout` s."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 from schemas.inputs import INPUT_MODELS
+from schemas.monitoring import WorkerHeartbeat
 from schemas.outputs import OUTPUT_MODELS
 
 
 def all_models() -> dict[str, type]:
     """Message name -> model, inputs then outputs."""
     inputs = {model.__name__: model for model in INPUT_MODELS.values()}
-    return {**inputs, **OUTPUT_MODELS}
+    return {**inputs, **OUTPUT_MODELS, "WorkerHeartbeat": WorkerHeartbeat}
 
 
 def json_schemas() -> dict[str, str]:

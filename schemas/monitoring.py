@@ -20,12 +20,19 @@ class WorkerHeartbeat(Message):
     events_total: int = Field(ge=0, description="Messages handled since start: input events and review ticks.")
     events_per_second: float = Field(ge=0, description="Messages handled per second over `interval_seconds`.")
     partitions: list[int] = Field(description="Partitions the worker owns now (active, not standby).")
-    lag: dict[int, int] = Field(description=(
-        "Partition -> messages behind the highwater, summed over the input topics (including the mixed and "
-        "review topics); a partition not fetched yet is absent."))
+    lag: dict[int, int] = Field(
+        description=(
+            "Partition -> messages not yet committed (highwater - committed offset), summed over the input "
+            "topics (including the mixed and review topics); a partition not fetched yet is absent."
+        )
+    )
     lag_total: int = Field(ge=0, description="Sum of `lag`, messages.")
-    tiers: dict[str, int] | None = Field(default=None, description=(
-        "Tier -> customers, from the Redis serving view (all workers'); absent when Redis is unreachable."))
+    tiers: dict[str, int] | None = Field(
+        default=None,
+        description=(
+            "Tier -> customers, from the Redis serving view (all workers'); absent when Redis is unreachable."
+        ),
+    )
     scored: int = Field(ge=0, description="Input events applied to a customer since start.")
     dead_lettered: int = Field(ge=0, description="Inputs sent to the dead-letter topic since start.")
     redis_errors: int = Field(ge=0, description="Failed Redis pipeline writes since start.")

@@ -4,16 +4,14 @@ Layout (version 1): a version byte, then unsigned LEB128 varints. Optional
 integers are stored as 0 for None else value+1 (days and ms are never
 negative here); strings are length-prefixed UTF-8. Each bucket is a day
 delta, a bit mask of its non-zero counters, those counters, and its event
-hashes as 8-byte big-endian integers. The outbox, rare and short-lived, is
-length-prefixed JSON.
+hashes as 8-byte big-endian integers. Outbox entries (rare, short-lived)
+are a cause, a time and their decisions' JSON, copied as bytes.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
-from scoring.decisions import decision_from_dict, decision_to_dict
 from scoring.errors import StateDecodeError
 from scoring.state import IDS, Bucket, CustomerState, OutboxEntry
 
@@ -90,13 +88,12 @@ def encode_state(state: CustomerState) -> bytes:
 
 
 def _outbox(out: bytearray, outbox: tuple[OutboxEntry, ...]) -> None:
-    if not outbox:
-        _varint(out, 0)
-        return
-    doc = [[e.cause, e.emitted_ms, [decision_to_dict(d) for d in e.decisions]] for e in outbox]
-    raw = json.dumps(doc, separators=(",", ":")).encode()
-    _varint(out, len(raw))
-    out += raw
+    _varint(out, len(outbox))
+    for entry in outbox:
+        _text(out, entry.cause)
+        _varint(out, entry.emitted_ms)
+        _varint(out, len(entry.payload))
+        out += entry.payload
 
 
 class _Reader:
@@ -187,11 +184,9 @@ def _decode(r: _Reader) -> CustomerState:
 
 
 def _read_outbox(r: _Reader) -> tuple[OutboxEntry, ...]:
-    size = r.varint()
-    if size == 0:
-        return ()
-    doc = json.loads(r.raw(size))
-    return tuple(
-        OutboxEntry(cause, emitted, tuple(decision_from_dict(d) for d in decisions))
-        for cause, emitted, decisions in doc
-    )
+    entries = []
+    for _ in range(r.varint()):
+        cause = r.text() or ""
+        emitted = r.varint()
+        entries.append(OutboxEntry(cause, emitted, r.raw(r.varint())))
+    return tuple(entries)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 RoiDecision = Literal["approved", "downgraded", "skipped"]
@@ -84,11 +85,23 @@ _BY_KIND: dict[str, type[Any]] = {
 }
 
 
+_FIELDS = {kind: tuple(f.name for f in fields(cls)) for kind, cls in _BY_KIND.items()}
+
+
 def decision_to_dict(decision: Decision) -> dict[str, Any]:
-    return asdict(decision)
+    return {name: getattr(decision, name) for name in _FIELDS[decision.kind]}
 
 
 def decision_from_dict(data: dict[str, Any]) -> Decision:
     cls = _BY_KIND[data["kind"]]
     result: Decision = cls(**data)
     return result
+
+
+def encode_decisions(decisions: tuple[Decision, ...]) -> bytes:
+    """Compact JSON of decisions (flat values only, so no recursive conversion is needed)."""
+    return json.dumps([decision_to_dict(d) for d in decisions], separators=(",", ":")).encode()
+
+
+def decode_decisions(payload: bytes) -> tuple[Decision, ...]:
+    return tuple(decision_from_dict(d) for d in json.loads(payload))

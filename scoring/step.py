@@ -14,7 +14,7 @@ The clock never runs backwards: now = max(now_ms, state.clock_ms).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scoring.btyd import btyd_summary
@@ -27,7 +27,7 @@ from scoring.lifecycle import Risk, assess_risk, segment
 from scoring.plan import Trigger, matching_rules, roi_guard
 from scoring.review import next_review_day
 from scoring.rfm import Score, score
-from scoring.state import OUTBOX_KEPT, CustomerState, OutboxEntry
+from scoring.state import OUTBOX_KEPT, CustomerState, OutboxEntry, evolve
 from scoring.tiers import assign_tier, tier_rank
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def step(
         return _resend(state, cause, "duplicate")
     current, decisions = _catch_up(state, today, customer_id, config, model)
     if event is not None:
-        current = apply(current, event, now, config).state
+        current = applied.state if current is state else apply(current, event, now, config).state
     else:
         current = advance(current, now, config)
     at_ms = event.at_ms if event is not None else now
@@ -126,7 +126,7 @@ def _catch_up(
 ) -> tuple[CustomerState, list[Decision]]:
     decisions: list[Decision] = []
     for _ in range(MAX_CATCH_UP):
-        due = next_review_day(state, config, model)
+        due = state.review_day  # cached by the step that last evaluated this state
         if due is None or due >= today:
             break
         state = advance(state, due * MS_PER_DAY, config)
@@ -141,8 +141,8 @@ def _remember(
     ttl_ms = config.outbox_ttl_seconds * 1000
     kept = tuple(e for e in state.outbox if now - e.emitted_ms <= ttl_ms)
     if decisions:
-        kept = (*kept, OutboxEntry(cause, now, decisions))[-OUTBOX_KEPT:]
-    return state if kept == state.outbox else replace(state, outbox=kept)
+        kept = (*kept, OutboxEntry.of(cause, now, decisions))[-OUTBOX_KEPT:]
+    return state if kept == state.outbox else evolve(state, outbox=kept)
 
 
 def _decide(
@@ -160,12 +160,9 @@ def _decide(
             state.tier, state.segment, state.at_risk, state.score_centi):
         maker.out.append(ScoreChanged(output_id(customer_id, cause, "score", 0), cause, at_ms))
     since = today if ev.tier != state.tier else state.tier_since
-    new_state = CustomerState(  # positional: dataclasses.replace costs 4x on this hot path
-        state.buckets, state.old_ids, state.old_days, state.first_day, state.last_day, state.purchase_days,
-        state.total_cents, state.first_day_cents, state.purchases, state.first_seen_day,
-        state.clock_ms, today, ev.tier, since, ev.segment, ev.risk.is_at_risk, centi, state.outbox,
-    )
-    new_state = replace(new_state, review_day=next_review_day(new_state, config, model, ev.risk))
+    scored = evolve(state, scored_day=today, tier=ev.tier, tier_since=since, segment=ev.segment,
+                    at_risk=ev.risk.is_at_risk, score_centi=centi)
+    new_state = evolve(scored, review_day=next_review_day(scored, config, model, ev.risk))
     return new_state, ev, maker.out
 
 

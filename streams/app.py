@@ -12,8 +12,10 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any
 
 import faust
+from faust.app.router import Router
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -40,6 +42,20 @@ def raw_schema(key_type: type) -> faust.Schema:  # type: ignore[type-arg]
     return faust.Schema(key_type=key_type, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
+class CanonicalRouter(Router):
+    """Routes a table key to the worker owning its canonical partition (murmur2 of the id's UTF-8).
+
+    Faust's router hashes the key as the changelog serializes it (JSON: `"id"`), which picks
+    another partition, so a query on a non-owner went to the wrong worker and answered 404.
+    """
+
+    @classmethod
+    def _get_serialized_key(cls, table: Any, key: Any) -> bytes:
+        if isinstance(key, str):
+            return key.encode()
+        return super()._get_serialized_key(table, key)  # type: ignore[no-any-return]
+
+
 class Tierstream:
     """A worker's app and the state its agent shares with its timer and web views."""
 
@@ -56,7 +72,7 @@ class Tierstream:
             password=settings.redis_password.get_secret_value() if settings.redis_password else None,
             socket_timeout=2.0, socket_connect_timeout=2.0)
         self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
-        self.app = faust.App(**faust_options(settings))
+        self.app = faust.App(**faust_options(settings), Router=CanonicalRouter)
         self.table = self.app.Table("customers", schema=raw_schema(str), partitions=settings.partitions)
         t = settings.topics
         self.source = self.app.topic(*t.inputs().values(), t.events, t.reviews, schema=raw_schema(bytes),
@@ -136,6 +152,7 @@ class Tierstream:
         return out if allowed else self.pipeline.capped(out, decision, why)
 
     async def send(self, out: Outgoing) -> None:
+        self.metrics.observe_output(out)
         # force=True: send now, not at commit; Faust flushes the producer before it commits offsets.
         await self.out[out.topic].send(key=out.key, value=out.value, partition=out.partition, force=True)
 

@@ -1,4 +1,7 @@
-"""The edge: input messages -> core events, core decisions -> output messages."""
+"""The edge: input messages -> core events, core decisions -> output messages.
+Nested values are passed as plain dicts: pydantic-core validates them faster
+than Python-level `model_construct` would build them.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,7 @@ from schemas.outputs import (
     ContactActionRequested,
     CustomerAlert,
     CustomerScore,
-    ScoreComponent,
     TierChanged,
-    TouchPlan,
 )
 from scoring.decisions import ActionRequest, Alert, Decision, TierChange
 from scoring.events import CoreEvent, Kind, from_ms, to_ms
@@ -61,8 +62,8 @@ class OutputContext:
 def decision_message(decision: Decision, ctx: OutputContext) -> Message | None:
     """The output message of a decision; None for ScoreChanged (see `score_message`)."""
     if isinstance(decision, TierChange):
-        touch = TouchPlan(channel=decision.touch_channel, cadence_days=decision.touch_cadence_days,
-                          owner=decision.touch_owner)
+        touch = {"channel": decision.touch_channel, "cadence_days": decision.touch_cadence_days,
+                 "owner": decision.touch_owner}
         return TierChanged(**ctx.base(decision),
                            from_tier=decision.from_tier, to_tier=decision.to_tier,
                            direction=decision.direction, score=decision.score,
@@ -95,7 +96,7 @@ def score_message(
         returns_amount=s.returns_amount, complaints=s.complaints, tenure_days=s.tenure_days,
         segment=ev.segment, at_risk=ev.risk.is_at_risk, at_risk_score=ev.risk.score,
         annual_value=s.annual_value, next_review_at=nxt, **model_fields(value),
-        components=[ScoreComponent(name=c.name, value=c.value, points=round(c.points, 4)) for c in s.components],
+        components=[{"name": c.name, "value": c.value, "points": round(c.points, 4)} for c in s.components],
     )
 
 

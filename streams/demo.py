@@ -58,7 +58,7 @@ CHILD_ENV_PREFIXES = ("TIERSTREAM_", "KAFKA_BOOTSTRAP", "REDIS_URL")
 
 @dataclass(frozen=True)
 class DemoOptions:
-    customers: int = 300
+    customers: int = 1000
     seed: int = 7
     duration: float | None = None  # seconds of streaming after the worker is ready; None: until stopped
     live: bool = True
@@ -278,17 +278,23 @@ class DemoState:
     recent_actions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=6))
     alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=8))
     alert_counts: Counter[str] = field(default_factory=Counter)
-    _rate_samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=40))
+    _rate_samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self._rate_samples.append((self.started, 0))
 
     def tier_counts(self) -> dict[str, int]:
         counts = Counter(self.tiers.values())
         return {tier: counts.get(tier, 0) for tier in self.tier_order}
 
-    def events_per_s(self, now: float) -> float:
-        self._rate_samples.append((now, self.produced))
-        first = next((s for s in self._rate_samples if now - s[0] <= 3.0), self._rate_samples[0])
-        span = now - first[0]
-        return (self.produced - first[1]) / span if span > 0 else 0.0
+    def events_per_s(self, now: float, window_s: float = 5.0) -> float:
+        """Events produced per second over about the last `window_s` seconds."""
+        samples = self._rate_samples
+        samples.append((now, self.produced))
+        while len(samples) > 2 and now - samples[1][0] >= window_s:
+            samples.popleft()
+        span = now - samples[0][0]
+        return (self.produced - samples[0][1]) / span if span > 0 else 0.0
 
 
 def on_output(state: DemoState, kind: str, doc: dict[str, Any]) -> str | None:
@@ -395,7 +401,7 @@ class Demo:
                 return
             self.services.links = await asyncio.to_thread(find_links, self.services)
             for name, url in self.services.links:
-                self.say(f"{name:<9}{url}")
+                self.say(f"{name}: {url}")
             self.say(f"try      tierstream customer C000001 --url http://{LOOPBACK}:{self.services.web_port}")
             await self._stream()
         finally:
@@ -443,7 +449,7 @@ class Demo:
         opts = self.opts
         start_ms = self.clock.virtual_ms(time.time()) - opts.history_days * MS_PER_DAY
         run_s = opts.duration if opts.duration is not None else 3650 * opts.day_seconds
-        future_days = run_s / opts.day_seconds + 2
+        future_days = run_s / opts.day_seconds + 60  # the clock catches up a few days at the start
         per_customer_day = 0.05  # about 1 event per customer per 20 days
         future_days = min(future_days, MAX_FUTURE_DRAFTS / (per_customer_day * opts.customers))
         return start_ms, list(drafts(opts.seed, opts.customers, opts.history_days + max(1.0, future_days)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -200,12 +200,13 @@ class TierstreamCollector(Collector):
                                      ("forwarded",): c.forwarded, ("reviewed",): c.reviewed})
         yield _counter("tierstream_dead_lettered", "Inputs sent to the dead-letter topic.", [], {(): c.dead_lettered})
         yield _counter("tierstream_tier_changes", "Tier changes by from (none: first assignment) and to tier.",
-                       ["from_tier", "to_tier"], dict(c.tier_changes))
+                       ["from_tier", "to_tier"], c.tier_changes)
         yield _counter("tierstream_actions", "Contact-plan actions by type and ROI decision.",
-                       ["action_type", "roi_decision"], dict(c.actions))
+                       ["action_type", "roi_decision"], c.actions)
         yield _counter("tierstream_actions_capped", "Actions turned to skipped by a frequency cap.", [],
                        {(): c.capped})
-        yield _counter("tierstream_alerts", "Customer alerts by kind.", ["kind"], {(k,): n for k, n in c.alerts.items()})
+        yield _counter("tierstream_alerts", "Customer alerts by kind.", ["kind"],
+                       {(k,): n for k, n in c.alerts.items()})
         yield _counter("tierstream_outputs", "Output messages made (tier changes, actions, alerts, scores).", [],
                        {(): c.outputs})
 
@@ -220,7 +221,7 @@ class TierstreamCollector(Collector):
     def _worker(self) -> Iterator[Metric]:
         ts = self.ts
         lag = consumer_lag(ts, self.sources)
-        yield _gauge("tierstream_consumer_lag", "Messages behind the highwater, per assigned input partition.",
+        yield _gauge("tierstream_consumer_lag", "Messages not yet committed (highwater - committed offset).",
                      ["topic", "partition"], {(t, str(p)): n for (t, p), n in lag.items()})
         yield _gauge("tierstream_active_partitions", "Partitions this worker owns.", [],
                      {(): len(ts.active_partitions())})
@@ -239,12 +240,13 @@ class TierstreamCollector(Collector):
 
 
 def consumer_lag(ts: Tierstream, topics: Iterable[str]) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> highwater minus the next offset to process, for the worker's assigned `topics`.
+    """(topic, partition) -> messages not yet committed, for the worker's assigned `topics`.
 
-    The highwater is the one the broker reported in the latest fetch response (kept by
-    aiokafka), not a ListOffsets request: no extra round trip, and right on brokers
-    whose ListOffsets answer is off for multi-record batches. A partition is absent
-    until it has been fetched once; empty during a rebalance.
+    Lag is highwater minus the committed offset, as Kafka tools count it (before the first
+    commit: minus the next offset Faust reads). The highwater is the one the broker gave in
+    the latest fetch response (kept by aiokafka), not a ListOffsets request: no extra round
+    trip, and right on brokers whose ListOffsets answer is off for multi-record batches. A
+    partition is absent until it has been fetched once; all are absent during a rebalance.
     """
     wanted = set(topics)
     consumer: Any = getattr(ts.app, "_consumer", None)  # the property would create one
@@ -252,7 +254,7 @@ def consumer_lag(ts: Tierstream, topics: Iterable[str]) -> dict[tuple[str, int],
         return {}
     try:
         assigned = [tp for tp in consumer.assignment() if tp.topic in wanted]
-    except Exception:  # not started, or stopping: no lag to report  # noqa: BLE001
+    except Exception:  # not started, or stopping: no lag to report
         return {}
     lag: dict[tuple[str, int], int] = {}
     for tp in assigned:
@@ -260,28 +262,29 @@ def consumer_lag(ts: Tierstream, topics: Iterable[str]) -> dict[tuple[str, int],
             highwater = consumer.highwater(tp)
         except (AssertionError, KeyError):  # revoked between the two calls
             continue
-        position = _next_offset(consumer, tp)
+        position = _committed(consumer, tp)
         if highwater is not None and position is not None:
             lag[tp.topic, tp.partition] = max(0, int(highwater) - position)
     return lag
 
 
-def _next_offset(consumer: Any, tp: Any) -> int | None:
-    read = consumer._read_offset.get(tp)  # last offset handed to the stream (Faust's bookkeeping)
-    if read is not None:
-        return int(read) + 1
+def _committed(consumer: Any, tp: Any) -> int | None:
+    # Faust's bookkeeping: the next offset to commit; else the last offset read into the stream's buffer.
     committed = consumer._committed_offset.get(tp)
-    return None if committed is None else int(committed)
+    if committed is not None:
+        return int(committed)
+    read = consumer._read_offset.get(tp)
+    return None if read is None else int(read) + 1
 
 
-def _counter(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], int]) -> CounterMetricFamily:
+def _counter(name: str, doc: str, labels: list[str], values: Mapping[Any, int]) -> CounterMetricFamily:
     family = CounterMetricFamily(name, doc, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family
 
 
-def _gauge(name: str, doc: str, labels: list[str], values: dict[tuple[str, ...], int]) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, labels: list[str], values: Mapping[Any, int]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)

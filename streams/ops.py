@@ -5,7 +5,7 @@
 - GET /dashboard/static/{name}   its script and style sheet
 - GET /dashboard/summary         JSON for the dashboard: tiers, last hour's transitions, top at-risk customers
 - GET /events/stream             server-sent events `tier_change` and `alert`: this worker's recent outputs
-- a timer sending a `WorkerHeartbeat` to `topics.metrics` every HEARTBEAT_SECONDS, key = worker id
+- a timer sending a `WorkerHeartbeat` to `topics.metrics` every `heartbeat_seconds`, key = worker id
 A configured `web_token` is required (`Authorization: Bearer <token>`) on /metrics and the data
 endpoints; the static pages hold no data (the dashboard takes the token as `#token=...`).
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import socket
 import time
@@ -23,23 +22,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web as aioweb
-from faust.web import Request, Response, Web
+from faust.web import Request, Response, View
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from redis.exceptions import RedisError
 
 from schemas.monitoring import WorkerHeartbeat
 from streams.metrics import FeedItem, consumer_lag
 from streams.settings import Settings
+from streams.web import denied
 
 if TYPE_CHECKING:
     from streams.app import Tierstream
 
 log = logging.getLogger("tierstream.ops")
 
-HEARTBEAT_SECONDS = 5.0  # until settings has heartbeat_seconds
 SSE_POLL_SECONDS = 0.25  # how often a stream looks for new feed items (no cost per event)
 SSE_KEEPALIVE_SECONDS = 15.0
 SSE_MAX_SECONDS = 120.0  # a stream ends then and the browser reconnects: bounds a worker's shutdown wait
@@ -47,7 +46,7 @@ SSE_BACKLOG = 50  # feed items sent to a new stream first
 TOP_AT_RISK = 10
 PROFILE_FIELDS = ("tier", "score", "at_risk", "at_risk_score", "annual_value", "segment", "updated_at")
 STATIC_TYPES = {"index.html": "text/html", "dashboard.js": "text/javascript", "dashboard.css": "text/css"}
-Handler = Callable[[Web, Request], Awaitable[Any]]
+Handler = Callable[[View, Request], Awaitable[Any]]
 
 
 def worker_id(settings: Settings) -> str:
@@ -63,13 +62,13 @@ def ready_banner(settings: Settings) -> str:
     elif ":" in host:
         host = f"[{host}]"
     base = f"http://{host}:{settings.web_port}"
-    lines = [f"tierstream worker {settings.app_id} is ready",
+    lines = [f"tierstream is ready (app {settings.app_id})",
              f"  dashboard  {base}/dashboard",
              f"  query API  {base}/customers/<id>  {base}/tiers  {base}/health",
              f"  metrics    {base}/metrics"]
     if settings.web_token is not None:
-        lines.append("  a bearer token is required: open the dashboard as /dashboard#token=<token>; "
-                     "send 'Authorization: Bearer <token>' to the API and /metrics")
+        lines += ["  a bearer token is required: open the dashboard as /dashboard#token=<token>;",
+                  "  send 'Authorization: Bearer <token>' to the query API and /metrics"]
     return "\n".join(lines)
 
 
@@ -121,7 +120,7 @@ class Ops:
             topic = self.ts.settings.topics.metrics
             await self.ts.out[topic].send(key=self.worker_id, value=beat.model_dump_json(exclude_none=True).encode(),
                                           force=True)
-        except Exception as exc:  # a missed heartbeat must never stop scoring  # noqa: BLE001
+        except Exception as exc:  # a missed heartbeat must never stop scoring
             log.warning("heartbeat not sent: %s: %s", type(exc).__name__, exc)
 
     def sources(self) -> list[str]:
@@ -161,7 +160,7 @@ class Ops:
         """
         view, feed = self.ts.redis, self.ts.metrics.feed
         try:
-            ranked = await view.client.zrevrange(view.key("at_risk"), 0, 2 * limit - 1)
+            ranked = cast(list[bytes], await view.client.zrevrange(view.key("at_risk"), 0, 2 * limit - 1))
             candidates = [_text(c) for c in ranked] or sorted(feed.at_risk, key=feed.at_risk.__getitem__,
                                                                reverse=True)[: 3 * limit]
             pipe = view.client.pipeline(transaction=False)
@@ -230,24 +229,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _observe_sends(ts: Tierstream) -> None:
-    """Stopgap until Tierstream.send() calls `self.metrics.observe_output(out)`: wrap it on the instance."""
-    send = ts.send
-
-    async def observed_send(out: Any) -> None:
-        ts.metrics.observe_output(out)
-        await send(out)
-
-    ts.send = observed_send  # type: ignore[method-assign]
-
-
 def install_ops(ts: Tierstream) -> Ops:
     """Register the ops pages and the heartbeat timer on the worker's app."""
     ops = Ops(ts)
     ts.metrics.bind(ts)
-    _observe_sends(ts)  # stopgap: remove with the hook in Tierstream.send()
     _register_pages(ts, ops)
-    ts.app.timer(HEARTBEAT_SECONDS, name="tierstream.heartbeat")(ops.send_heartbeat)
+    ts.app.timer(ts.settings.heartbeat_seconds, name="tierstream.heartbeat")(ops.send_heartbeat)
     return ops
 
 
@@ -255,20 +242,20 @@ def _register_pages(ts: Tierstream, ops: Ops) -> None:
     app = ts.app
 
     def guarded(path: str, handler: Handler) -> None:
-        async def view(web: Web, request: Request) -> Any:
-            return _denied(ts, web, request) or await handler(web, request)
+        async def view(web: View, request: Request) -> Any:
+            return denied(ts, web, request) or await handler(web, request)
 
         view.__name__ = f"ops_{path.strip('/').replace('/', '_')}"  # Faust names views after functions
         app.page(path)(view)
 
-    async def metrics(web: Web, request: Request) -> Response:
+    async def metrics(web: View, request: Request) -> Response:
         return aioweb.Response(body=ts.metrics.exposition(),  # type: ignore[return-value]
                                headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
-    async def summary(web: Web, request: Request) -> Response:
+    async def summary(web: View, request: Request) -> Response:
         return web.json(await ops.summary())
 
-    async def events(web: Web, request: Request) -> aioweb.StreamResponse:
+    async def events(web: View, request: Request) -> aioweb.StreamResponse:
         return await ops.stream(request)
 
     guarded("/metrics", metrics)
@@ -276,11 +263,11 @@ def _register_pages(ts: Tierstream, ops: Ops) -> None:
     guarded("/events/stream", events)
 
     @app.page("/dashboard")
-    async def ops_dashboard(web: Web, request: Request) -> Response:
+    async def ops_dashboard(web: View, request: Request) -> Response:
         return _asset(ops, "index.html")
 
     @app.page("/dashboard/static/{name}")
-    async def ops_dashboard_static(web: Web, request: Request, name: str) -> Response:
+    async def ops_dashboard_static(web: View, request: Request, name: str) -> Response:
         if name not in ops.assets:
             return web.json({"error": "not found"}, status=404)
         return _asset(ops, name)
@@ -289,14 +276,3 @@ def _register_pages(ts: Tierstream, ops: Ops) -> None:
 def _asset(ops: Ops, name: str) -> Response:
     return aioweb.Response(body=ops.assets[name], content_type=STATIC_TYPES[name],  # type: ignore[return-value]
                            charset="utf-8", headers={"Cache-Control": "no-cache"})
-
-
-def _denied(ts: Tierstream, web: Web, request: Request) -> Response | None:
-    """A 401 unless the configured bearer token was given (as streams.web does)."""
-    token = ts.settings.web_token
-    if token is None:
-        return None
-    given = request.headers.get("Authorization", "")
-    if hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
-        return None
-    return web.json({"error": "unauthorized"}, status=401)

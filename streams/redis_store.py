@@ -7,6 +7,7 @@ Key layout (all under the configured prefix, default `tierstream:`):
                           version (config version), model_version
 - `tier:{tier}`     ZSET  customer id -> composite score (a customer is in exactly one)
 - `cap:{id}:{type}` ZSET  action id -> epoch seconds sent (expires after the cap window)
+- `at_risk`         ZSET  customer id -> annual_value, customers whose latest profile is at risk
 
 Writes are buffered (latest profile per customer wins) and sent in pipelines.
 When Redis is away the buffer is kept and retried with backoff; scoring never
@@ -103,6 +104,10 @@ class RedisView:
                 if other != tier:
                     pipe.zrem(self.key("tier", other), customer)
             pipe.zadd(self.key("tier", tier), {customer: float(profile["score"])})
+            if profile.get("at_risk"):
+                pipe.zadd(self.key("at_risk"), {customer: float(profile.get("annual_value") or 0.0)})
+            else:
+                pipe.zrem(self.key("at_risk"), customer)
         await pipe.execute()
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:

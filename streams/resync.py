@@ -8,6 +8,7 @@ last evaluation, so the view equals what the workers last published.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -50,6 +51,16 @@ async def read_table(settings: Settings, idle_timeout: float = 3.0) -> tuple[dic
         await consumer.stop()
 
 
+def table_key(raw: bytes | None) -> str:
+    """A customer id from a changelog key: Faust writes table keys JSON-encoded (`"c-1"`)."""
+    text = raw.decode("utf-8", "replace") if raw is not None else ""
+    try:
+        key = json.loads(text)
+    except ValueError:
+        return text
+    return key if isinstance(key, str) else text
+
+
 async def _drain(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
                  idle_timeout: float) -> tuple[dict[str, bytes], int]:
     latest: dict[str, bytes] = {}
@@ -59,7 +70,7 @@ async def _drain(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
         for messages in batch.values():
             for m in messages:
                 records += 1
-                key = m.key.decode() if isinstance(m.key, bytes) else str(m.key)
+                key = table_key(m.key)
                 if m.value is None:
                     latest.pop(key, None)
                 else:

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         default=None, description="Value model from `tierstream fit`; re-read when the file changes.")
     model_poll_seconds: float = Field(default=5.0, gt=0, description="How often the model file is checked.")
+    heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker sends a WorkerHeartbeat to the metrics topic.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     fast_join: bool = Field(default=False, description="Short group-join timeouts (tests, demo, small brokers).")

@@ -26,6 +26,17 @@ if TYPE_CHECKING:
     from streams.app import Tierstream
 
 
+def denied(ts: Tierstream, web: View, request: Request) -> Response | None:
+    """A 401 unless the configured bearer token was given; None when access is allowed."""
+    token = ts.settings.web_token
+    if token is None:
+        return None
+    given = request.headers.get("Authorization", "")
+    if hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
+        return None
+    return web.json({"error": "unauthorized"}, status=401)
+
+
 def register_views(ts: Tierstream) -> None:
     app, table = ts.app, ts.table
 
@@ -41,7 +52,7 @@ def register_views(ts: Tierstream) -> None:
     @app.page("/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer(web: View, request: Request, customer_id: str) -> Response:
-        if (refusal := denied(web, request)) is not None:
+        if (refusal := denied(ts, web, request)) is not None:
             return refusal
         raw = table.get(customer_id)
         if raw is None:
@@ -50,7 +61,7 @@ def register_views(ts: Tierstream) -> None:
 
     @app.page("/tiers")
     async def tiers(web: View, request: Request) -> Response:
-        if (refusal := denied(web, request)) is not None:
+        if (refusal := denied(ts, web, request)) is not None:
             return refusal
         try:
             counts = await ts.redis.tier_counts()
@@ -63,17 +74,18 @@ def register_views(ts: Tierstream) -> None:
         return web.json(await health_document(ts))
 
     @app.page("/clock")
-    async def clock(web: View, request: Request) -> Response:
-        if (refusal := denied(web, request)) is not None:
-            return refusal
-        if request.method != "POST" or not ts.settings.clock_control:
-            return web.json({"error": "clock control is disabled"}, status=403)
-        try:
-            days = float(json.loads(await request.text())["advance_days"])
-        except (ValueError, KeyError, TypeError):
-            return web.json({"error": 'body must be {"advance_days": <number>}'}, status=400)
-        ts.clock.advance(int(days * MS_PER_DAY))
-        return web.json({"now": from_ms(ts.clock.wall_ms()).isoformat()})
+    class Clock(View):  # a class: a function page answers GET only (POST got 405)
+        async def post(self, request: Request) -> Response:
+            if (refusal := denied(self, request)) is not None:
+                return refusal
+            if not ts.settings.clock_control:
+                return self.json({"error": "clock control is disabled"}, status=403)
+            try:
+                days = float(json.loads(await request.text())["advance_days"])
+            except (ValueError, KeyError, TypeError):
+                return self.json({"error": 'body must be {"advance_days": <number>}'}, status=400)
+            ts.clock.advance(int(days * MS_PER_DAY))
+            return self.json({"now": from_ms(ts.clock.wall_ms()).isoformat()})
 
 
 def profile_document(ts: Tierstream, customer_id: str, raw: bytes) -> dict[str, Any]:

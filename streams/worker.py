@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import faust
 
+from scoring.errors import ConfigError
 from streams.app import Tierstream
-from streams.kafka import ensure_topics
-from streams.ops import install_ops
+from streams.kafka import TopicMismatchError, ensure_topics
+from streams.logging_setup import configure_logging
+from streams.ops import install_ops, ready_banner
 from streams.settings import Settings
 from streams.web import register_views
 
@@ -23,12 +26,29 @@ def build(settings: Settings) -> Tierstream:
     return ts
 
 
+class TierstreamWorker(faust.Worker):  # type: ignore[misc]
+    """Faust's worker that prints where the dashboard, query API and /metrics are once ready."""
+
+    def __init__(self, ts: Tierstream, **kwargs: Any) -> None:
+        super().__init__(ts.app, **kwargs)
+        self.ts_settings = ts.settings
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        print(ready_banner(self.ts_settings), flush=True)
+
+
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT)."""
-    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(ensure_topics(settings))
+    except TopicMismatchError as exc:  # refuse to start: one line on stderr (the CLI's config error), exit 2
+        raise ConfigError(str(exc)) from None
     ts = build(settings)
     level = settings.log_level.upper()
+    log_config = configure_logging(settings.log_level, settings.log_format)
     for name in QUIET_LOGGERS:  # their debug records cost throughput even when not shown
         logging.getLogger(name).setLevel(max(logging.WARNING, getattr(logging, level)))
-    worker = faust.Worker(ts.app, loglevel=level, quiet=True)
+    # redirect_stdouts=False: else Faust turns the banner's print into a WARNING log line.
+    worker = TierstreamWorker(ts, loglevel=level, quiet=True, logging_config=log_config, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -35,6 +35,24 @@ def fetch_profile(base_url: str, customer_id: str, token: str | None) -> tuple[i
         return exc.code, body if isinstance(body, dict) else {}
 
 
+FACTS = (("as of", "as_of"), ("R / F / M", None), ("days since purchase", "recency_days"),
+         ("purchases in window", "frequency"), ("spend in window", "monetary"), ("returns", "returns_amount"),
+         ("complaints", "complaints"), ("tenure (days)", "tenure_days"), ("annual value", "annual_value"),
+         ("typical gap (days)", "typical_gap_days"), ("next review", "next_review_at"), ("rules", "config_version"))
+SHOWN = {key for _, key in FACTS} | {"customer_id", "tier", "score", "segment", "at_risk", "at_risk_score",
+                                     "r_score", "f_score", "m_score", "components", "explanation"}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
 def profile_view(doc: dict[str, Any]) -> Group:
     """The profile as rich renderables: headline, RFM and money, score components, explanation."""
     risk = "[bold red]AT RISK[/]" if doc.get("at_risk") else "not at risk"
@@ -43,16 +61,15 @@ def profile_view(doc: dict[str, Any]) -> Group:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
     facts.add_column()
-    for label, key in (("as of", "as_of"), ("R / F / M", None), ("days since purchase", "recency_days"),
-                       ("purchases in window", "frequency"), ("spend in window", "monetary"),
-                       ("returns", "returns_amount"), ("complaints", "complaints"), ("tenure (days)", "tenure_days"),
-                       ("annual value", "annual_value"), ("typical gap (days)", "typical_gap_days"),
-                       ("next review", "next_review_at"), ("rules", "config_version")):
+    for label, key in FACTS:
         value = f"{doc.get('r_score')} / {doc.get('f_score')} / {doc.get('m_score')}" if key is None else doc.get(key)
-        facts.add_row(label, "-" if value is None else str(value))
+        facts.add_row(label, _fmt(value))
+    for key, value in doc.items():  # whatever else the worker reports (value model, BTYD, ...)
+        if key not in SHOWN:
+            facts.add_row(key.replace("_", " "), _fmt(value))
     parts = Table("component", "value", "points", title="score components", title_justify="left")
     for c in doc.get("components") or []:
-        parts.add_row(str(c.get("name")), str(c.get("value")), f"{c.get('points', 0):+.2f}")
+        parts.add_row(str(c.get("name")), _fmt(c.get("value")), f"{c.get('points', 0):+.2f}")
     why = doc.get("explanation") or "no score components"
     return Group(Panel(facts, title=head, title_align="left"), parts, f"why: {why}")
 

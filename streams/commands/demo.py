@@ -22,7 +22,7 @@ from streams.cli import ConfigOpt, app, settings_from
       # use running Kafka and Redis instead of starting embedded ones
 """)
 def demo(
-    customers: Annotated[int, typer.Option(min=1, max=200_000, help="Synthetic customers.")] = 300,
+    customers: Annotated[int, typer.Option(min=1, max=200_000, help="Synthetic customers.")] = 1000,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
     duration: Annotated[float | None, typer.Option(
         min=1, help="Stream this many seconds after the worker is ready, then stop everything.")] = None,

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated, Literal
 
@@ -38,7 +38,7 @@ def parse_start(text: str) -> datetime:
 
   tierstream generate --customers 50 --days 30 | head       # JSONL on stdout
 
-  tierstream generate --bootstrap 127.0.0.1:9092 --days 365            # a year of history, as fast as possible
+  tierstream generate --bootstrap 127.0.0.1:9092 --days 365 --end-now  # a year of history up to now, at once
 
   tierstream generate --bootstrap 127.0.0.1:9092 --rate 50 --topic-mode per-type
       # live from now: 50 events/s, simulated time compressed to match
@@ -51,6 +51,8 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same stream.")] = 42,
     start: Annotated[str | None, typer.Option(
         help="First simulated day, YYYY-MM-DD or ISO datetime (default 2024-01-01; live: now).")] = None,
+    end_now: Annotated[bool, typer.Option(
+        "--end-now", help="The history ends now (start = now - days): for workers on the wall clock.")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file ('-' for stdout).", dir_okay=False)]
     = Path("-"),
     bootstrap: Annotated[str | None, typer.Option(
@@ -76,7 +78,12 @@ def generate(
     if to_kafka and str(out) != "-":
         raise typer.BadParameter("--out writes a file; with --bootstrap/--topic-mode events go to Kafka",
                                  param_hint="--out")
+    if end_now and (start or live):
+        raise typer.BadParameter("--end-now sets the start; it goes with neither --start nor --rate/--speed",
+                                 param_hint="--end-now")
     begin = parse_start(start) if start else (datetime.now(UTC) if live else DEFAULT_START)
+    if end_now:
+        begin = datetime.now(UTC) - timedelta(days=days)
     if not to_kafka:
         _write(customers, days, seed, begin, out)
         return

@@ -45,6 +45,12 @@ def topics_table(settings: Settings, report: TopicReport) -> Table:
     return table
 
 
+def _console() -> Console:
+    """Stdout; not wrapped at 80 columns when it is not a terminal (long topic names stay on one line)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
 def _run(settings: Settings, create: bool) -> TopicReport:
     from streams.kafka import ensure_topics
     from streams.publish import run_with_kafka
@@ -62,7 +68,7 @@ def topics_create(config: ConfigOpt = None, bootstrap: BootstrapOpt = None, part
     """Create every missing topic with the configured partitions; refuse when existing ones disagree."""
     settings = settings_from(config, kafka_bootstrap=bootstrap, partitions=partitions)
     report = _run(settings, create=True)
-    Console().print(topics_table(settings, report))
+    _console().print(topics_table(settings, report))
     from streams.kafka import planned_topics
 
     total = len(planned_topics(settings))
@@ -77,4 +83,4 @@ def topics_check(config: ConfigOpt = None, bootstrap: BootstrapOpt = None, parti
     """Check that every topic exists and co-partitioned topics have the configured partitions (no changes)."""
     settings = settings_from(config, kafka_bootstrap=bootstrap, partitions=partitions)
     report = _run(settings, create=False)
-    Console().print(topics_table(settings, report))
+    _console().print(topics_table(settings, report))

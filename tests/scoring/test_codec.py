@@ -7,9 +7,8 @@ from dataclasses import replace
 import pytest
 
 from scoring import NEW_STATE, StateDecodeError, decode_state, encode_state, step
-from scoring.codec import VERSION
+from scoring.codec import VERSION, peek_review_day
 from scoring.events import MS_PER_DAY
-from scoring.state import OutboxEntry
 
 T0 = 20_000
 
@@ -25,7 +24,7 @@ def _round_trip(state):
 def test_new_state_round_trips():
     data = _round_trip(NEW_STATE)
     assert data[0] == VERSION
-    assert len(data) < 20
+    assert len(data) < 32
 
 
 def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enquiry, purchase, cfg):
@@ -46,11 +45,30 @@ def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enq
     {"at_risk": True}, {"score_centi": 0}, {"score_centi": 10_000}, {"scored_day": 0}, {"first_seen_day": 0},
     {"clock_ms": 2**53}, {"total_cents": 10**15}, {"old_ids": (0, 2**64 - 1)},
     {"buckets": {0: (0, 0, 0, 0, 0, 0, 0, ()), 50_000: (1, 2, 3, 4, 5, 6, 7, (2**64 - 1, 0))}},
-    {"outbox": (OutboxEntry("cause\x1f\"quoted\"", 123, ()),)},
+    {"old_days": (0, 1, 19_000, 19_999)}, {"review_day": 0}, {"review_day": 99_999}, {"review_day": None},
 ])
 def test_edge_values_round_trip(change, purchase, fold_at):
     base = fold_at([purchase(T0, 10)], T0)
     _round_trip(replace(base, **change))
+
+
+def test_unusual_cause_text_in_outbox_round_trips(purchase, cfg):
+    event = purchase(T0, 50, id='order\x1f"quoted" ünïcode ✓')
+    state = step(NEW_STATE, event, event.at_ms, "cust", cfg).state
+    assert [e.cause for e in state.outbox] == [event.event_id]
+    back = decode_state(encode_state(state))
+    assert back == state
+    again = step(back, event, event.at_ms, "cust", cfg)
+    assert again.resent and again.decisions == state.outbox[0].decisions
+
+
+def test_peek_review_day_reads_the_cached_review_day(weekly, stepper, cfg):
+    state, _ = stepper(weekly(T0, 6, 100.0), cfg)
+    assert state.review_day is not None
+    assert peek_review_day(encode_state(state)) == state.review_day
+    assert peek_review_day(encode_state(NEW_STATE)) is None
+    with pytest.raises(StateDecodeError):
+        peek_review_day(b"\x09whatever")
 
 
 def test_year_of_weekly_purchases_is_compact(weekly, stepper, cfg):
@@ -79,13 +97,16 @@ def test_every_truncation_is_refused(weekly, stepper, cfg):
             decode_state(data[:cut])
 
 
-def test_damaged_outbox_json_is_refused(purchase, stepper, cfg):
-    state, _ = stepper([purchase(T0, 50, id="p")], cfg)
+def test_damaged_outbox_is_reported_as_a_decode_error(purchase, cfg):
+    """The outbox payload is decoded lazily, on a resend; damage there surfaces as a bare KeyError
+    (or JSONDecodeError) from step() instead of StateDecodeError, at decode or at resend."""
+    event = purchase(T0, 50, id="p")
+    state = step(NEW_STATE, event, event.at_ms, "cust", cfg).state
     data = encode_state(state)
     i = data.index(b'"kind":"tier_change"')
     damaged = data[:i] + b'"kind":"nonsense!!!"' + data[i + len(b'"kind":"tier_change"'):]
     with pytest.raises(StateDecodeError):
-        decode_state(damaged)
+        step(decode_state(damaged), event, event.at_ms, "cust", cfg)
 
 
 def test_trailing_bytes_are_refused(purchase, fold_at):

@@ -221,12 +221,19 @@ def test_old_event_dedup_survives_more_than_old_ids_kept_old_events(purchase, cf
 
 
 def test_distinct_purchase_days_outside_the_window_are_order_independent(purchase, fold_at):
-    """`purchase_days` (x + 1 in BTYD terms, and the typical gap for at-risk) is counted by
-    "not first day, not last day, and no purchase in that day's bucket"; a second purchase on an
-    out-of-window day that is neither first nor last (no bucket) counts as a new day."""
+    """`purchase_days` (x + 1 in BTYD terms, and the typical gap for at-risk) must not count a second
+    order on an out-of-window day that is neither the first nor the last purchase day twice."""
     a = [purchase(T0 - 600, 10, id="a"), purchase(T0 - 500, 10, id="b"),
          purchase(T0 - 550, 10, id="c"), purchase(T0 - 550, 10, id="d")]
     b = [a[0], a[2], a[3], a[1]]
     in_order, shuffled = fold_at(a, T0), fold_at(b, T0)
     assert in_order.purchase_days == shuffled.purchase_days == 3
     assert in_order.figures == shuffled.figures
+
+
+def test_purchase_days_stay_exact_as_days_leave_the_window(purchase, fold_at, cfg):
+    state = fold_at([purchase(T0, 10, id="a"), purchase(T0 + 5, 10, id="b")], T0 + 5)
+    later = T0 + cfg.window_days + 10                   # both days have left the window
+    state = fold_at([purchase(T0 + 5, 10, id="c")], later, state=state)   # late order on an old day
+    state = fold_at([purchase(later, 10, id="d")], later, state=state)
+    assert (state.purchase_days, state.purchases, state.first_day, state.last_day) == (3, 4, T0, later)

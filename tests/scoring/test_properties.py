@@ -98,8 +98,8 @@ def _purchase(day: int, cents: int, event_id: str) -> CoreEvent:
     return CoreEvent(Kind.PURCHASE, event_id, (DAY0 + day) * MS_PER_DAY + 43_200_000, cents, "USD")
 
 
-# Known counterexample (see tests/scoring/test_fold.py): a second order on an out-of-window day
-# that is neither the first nor the last purchase day is counted as another purchase day.
+# Regression example (see tests/scoring/test_fold.py): a second order on an out-of-window day
+# that is neither the first nor the last purchase day once counted as another purchase day.
 OUT_OF_WINDOW_DAYS = ([_purchase(0, 1000, "a"), _purchase(100, 1000, "b"), _purchase(50, 1000, "c"),
                        _purchase(50, 1000, "d")], (DAY0 + 600) * MS_PER_DAY)
 

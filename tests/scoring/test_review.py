@@ -32,7 +32,7 @@ def _first_change(state, config, horizon=800):
 
 def test_unscored_state_has_no_review_day(purchase, fold_at, cfg):
     assert next_review_day(NEW_STATE, cfg) is None
-    assert next_review_at(NEW_STATE, cfg) is None
+    assert next_review_at(NEW_STATE) is None
     assert next_review_day(fold_at([purchase(T0, 10)], T0), cfg) is None
 
 
@@ -40,8 +40,20 @@ def test_review_after_a_single_purchase_is_the_first_recency_cut(purchase, fold_
     state = _scored(fold_at([purchase(T0, 10)], T0), T0, cfg)
     assert state.scored_day == T0
     assert next_review_day(state, cfg) == T0 + cfg.recency_days[0] + 1
-    assert next_review_at(state, cfg) == datetime(2024, 11, 4, tzinfo=UTC)
-    assert next_review_at(state, cfg) == datetime.fromtimestamp((T0 + 31) * 86_400, tz=UTC)
+    # the step caches the review day; next_review_at is its opening midnight (UTC)
+    assert state.review_day == T0 + 31
+    assert next_review_at(state) == datetime(2024, 11, 4, tzinfo=UTC)
+    assert next_review_at(state) == datetime.fromtimestamp((T0 + 31) * 86_400, tz=UTC)
+
+
+def test_every_step_caches_its_review_day(weekly, stepper, complaint, cfg):
+    state, _ = stepper(weekly(T0, 10, 90.0), cfg)
+    state = step(state, complaint(T0 + 70, 3, id="c"), (T0 + 70) * MS_PER_DAY, "c", cfg).state
+    for _ in range(12):
+        assert state.review_day == next_review_day(state, cfg)
+        if state.review_day is None:
+            break
+        state = _scored(state, state.review_day, cfg)
 
 
 @pytest.mark.parametrize(("scored_offset", "expected_offset"), [

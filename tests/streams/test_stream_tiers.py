@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from streamkit import StartStream, StreamGroup, Upstream, complaint, enquiry, purchase, uid
+from streamkit import StartStream, StreamGroup, Upstream, complaint, enquiry, http_json, purchase, uid
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +102,35 @@ async def test_reentering_a_tier_needs_its_full_threshold(stream: StreamGroup, u
                      (back["event_id"], "B", "A", "up")]
     snapshot = await out.wait_score(customer, near["event_id"])
     assert (snapshot["tier"], snapshot["score"]) == ("B", 56.25)
+
+
+async def test_outputs_only_on_change_and_redelivery_repeats_ids(stream: StreamGroup, upstream: Upstream) -> None:
+    out, t = stream.outputs, stream.topics
+    send = lambda event: upstream.send(t.events, event)  # one ordered topic for the whole story
+    customer = uid("once")
+    events = [purchase(customer, 1000, yesterday(i)) for i in range(4)]
+    for event in events:
+        await send(event)
+    await out.wait_for(lambda: out.actions(customer, rule="welcome-top-tier"), "the VIP welcome")
+    await out.wait_score(customer, str(events[3]["event_id"]))
+    before = {r["id"] for r in out.for_customer(customer)}
+    upgrade = str(events[3]["event_id"])
+    assert len(out.tiers(customer, cause=upgrade)) == len(out.actions(customer, cause=upgrade)) == 1
+
+    unchanged = purchase(customer, "0.01", yesterday(5))  # F and M ranks stay: score 85, no change, no output
+    barrier = enquiry(customer, yesterday(6))             # +1 point: a new snapshot, after all the others
+    for event in (events[1], events[3], unchanged, events[0], barrier):  # 1, 3 and 0 are redelivered
+        await send(event)
+
+    for topic in (t.tier_changes, t.actions, t.scores):  # the upgrade's outputs were resent on every topic
+        await out.wait_for(lambda topic=topic: len(out.of(topic, customer, cause=upgrade)) == 2,
+                           f"the resent upgrade outputs on {topic}")
+    snapshot = await out.wait_score(customer, str(barrier["event_id"]))
+    assert snapshot["score"] == 86.0
+    await out.wait_for(lambda: len(out.scores(customer, cause=events[0]["event_id"])) == 2, "the resent first score")
+
+    after = {r["id"] for r in out.for_customer(customer)}
+    assert after - before == {snapshot["id"]}
+    assert not [r for r in out.for_customer(customer) if r["cause"] == unchanged["event_id"]]
+    status, profile = await http_json("GET", f"{stream.worker.web_url}/customers/{customer}")
+    assert (status, profile["frequency"], profile["monetary"]) == (200, 5, 4000.01)

@@ -1,0 +1,116 @@
+"""Part 3: latency from an event's produce to its TierChanged on the output topic, at offered loads.
+
+The running pipeline worker gets a paced stream at 25, 50 and 75 % of the
+rate it reached in part 2: the generator's mixed events for its existing
+customers, with every `PROBE_EVERY`-th event the first purchase of a brand-new
+customer, which always causes a TierChanged ("new"). Latency is the time from
+handing the probe to the producer to reading its TierChanged back, both in this
+process (one clock); it includes the worker's producer linger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from bench.context import Context
+from bench.data import Record, days_for, first_purchase, mixed_messages, records_of
+from bench.measure import percentiles, processed, total, wait_idle
+from bench.produce import produce_paced, producer
+from bench.services import Process
+
+LOADS = (0.25, 0.50, 0.75)
+PROBE_EVERY = 4
+SEED = 8  # another seed than part 2's: new event ids for the same customers
+
+
+def paced_stream(background: list[Record], count: int, tag: str) -> tuple[list[Record], set[bytes]]:
+    """`count` records: background events with every PROBE_EVERY-th one a new customer's first purchase."""
+    now = datetime.now(UTC)
+    out, probes = [], set()
+    for i in range(count):
+        if i % PROBE_EVERY == 0 or not background:
+            probe = first_purchase(f"L{tag}-{i:07d}", now)
+            probes.add(probe.key)
+            out.append(probe)
+        else:
+            out.append(background.pop())
+    return out, probes
+
+
+class TierChanges:
+    """Reads the tier-changes topic from its end and timestamps each probe's first TierChanged."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                         auto_offset_reset="latest", enable_auto_commit=False, fetch_max_wait_ms=5)
+        self.seen: dict[bytes, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.consumer.seek_to_end()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    if record.key is not None:
+                        self.seen.setdefault(record.key, now)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.consumer.stop()
+
+
+async def one_load(ctx: Context, worker: Process, topics: dict[str, str], rate: float, records: list[Record],
+                   probes: set[bytes], changes: TierChanges) -> dict[str, Any]:
+    sent: dict[bytes, float] = {}
+    client = producer(ctx.services.bootstrap, linger_ms=0)
+    await client.start()
+    try:
+        inputs = {"purchase": topics["purchases"], "return": topics["returns"],
+                  "complaint": topics["complaints"], "enquiry": topics["enquiries"]}
+        achieved = await produce_paced(client, records, lambda r: inputs[r.type], rate,
+                                       lambda r, t: sent.setdefault(r.key, t) if r.key in probes else None)
+    finally:
+        await client.stop()
+    deadline = time.perf_counter() + 15
+    while time.perf_counter() < deadline and not probes <= changes.seen.keys():  # noqa: ASYNC110 - polls a dict
+        await asyncio.sleep(0.05)
+    latencies = [(changes.seen[k] - t) * 1000 for k, t in sent.items() if k in changes.seen]
+    return {"offered_per_s": rate, "achieved_per_s": achieved, "probes": len(probes),
+            "answered": len(latencies), **percentiles(latencies), "max": max(latencies, default=float("nan"))}
+
+
+async def _run_loads(ctx: Context, worker: Process, topics: dict[str, str], max_rate: float) -> dict[str, Any]:
+    s = ctx.sizes
+    counts = [max(8, int(max_rate * load * s.latency_seconds)) for load in LOADS]
+    customers = s.pipeline_customers
+    messages = mixed_messages(SEED, customers, days_for(customers, sum(counts) * 2), datetime.now(UTC))
+    background = records_of(messages)[::-1]
+    changes = TierChanges(ctx.services.bootstrap, topics["tier_changes"])
+    await changes.start()
+    out: dict[str, Any] = {}
+    try:
+        for load, count in zip(LOADS, counts, strict=True):
+            records, probes = paced_stream(background, count, f"{ctx.run}-{int(load * 100)}")
+            base = total([worker], processed) or 0
+            out[f"{int(load * 100)}%"] = await one_load(ctx, worker, topics, max_rate * load, records, probes,
+                                                        changes)
+            await asyncio.to_thread(wait_idle, worker, base + count)
+    finally:
+        await changes.stop()
+    return out
+
+
+def run_latency(ctx: Context, worker: Process, topics: dict[str, str], max_rate: float) -> dict[str, Any]:
+    return asyncio.run(_run_loads(ctx, worker, topics, max_rate))

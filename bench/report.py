@@ -1,0 +1,161 @@
+"""Results: the JSON document, the on-screen table and bench/README.md's latest-results section."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+README = Path(__file__).with_name("README.md")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg": os.getloadavg()}
+
+
+@dataclass(frozen=True)
+class Row:
+    part: str
+    measure: str
+    value: float | None
+    unit: str = ""
+    target: str = ""
+    met: bool | None = None
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit in ("ms", "s"):
+        return f"{value:,.1f} {unit}"
+    return f"{value:,.0f} {unit}".strip()
+
+
+def _status(met: bool | None) -> str:
+    return "" if met is None else ("met" if met else "MISSED")
+
+
+def _at_least(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value >= limit
+
+
+def _at_most(value: float | None, limit: float) -> bool | None:
+    return None if value is None or math.isnan(value) else value <= limit
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    """The table's rows from a results document (missing parts are left out)."""
+    out: list[Row] = []
+    if "core_events_per_s" in r:
+        d = r["details"]["core"]
+        log = d["log"]
+        out += [
+            Row("1 core", f"fold, {log['rows']:,} rows / {log['customers']:,} customers", r["core_events_per_s"],
+                "events/s"),
+            Row("1 core", "step (the stream's per-event path)", d["core_step_events_per_s"], "events/s"),
+            Row("1 core", "replay command, CSV in/out (in-process)", r["replay_rows_per_s"], "rows/s"),
+            Row("1 core", "replay --exact", d["replay_exact_rows_per_s"], "rows/s"),
+        ]
+        weekly = r["weekly_year_state_bytes"]
+        out += [Row("1 core", "state, a year of weekly purchases (outbox expired)", weekly["stored_outbox_expired"],
+                    "bytes", "< 1 KB", weekly["stored_outbox_expired"] < 1024),
+                Row("1 core", "  same, right after an event (with outbox)", weekly["stored_after_event"], "bytes")]
+    if "pipeline_events_per_s" in r:
+        p = r["details"]["pipeline"]
+        out += [
+            Row("2 pipeline", f"aiokafka consumer ({p['events']:,} events)", r["aiokafka_consume_per_s"], "events/s"),
+            Row("2 pipeline", "bare Faust agent (JSON decode)", r["bare_faust_events_per_s"], "events/s"),
+            Row("2 pipeline", f"tierstream worker ({p['customers']:,} customers)", r["pipeline_events_per_s"],
+                "events/s"),
+            Row("2 pipeline", "pipeline logic alone, no I/O (in-process)", p.get("logic_events_per_s"), "events/s"),
+            Row("2 pipeline", "worker / bare Faust", r["pipeline_vs_bare_faust"], "x", ">= 0.8x",
+                _at_least(r["pipeline_vs_bare_faust"], 0.8)),
+            Row("2 pipeline", "worker / aiokafka", p.get("vs_aiokafka"), "x"),
+        ]
+    for load, lat in r.get("latency_ms", {}).items():
+        target = load == "50%"
+        out.append(Row("3 latency", f"{load} load ({lat['offered_per_s']:,.0f}/s): p50 / p95", None, "",
+                       f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
+        out.append(Row("3 latency", f"{load} load: p99 ({lat['answered']}/{lat['probes']} probes)", lat["p99"], "ms",
+                       "<= 50 ms" if target else "", _at_most(lat["p99"], 50) if target else None))
+    if "scaleout_speedup_2_workers" in r:
+        s = r["details"]["scaleout"]
+        out += [Row("4 scale-out", "two workers", s["events_per_s"], "events/s"),
+                Row("4 scale-out", "speed-up, two workers / one", r["scaleout_speedup_2_workers"], "x", ">= 1.7x",
+                    _at_least(r["scaleout_speedup_2_workers"], 1.7))]
+    if "state_bytes_per_customer" in r:
+        sb = r["state_bytes_per_customer"]
+        out.append(Row("5 memory", f"serialised state, mean of {sb['customers']:,} (p99 {sb['p99']:,})", sb["mean"],
+                       "bytes"))
+    for key, value in r.get("rss_bytes_per_customer", {}).items():
+        kind, n = key.rsplit("_", 1)
+        big = kind == "model" and int(n) >= 1_000_000
+        out.append(Row("5 memory", f"RSS per customer, {kind} at {int(n):,}", value, "bytes",
+                       "<= 2 KB" if big else "", _at_most(value, 2048) if big else None))
+    for size, rate in r.get("due_rescored_per_s", {}).items():
+        out.append(Row("6 re-scoring", f"due customers re-scored, table of {int(size):,}", rate, "/s",
+                       ">= 100,000/s", _at_least(rate, 100_000)))
+    for size, figs in r.get("details", {}).get("reviews", {}).get("index", {}).items():
+        out.append(Row("6 re-scoring", f"DeadlineIndex.pop_due {figs['due']:,} of {int(size):,}",
+                       figs["seconds"] * 1000, "ms"))
+    if "recovery_s_per_100k" in r:
+        rec = r["details"]["recovery"]
+        out.append(Row("7 recovery", f"rebuild {rec['customers']:,} customers (per 100k)", r["recovery_s_per_100k"],
+                       "s"))
+    return out
+
+
+def table(results: dict[str, Any]) -> Table:
+    meta = results["meta"]
+    t = Table(title=f"tierstream bench ({meta['sizes']}) {meta['date']}  {meta['machine']['nproc']} cores, "
+                    f"{meta['machine']['cpu']}, Python {meta['machine']['python']}")
+    for column in ("part", "measure", "value", "target", "status"):
+        t.add_column(column, justify="right" if column == "value" else "left")
+    for row in rows(results):
+        value = _fmt(row.value, row.unit) if row.value is not None or row.unit else ""
+        t.add_row(row.part, row.measure, value, row.target, _status(row.met))
+    return t
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    m = meta["machine"]
+    lines = [BEGIN, f"Latest run: `{meta['command']}` on {meta['date']}; {m['nproc']} cores ({m['cpu']}), "
+             f"Python {m['python']}; load average at start {m['loadavg'][0]:.1f}.", "",
+             "| part | measure | value | target | status |", "|---|---|---:|---|---|"]
+    for row in rows(results):
+        value = _fmt(row.value, row.unit) if row.value is not None or row.unit else ""
+        lines.append(f"| {row.part} | {row.measure} | {value} | {row.target} | {_status(row.met)} |")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def update_readme(results: dict[str, Any], path: Path = README) -> None:
+    """Replace the README's results section (between the markers) with this run's table."""
+    text = path.read_text() if path.is_file() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        text += f"\n{BEGIN}\n{END}\n"
+    path.write_text(pattern.sub(lambda _: markdown(results), text))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def show(results: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(table(results))

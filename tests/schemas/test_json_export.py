@@ -1,0 +1,71 @@
+"""The checked-in JSON Schemas (schemas/json/*.json) match the models."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import pytest
+
+import schemas
+from schemas.export import all_models, json_schemas
+
+JSON_DIR = Path(schemas.__file__).resolve().parent / "json"
+REGENERATE = "regenerate with `tierstream schemas export` (writes schemas/json/)"
+
+
+def test_same_file_set():
+    on_disk = sorted(p.name for p in JSON_DIR.glob("*.json"))
+    expected = sorted(json_schemas())
+    assert on_disk == expected, (
+        f"schemas/json is out of sync: missing {sorted(set(expected) - set(on_disk))}, "
+        f"stale {sorted(set(on_disk) - set(expected))}; {REGENERATE} and delete stale files")
+
+
+@pytest.mark.parametrize("name", sorted(json_schemas()))
+def test_checked_in_schema_is_current(name):
+    path = JSON_DIR / name
+    expected = json_schemas()[name]
+    actual = path.read_text() if path.exists() else ""
+    if actual != expected:
+        diff = "".join(difflib.unified_diff(
+            actual.splitlines(keepends=True), expected.splitlines(keepends=True),
+            f"schemas/json/{name} (checked in)", f"{name} (from the model)", n=1))
+        pytest.fail(f"schemas/json/{name} is out of date; {REGENERATE}\n{diff[:3000]}", pytrace=False)
+
+
+def test_export_is_stable_text():
+    first, second = json_schemas(), json_schemas()
+    assert first == second
+    for name, text in first.items():
+        assert text.endswith("}\n")
+        assert json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n" == text, name
+
+
+def test_one_schema_per_message_model():
+    assert set(json_schemas()) == {f"{name}.json" for name in all_models()}
+    assert {"PurchaseCompleted.json", "OrderReturned.json", "ComplaintFiled.json", "EnquiryReceived.json",
+            "TierChanged.json", "ContactActionRequested.json", "CustomerAlert.json", "CustomerScore.json",
+            "DeadLetter.json"} <= set(json_schemas())
+
+
+def _objects(node):
+    """Every JSON Schema object node (a dict with "properties")."""
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield node
+        for value in node.values():
+            yield from _objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _objects(value)
+
+
+@pytest.mark.parametrize("name", sorted(json_schemas()))
+def test_every_object_in_a_schema_forbids_additional_properties(name):
+    doc = json.loads(json_schemas()[name])
+    objects = list(_objects(doc))
+    assert objects
+    assert all(o.get("additionalProperties") is False for o in objects), name
+    assert doc["title"] == name.removesuffix(".json")
