@@ -1,8 +1,10 @@
 """The framework's floor: a Faust agent that only decodes each message's JSON.
 
 Same Faust settings as the tierstream worker (`streams.faust_options` from the
-same YAML), same `stream.events()` iteration and quiet loggers; no table, no
-outputs, no Redis. Run: `python -m bench.bare_app --config F --web-port P`.
+same YAML), same `stream.events()` iteration and quiet loggers; no outputs, no
+Redis. With `--table` it also writes each message's bytes into a per-customer
+Table (memory store + changelog, like the worker's): the floor of a stateful
+Faust app. Run: `python -m bench.bare_app --config F --web-port P [--table]`.
 /health answers like the worker's: owned `partitions` and `events_scored`.
 """
 
@@ -22,20 +24,23 @@ from streams.settings import Settings, load_settings
 from streams.worker import QUIET_LOGGERS
 
 
-def build(settings: Settings) -> faust.App:
+def build(settings: Settings, with_table: bool) -> faust.App:
     app = faust.App(**faust_options(settings))
-    topic = app.topic(settings.topics.events, partitions=settings.partitions,
-                      schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                                          value_serializer="raw"))
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    topic = app.topic(settings.topics.events, partitions=settings.partitions, schema=raw)
+    table = app.Table("customers", schema=raw, partitions=settings.partitions) if with_table else None
     counts = {"decoded": 0, "bad": 0}
 
     async def decode(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             try:
                 json.loads(event.message.value)
-                counts["decoded"] += 1
             except ValueError:
                 counts["bad"] += 1
+                continue
+            if table is not None:
+                table[event.message.key] = event.message.value
+            counts["decoded"] += 1
 
     async def health(web: Any, request: Request) -> Response:
         parts = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topics.events)
@@ -50,9 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bare_app")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--web-port", type=int, required=True)
+    parser.add_argument("--table", action="store_true", help="also write each message into a Table")
     args = parser.parse_args()
     settings = load_settings(args.config, web_port=args.web_port)
-    app = build(settings)
+    app = build(settings, args.table)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()

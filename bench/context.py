@@ -45,8 +45,9 @@ class Context:
         """Create a config's topics before anything produces (Tansu auto-creates with its own count)."""
         asyncio.run(ensure_topics(Settings(**config)))
 
-    def start(self, name: str, config: dict[str, Any], module: str = "bench.worker") -> Process:
-        proc = start_worker(f"{self.run}-{name}", config, self.workdir, module)
+    def start(self, name: str, config: dict[str, Any], module: str = "bench.worker",
+              args: tuple[str, ...] = ()) -> Process:
+        proc = start_worker(f"{self.run}-{name}", config, self.workdir, module, args)
         self.processes.append(proc)
         return proc
 

@@ -1,10 +1,12 @@
 """Part 2: one worker's full path against the client's ceiling and the framework's floor, same topic.
 
 The mixed stream is produced first; each consumer then reads the same topic
-from the start, one at a time so they never share the CPU: the tierstream
-worker (broker -> state -> outputs -> Redis), a bare Faust agent that only
-decodes the JSON (`bench.bare_app`, the worker's Faust settings), and a plain
-aiokafka consumer. Rates run from the first progress seen to the last event.
+from the start, one at a time so they never share the CPU: a plain aiokafka
+consumer, a bare Faust agent that only decodes the JSON (`bench.bare_app`,
+the worker's Faust settings), the same with a per-customer Table write, and
+the tierstream worker (broker -> state -> outputs -> Redis). Rates run from
+the first progress seen to the last event; CPU per event (user + system time
+of the process over the same window) is the figure least moved by other load.
 """
 
 from __future__ import annotations
@@ -71,11 +73,13 @@ def run_worker_part(ctx: Context, events_topic: str, count: int) -> tuple[Proces
     }
 
 
-def run_bare_faust(ctx: Context, events_topic: str, count: int) -> dict[str, Any]:
-    app = ctx.start("bare", ctx.config("bare", ctx.topics("bare", events=events_topic)), module="bench.bare_app")
+def run_bare_faust(ctx: Context, events_topic: str, count: int, with_table: bool = False) -> dict[str, Any]:
+    name = "bare-table" if with_table else "bare"
+    config = ctx.config(name, ctx.topics(name, events=events_topic))
+    app = ctx.start(name, config, module="bench.bare_app", args=("--table",) if with_table else ())
     try:
         ready_s = wait_ready(app)
-        with Profiler(ctx, app, "bare-faust"):
+        with Profiler(ctx, app, f"{name}-faust"):
             samples = watch([app], count)
         return {"events_per_s": samples.rate(), "cpu_us_per_event": samples.cpu_us_per_item(),
                 "processed": samples.last, "complete": samples.last >= count, "ready_s": ready_s}
@@ -112,13 +116,17 @@ def run_pipeline(ctx: Context, config: ScoringConfig) -> tuple[Process, dict[str
     produce_s = produce(ctx.services.bootstrap, records, lambda _: events_topic)
     plain = asyncio.run(_consume(ctx.services.bootstrap, events_topic, len(records)))
     bare = run_bare_faust(ctx, events_topic, len(records))
+    bare_table = run_bare_faust(ctx, events_topic, len(records), with_table=True)
     worker, figures = run_worker_part(ctx, events_topic, len(records))
     figures.update(
         customers=len({m.customer_id for m in messages}), produce_events_per_s=len(records) / produce_s,
-        events_topic=events_topic, bare_faust=bare, aiokafka=plain, logic_events_per_s=logic,
-        vs_bare_faust=figures["events_per_s"] / bare["events_per_s"] if bare["events_per_s"] else None,
-        vs_aiokafka=figures["events_per_s"] / plain["events_per_s"] if plain["events_per_s"] else None,
-        cpu_vs_bare_faust=_ratio(bare.get("cpu_us_per_event"), figures.get("cpu_us_per_event")))
+        events_topic=events_topic, bare_faust=bare, bare_faust_table=bare_table, aiokafka=plain,
+        logic_events_per_s=logic,
+        vs_bare_faust_table=_ratio(figures["events_per_s"], bare_table["events_per_s"]),
+        vs_bare_faust=_ratio(figures["events_per_s"], bare["events_per_s"]),
+        vs_aiokafka=_ratio(figures["events_per_s"], plain["events_per_s"]),
+        cpu_vs_bare_faust=_ratio(bare.get("cpu_us_per_event"), figures.get("cpu_us_per_event")),
+        cpu_vs_bare_faust_table=_ratio(bare_table.get("cpu_us_per_event"), figures.get("cpu_us_per_event")))
     return worker, figures, messages
 
 

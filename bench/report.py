@@ -79,12 +79,20 @@ def rows(r: dict[str, Any]) -> list[Row]:
         out += [
             Row("2 pipeline", f"aiokafka consumer ({p['events']:,} events)", r["aiokafka_consume_per_s"], "events/s"),
             Row("2 pipeline", "bare Faust agent (JSON decode)", r["bare_faust_events_per_s"], "events/s"),
+            Row("2 pipeline", "bare Faust agent + Table write (changelog)", p["bare_faust_table"]["events_per_s"],
+                "events/s"),
             Row("2 pipeline", f"tierstream worker ({p['customers']:,} customers)", r["pipeline_events_per_s"],
                 "events/s"),
             Row("2 pipeline", "pipeline logic alone, no I/O (in-process)", p.get("logic_events_per_s"), "events/s"),
             Row("2 pipeline", "worker / bare Faust", r["pipeline_vs_bare_faust"], "x", ">= 0.8x",
                 _at_least(r["pipeline_vs_bare_faust"], 0.8)),
+            Row("2 pipeline", "worker / bare Faust + Table", p.get("vs_bare_faust_table"), "x"),
             Row("2 pipeline", "worker / aiokafka", p.get("vs_aiokafka"), "x"),
+            Row("2 pipeline", "CPU per event: bare Faust", p["bare_faust"].get("cpu_us_per_event"), "us"),
+            Row("2 pipeline", "CPU per event: bare Faust + Table", p["bare_faust_table"].get("cpu_us_per_event"),
+                "us"),
+            Row("2 pipeline", "CPU per event: worker", p.get("cpu_us_per_event"), "us"),
+            Row("2 pipeline", "CPU-based: bare Faust / worker", p.get("cpu_vs_bare_faust"), "x"),
         ]
     for load, lat in r.get("latency_ms", {}).items():
         target = load == "50%"

@@ -142,11 +142,12 @@ class Process:
             self.popen.wait(10)
 
 
-def start_worker(name: str, config: dict[str, Any], workdir: Path, module: str = "bench.worker") -> Process:
+def start_worker(name: str, config: dict[str, Any], workdir: Path, module: str = "bench.worker",
+                 args: tuple[str, ...] = ()) -> Process:
     """A worker (or the bare Faust app) from a YAML config written into `workdir`."""
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return Process(name, [PYTHON, "-m", module, "--config", str(path)], workdir).start()
+    return Process(name, [PYTHON, "-m", module, "--config", str(path), *args], workdir).start()
 
 
 def wait_until(predicate: Any, timeout: float, poll: float = 0.1, what: str = "condition",

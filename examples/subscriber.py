@@ -53,11 +53,17 @@ async def run(args: argparse.Namespace) -> None:
         auto_offset_reset="earliest" if args.from_beginning else "latest")
     await consumer.start()
     handled = duplicates = 0
+    idle_since: float | None = None
+    loop = asyncio.get_running_loop()
     try:
         while args.max_messages is None or handled + duplicates < args.max_messages:
-            batches = await consumer.getmany(timeout_ms=int(args.idle_exit * 1000) if args.idle_exit else 1000)
-            if not batches and args.idle_exit:
-                break
+            batches = await consumer.getmany(timeout_ms=500)
+            if not batches and args.idle_exit and consumer.assignment():  # idle counts once we own partitions
+                idle_since = idle_since or loop.time()
+                if loop.time() - idle_since >= args.idle_exit:
+                    break
+            elif batches:
+                idle_since = None
             for records in batches.values():
                 for record in records:
                     change = json.loads(record.value)

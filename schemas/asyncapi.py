@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
+from pydantic.json_schema import JsonSchemaMode
 
+from schemas.base import Message
 from schemas.inputs import INPUT_MODELS
 from schemas.outputs import OUTPUT_MODELS
 
@@ -23,8 +25,11 @@ ASYNCAPI_VERSION = "2.6.0"
 DOC_VERSION = "1"  # bump when a message or topic changes incompatibly
 KAFKA_BINDING = "0.4.0"
 REF = "#/components/schemas/{model}"
-KEY = {"type": "string", "description": "Customer id (UTF-8). Partition: murmur2(key) % partitions, "
-                                        "the Java client's and aiokafka's default partitioner."}
+KEY = {
+    "type": "string",
+    "description": "Customer id (UTF-8). Partition: murmur2(key) % partitions, "
+    "the Java client's and aiokafka's default partitioner.",
+}
 
 DESCRIPTION = """\
 Real-time customer value scoring. Producers send purchases, returns, complaints and
@@ -47,21 +52,31 @@ CHANNELS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "returns": ("in", ("OrderReturned",), "Goods returned and refunded."),
     "complaints": ("in", ("ComplaintFiled",), "Complaints, severity 1-5."),
     "enquiries": ("in", ("EnquiryReceived",), "Questions and requests for information."),
-    "events": ("in", ("PurchaseCompleted", "OrderReturned", "ComplaintFiled", "EnquiryReceived"),
-               "Mixed input topic: any input type, tagged by `type`. Keeps one customer's order across "
-               "types (backfills); the worker also forwards mis-partitioned events here."),
+    "events": (
+        "in",
+        ("PurchaseCompleted", "OrderReturned", "ComplaintFiled", "EnquiryReceived"),
+        "Mixed input topic: any input type, tagged by `type`. Keeps one customer's order across "
+        "types (backfills); the worker also forwards mis-partitioned events here.",
+    ),
     "tier_changes": ("out", ("TierChanged",), "A customer entered another tier (or got a first tier)."),
-    "actions": ("out", ("ContactActionRequested",),
-                "Contact-plan actions after the ROI guard; act on approved and downgraded."),
+    "actions": (
+        "out",
+        ("ContactActionRequested",),
+        "Contact-plan actions after the ROI guard; act on approved and downgraded.",
+    ),
     "alerts": ("out", ("CustomerAlert",), "At-risk customers and complaints from top-tier customers."),
-    "scores": ("out", ("CustomerScore",), "Latest profile of a customer whenever it changes: keyed by "
-               "customer, so the latest record per key is the current profile."),
+    "scores": (
+        "out",
+        ("CustomerScore",),
+        "Latest profile of a customer whenever it changes: keyed by "
+        "customer, so the latest record per key is the current profile.",
+    ),
     "dlq": ("out", ("DeadLetter",), "Inputs that could not be scored, with their original bytes and why."),
 }
 
 
 def _default_topics() -> dict[str, str]:
-    from streams.settings import TopicNames  # the topic names' single source
+    from streams.settings import TopicNames  # noqa: PLC0415 - the topic names' single source; schemas/ stays first
 
     return TopicNames().model_dump()
 
@@ -69,10 +84,12 @@ def _default_topics() -> dict[str, str]:
 def _schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Message name -> payload schema ref, and every schema under components."""
     components: dict[str, dict[str, Any]] = {}
-    models = {m.__name__: (m, "validation") for m in INPUT_MODELS.values()}
-    models |= {name: (m, "serialization") for name, m in OUTPUT_MODELS.items()}
+    models: dict[str, tuple[type[Message], JsonSchemaMode]] = {
+        m.__name__: (m, "validation") for m in INPUT_MODELS.values()
+    }
+    models |= {name: (m, "serialization") for name, m in OUTPUT_MODELS.items()}  # what subscribers receive
     for name, (model, mode) in models.items():
-        schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[attr-defined]
+        schema = model.model_json_schema(ref_template=REF, mode=mode)
         components.update(schema.pop("$defs", {}))
         components[name] = schema
     return {name: {"$ref": REF.format(model=name)} for name in models}, dict(sorted(components.items()))
@@ -80,8 +97,14 @@ def _schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 
 def _message(name: str, payload_ref: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     summary = (schema.get("description") or name).split("\n")[0]
-    return {"name": name, "title": name, "summary": summary, "contentType": "application/json",
-            "payload": payload_ref, "bindings": {"kafka": {"key": KEY, "bindingVersion": KAFKA_BINDING}}}
+    return {
+        "name": name,
+        "title": name,
+        "summary": summary,
+        "contentType": "application/json",
+        "payload": payload_ref,
+        "bindings": {"kafka": {"key": KEY, "bindingVersion": KAFKA_BINDING}},
+    }
 
 
 def _channel(topic: str, direction: str, names: tuple[str, ...], description: str) -> dict[str, Any]:
@@ -90,10 +113,16 @@ def _channel(topic: str, direction: str, names: tuple[str, ...], description: st
     verb = "publish" if direction == "in" else "subscribe"
     operation_id = f"{'send' if direction == 'in' else 'receive'}_{topic.replace('-', '_')}"
     summary = "tierstream consumes this topic." if direction == "in" else "tierstream publishes this topic."
-    return {"description": description,
-            "bindings": {"kafka": {"topic": topic, "bindingVersion": KAFKA_BINDING}},
-            verb: {"operationId": operation_id, "summary": summary, "message": message,
-                   "bindings": {"kafka": {"bindingVersion": KAFKA_BINDING}}}}
+    return {
+        "description": description,
+        "bindings": {"kafka": {"topic": topic, "bindingVersion": KAFKA_BINDING}},
+        verb: {
+            "operationId": operation_id,
+            "summary": summary,
+            "message": message,
+            "bindings": {"kafka": {"bindingVersion": KAFKA_BINDING}},
+        },
+    }
 
 
 def asyncapi_document(topics: Mapping[str, str] | None = None, version: str = DOC_VERSION) -> dict[str, Any]:
@@ -105,12 +134,21 @@ def asyncapi_document(topics: Mapping[str, str] | None = None, version: str = DO
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": "urn:tierstream",
-        "info": {"title": "tierstream", "version": version, "description": DESCRIPTION,
-                 "license": {"name": "Apache-2.0"}},
+        "info": {
+            "title": "tierstream",
+            "version": version,
+            "description": DESCRIPTION,
+            "license": {"name": "Apache-2.0"},
+        },
         "defaultContentType": "application/json",
-        "servers": {"kafka": {"url": "{bootstrap}", "protocol": "kafka",
-                              "description": "The Kafka cluster (tierstream.yaml: kafka_bootstrap).",
-                              "variables": {"bootstrap": {"default": "127.0.0.1:9092"}}}},
+        "servers": {
+            "kafka": {
+                "url": "{bootstrap}",
+                "protocol": "kafka",
+                "description": "The Kafka cluster (tierstream.yaml: kafka_bootstrap).",
+                "variables": {"bootstrap": {"default": "127.0.0.1:9092"}},
+            }
+        },
         "channels": channels,
         "components": {"messages": messages, "schemas": schemas},
     }
@@ -130,8 +168,10 @@ _Dumper.add_representer(str, _str)
 
 def asyncapi_yaml(topics: Mapping[str, str] | None = None) -> str:
     """The document as YAML text (key order as built, 2-space indent)."""
-    header = ("# Generated from schemas/ by schemas/asyncapi.py; do not edit.\n"
-              "# Regenerate: python -m schemas.asyncapi > docs/asyncapi.yaml\n")
+    header = (
+        "# Generated from schemas/ by schemas/asyncapi.py; do not edit.\n"
+        "# Regenerate: python -m schemas.asyncapi > docs/asyncapi.yaml\n"
+    )
     body = yaml.dump(asyncapi_document(topics), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return header + body
 

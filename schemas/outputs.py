@@ -3,14 +3,14 @@ redelivery after a crash repeats it, so subscribers deduplicate by `id`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
 from schemas.base import CustomerId, Message
 
-OutputId = Field(description="Deterministic id (32 hex): same cause, same id. Deduplicate on it.")
+OutputId = Field(pattern=r"^[0-9a-f]{32}$",
+                 description="Deterministic id (32 hex): same cause, same id. Deduplicate on it.")
 
 
 class Output(Message):
@@ -113,13 +113,13 @@ class CustomerScore(Output):
     expected_purchases_365: float | None = Field(
         default=None, ge=0, description="Value model: expected purchase days in the next 365 days.")
     clv: float | None = Field(default=None, ge=0, description="Value model: discounted CLV, base currency.")
-    next_review_at: datetime | None = Field(description="When the score may next change with no event.")
+    next_review_at: AwareDatetime | None = Field(description="When the score may next change with no event.")
 
 
 class DeadLetter(Message):
     """An input that could not be scored (topic `tierstream-dlq`). Nothing is dropped silently."""
 
-    id: str = Field(description="Deterministic id from source topic, partition and offset.")
+    id: str = Field(pattern=r"^[0-9a-f]{32}$", description="Deterministic id from source topic, partition and offset.")
     source_topic: str = Field(description="Topic the input came from.")
     partition: int = Field(ge=0, description="Its partition.")
     offset: int = Field(ge=0, description="Its offset.")

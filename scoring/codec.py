@@ -64,7 +64,10 @@ def encode_state(state: CustomerState) -> bytes:
         previous = day
         _bucket(out, state.buckets[day])
     _varint(out, len(state.old_ids))
-    for h in state.old_ids:
+    previous = 0
+    for day, h in state.old_ids:  # sorted by day: deltas
+        _varint(out, day - previous)
+        previous = day
         out += h.to_bytes(8, "big")
     _varint(out, len(state.old_days))
     previous = 0
@@ -143,10 +146,14 @@ def decode_state(data: bytes) -> CustomerState:
     """Inverse of `encode_state`; raises StateDecodeError on foreign or damaged bytes."""
     if not data or data[0] != VERSION:
         raise StateDecodeError(f"unknown state version {data[:1]!r}")
+    reader = _Reader(data)
     try:
-        return _decode(_Reader(data))
+        state = _decode(reader)
     except (IndexError, ValueError, KeyError, TypeError) as exc:
         raise StateDecodeError(f"damaged state: {exc}") from None
+    if reader.pos != len(data):
+        raise StateDecodeError(f"damaged state: {len(data) - reader.pos} trailing bytes")
+    return state
 
 
 def peek_review_day(data: bytes) -> int | None:
@@ -166,7 +173,10 @@ def _decode(r: _Reader) -> CustomerState:
     for _ in range(r.varint()):
         day += r.varint()
         buckets[day] = r.bucket()
-    old_ids = r.hashes()
+    old_ids, day = [], 0
+    for _ in range(r.varint()):
+        day += r.varint()
+        old_ids.append((day, int.from_bytes(r.raw(8), "big")))
     old_days, day = [], 0
     for _ in range(r.varint()):
         day += r.varint()
@@ -175,7 +185,7 @@ def _decode(r: _Reader) -> CustomerState:
     nums: list[Callable[[], int]] = [r.varint] * 4
     purchase_days, total_cents, first_day_cents, purchases = (f() for f in nums)
     return CustomerState(
-        buckets=buckets, old_ids=old_ids, old_days=tuple(old_days), first_day=first_day, last_day=last_day,
+        buckets=buckets, old_ids=tuple(old_ids), old_days=tuple(old_days), first_day=first_day, last_day=last_day,
         purchase_days=purchase_days, total_cents=total_cents, first_day_cents=first_day_cents,
         purchases=purchases, first_seen_day=r.opt(), clock_ms=r.varint(), scored_day=r.opt(),
         tier=r.text(), tier_since=r.opt(), segment=r.text(), at_risk=bool(r.raw(1)[0]),

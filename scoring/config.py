@@ -7,6 +7,7 @@ Every default here is the product default and is documented in
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import yaml
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from scoring.errors import ConfigError
 
-Direction = Literal["up", "down", "any"]
+Direction = Literal["up", "down", "new", "any"]
 Trigger = Literal["tier_changed", "segment_changed", "at_risk", "top_tier_complaint"]
 SEGMENTS = ("new", "active", "rising", "declining", "lapsed", "bad_business")
 
@@ -55,7 +56,8 @@ class ContactRule(_Frozen):
     on: Trigger = Field(description="The decision that triggers the rule.")
     from_tiers: tuple[str, ...] = Field(default=(), description="Previous tier in this list (empty: any).")
     to_tiers: tuple[str, ...] = Field(default=(), description="Current tier in this list (empty: any).")
-    direction: Direction = Field(default="any", description="For tier_changed: up, down or any.")
+    direction: Direction = Field(
+        default="any", description="For tier_changed: up, down, new (first assignment) or any.")
     segments: tuple[str, ...] = Field(default=(), description="Current segment in this list (empty: any).")
     action: ActionSpec
 
@@ -66,6 +68,16 @@ class FrequencyCap(_Frozen):
     max_count: int = Field(default=1, ge=1)
     per_days: float = Field(default=7, gt=0, description="Cap window, days.")
     cooldown_days: float = Field(default=0, ge=0, description="Minimum days between two sends.")
+
+
+DEFAULT_TIER_NAMES = ("AAA", "A", "B", "C")
+
+
+def _renamed(rule: ContactRule, rename: dict[str, str]) -> ContactRule:
+    def tiers(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(rename[n] for n in names))
+
+    return rule.model_copy(update={"from_tiers": tiers(rule.from_tiers), "to_tiers": tiers(rule.to_tiers)})
 
 
 def _default_tiers() -> tuple[TierRule, ...]:
@@ -93,7 +105,7 @@ def _default_rules() -> tuple[ContactRule, ...]:
     return (
         rule("welcome-top-tier", "tier_changed",
              ActionSpec(type="vip_welcome", channel="phone", priority="high", due_in_days=2,
-                        owner="account_manager"), to_tiers=("AAA",), direction="up"),
+                        owner="account_manager"), to_tiers=("AAA",)),
         rule("thank-upgrade", "tier_changed",
              ActionSpec(type="upgrade_thanks", channel="email", due_in_days=1),
              to_tiers=("A", "B"), direction="up"),
@@ -123,6 +135,8 @@ class ScoringConfig(_Frozen):
     fx_rates: dict[str, float] = Field(
         default_factory=dict, description="Units of base currency per unit of another currency.")
     window_days: int = Field(default=365, ge=7, le=3650, description="Rolling window for F, M and returns.")
+    dedupe_days: int = Field(
+        default=3 * 365, ge=7, description="Event ids are remembered until their day is this old (redeliveries).")
     max_future_seconds: float = Field(
         default=86_400, ge=0, description="Events later than now + this are rejected (clock skew).")
     # R/F/M thresholds: four cut points each.
@@ -179,6 +193,42 @@ class ScoringConfig(_Frozen):
     outbox_ttl_seconds: float = Field(
         default=3600, ge=0, description="How long outputs are kept in state for resend on redelivery.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_follow_custom_tiers(cls, data: Any) -> Any:
+        """With a custom tier ladder, unset tier-named defaults map onto it by position."""
+        if not isinstance(data, dict) or "tiers" not in data:
+            return data
+        names = [t["name"] if isinstance(t, dict) else getattr(t, "name", None) for t in data["tiers"]]
+        if not names or not all(isinstance(n, str) for n in names):
+            return data
+        rename = {old: names[min(i, len(names) - 1)] for i, old in enumerate(DEFAULT_TIER_NAMES)}
+        data = dict(data)
+        data.setdefault("at_risk_tiers", tuple(dict.fromkeys(names[:2])))
+        data.setdefault("top_tiers", (names[0],))
+        if "touch_patterns" not in data:
+            defaults = _default_touch()
+            data["touch_patterns"] = {new: defaults[old] for old, new in reversed(rename.items())}
+        if "contact_rules" not in data:
+            data["contact_rules"] = tuple(_renamed(rule, rename) for rule in _default_rules())
+        return data
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        for currency, rate in v.items():
+            if not math.isfinite(rate) or rate <= 0:
+                raise ValueError(f"rate of {currency} must be a positive number")
+        return v
+
+    @field_validator("channel_costs")
+    @classmethod
+    def _costs(cls, v: dict[str, float]) -> dict[str, float]:
+        for channel, cost in v.items():
+            if not math.isfinite(cost) or cost < 0:
+                raise ValueError(f"cost of {channel} must be a number >= 0")
+        return v
+
     @field_validator("recency_days", "frequency_counts", "monetary_amounts")
     @classmethod
     def _ascending(cls, v: tuple[float, ...]) -> tuple[float, ...]:
@@ -203,11 +253,31 @@ class ScoringConfig(_Frozen):
             raise ValueError(f"contact_rules: channel {sorted(unknown)[0]!r} has no entry in channel_costs")
         if set(self.channel_ladder) - set(self.channel_costs):
             raise ValueError("channel_ladder: every channel needs an entry in channel_costs")
+        if 2 * self.trend_days > self.window_days:
+            raise ValueError("trend_days: two trend periods must fit in window_days")
+        for name in ("at_risk_tiers", "top_tiers"):
+            if unknown_tiers := set(getattr(self, name)) - set(names):
+                raise ValueError(f"{name}: unknown tier {sorted(unknown_tiers)[0]!r}")
+        for rule in self.contact_rules:
+            _check_rule(rule, names)
         return self
 
     @property
     def tier_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tiers)
+
+
+def _check_rule(rule: ContactRule, tiers: list[str]) -> None:
+    """A rule whose filters name no real tier or segment would silently never fire."""
+    where = f"contact_rules: rule {rule.name!r}"
+    for tier in (*rule.from_tiers, *rule.to_tiers):
+        if tier not in tiers:
+            raise ValueError(f"{where}: unknown tier {tier!r}")
+    for seg in rule.segments:
+        if seg not in SEGMENTS:
+            raise ValueError(f"{where}: unknown segment {seg!r} (one of {', '.join(SEGMENTS)})")
+    if rule.direction != "any" and rule.on != "tier_changed":
+        raise ValueError(f"{where}: direction applies only to on: tier_changed")
 
 
 def parse_config(data: Any) -> ScoringConfig:

@@ -17,7 +17,6 @@ from scoring.ids import hash64
 from scoring.state import (
     EMPTY_BUCKET,
     IDS,
-    OLD_IDS_KEPT,
     P_COUNT,
     Bucket,
     CustomerState,
@@ -104,20 +103,30 @@ def advance(state: CustomerState, now_ms: int, config: ScoringConfig) -> Custome
 class _Draft:
     """A private, mutable working copy; never escapes this module."""
 
-    __slots__ = ("base", "buckets", "clock_ms", "config", "figs", "old_days", "old_ids", "start")
+    __slots__ = ("base", "buckets", "clock_ms", "config", "figs", "horizon", "old_days", "old_ids", "start")
 
     def __init__(self, state: CustomerState, now_ms: int, config: ScoringConfig) -> None:
         self.base = state
         self.config = config
         self.clock_ms = max(state.clock_ms, now_ms)
         self.start = window_start(self.clock_ms // MS_PER_DAY, config)
+        self.horizon = self.clock_ms // MS_PER_DAY - config.dedupe_days + 1  # first day whose ids are kept
         self.buckets = {d: b for d, b in state.buckets.items() if d >= self.start}
-        self.old_ids = set(state.old_ids)
+        self.old_ids = {key: day for day, key in state.old_ids if day >= self.horizon}
         self.old_days = set(state.old_days)
-        if len(self.buckets) != len(state.buckets):  # days left the window: keep their purchase days
-            self.old_days.update(d for d, b in state.buckets.items() if d < self.start and b[P_COUNT])
+        if len(self.buckets) != len(state.buckets):  # days left the window: keep their purchase days and ids
+            for day, b in state.buckets.items():
+                if day < self.start:
+                    self._retire(day, b)
         self.figs: list[Any] = [state.first_day, state.last_day, state.purchase_days, state.total_cents,
-                     state.first_day_cents, state.purchases, state.first_seen_day]
+                                state.first_day_cents, state.purchases, state.first_seen_day]
+
+    def _retire(self, day: int, bucket: Bucket) -> None:
+        """A day left the window: its purchase day and event ids move to the all-time memory."""
+        if bucket[P_COUNT]:
+            self.old_days.add(day)
+        if day >= self.horizon:
+            self.old_ids.update(dict.fromkeys(bucket[IDS], day))
 
     def add(self, event: CoreEvent) -> bool:
         """Fold one checked event in; False when it was already applied."""
@@ -127,7 +136,8 @@ class _Draft:
         if day < self.start:
             if key in self.old_ids:
                 return False
-            self.old_ids.add(key)
+            if day >= self.horizon:  # older events cannot be recognised again (see dedupe_days)
+                self.old_ids[key] = day
         elif bucket is not None and key in bucket[IDS]:
             return False
         cents = to_base_cents(event, self.config) or 0
@@ -158,7 +168,7 @@ class _Draft:
 
     def freeze(self) -> CustomerState:
         b = self.base
-        old_ids = b.old_ids if len(self.old_ids) == len(b.old_ids) else tuple(sorted(self.old_ids)[-OLD_IDS_KEPT:])
+        old_ids = tuple(sorted((day, key) for key, day in self.old_ids.items()))
         old_days = b.old_days if len(self.old_days) == len(b.old_days) else tuple(sorted(self.old_days))
         return CustomerState(  # type: ignore[call-arg] # positional: dataclasses.replace costs 4x here
             self.buckets, old_ids, old_days, *self.figs, self.clock_ms, b.scored_day, b.tier, b.tier_since,

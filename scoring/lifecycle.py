@@ -62,27 +62,45 @@ def assess_risk(
     multiple = config.at_risk_gap_multiple
     ratio = s.recency_days / gap
     risk = min(1.0, max(0.0, (ratio - 1) / (2 * (multiple - 1))))
-    trip_day = state.last_day + math.floor(multiple * gap) + 1  # first day with recency > multiple*gap
-    flag = ratio > multiple and is_valuable(s, tier, config)
-    return Risk(round(risk, 4), flag, gap, trip_day)
+    flag = is_overdue(s.recency_days, gap, multiple) and is_valuable(s, tier, config)
+    return Risk(round(risk, 4), flag, gap, state.last_day + first_overdue_recency(gap, multiple))
+
+
+def is_overdue(recency_days: int, gap: float, multiple: float) -> bool:
+    """The rule-based trip condition: days since the last purchase exceed `multiple` x gap."""
+    return recency_days / gap > multiple
+
+
+def first_overdue_recency(gap: float, multiple: float) -> int:
+    """Smallest whole recency that `is_overdue`, decided by the same float expression."""
+    recency = max(0, math.floor(multiple * gap) - 1)
+    while not is_overdue(recency, gap, multiple):
+        recency += 1
+    return recency
 
 
 def segment(state: CustomerState, s: Score, config: ScoringConfig) -> str:
-    """One of new, active, rising, declining, lapsed, bad_business."""
+    """One of new, active, rising, declining, lapsed, bad_business.
+
+    bad_business: returns plus complaint cost eat `bad_business_share` of spend;
+    new: tenure <= `new_customer_days` (or no purchase yet); lapsed: no purchase
+    for `lapsed_days` or none in the window; declining / rising: spend in the
+    last `trend_days` against the `trend_days` before, by the configured ratios.
+    """
     eaten = s.returns_amount + s.complaint_weight * config.complaint_cost
     if eaten > 0 and eaten >= config.bad_business_share * s.monetary:
         return "bad_business"
     if s.recency_days is None or (s.tenure_days is not None and s.tenure_days <= config.new_customer_days):
         return "new"
-    if s.recency_days > config.lapsed_days:
+    if s.recency_days > config.lapsed_days or s.frequency == 0:  # nothing bought in the window
         return "lapsed"
-    earlier = s.monetary - s.recent_spend
-    observed = min(config.window_days, (s.tenure_days or 0) + 1)  # days of history in the window
-    periods = (observed - config.trend_days) / config.trend_days
-    baseline = earlier / periods if periods > 0 else 0.0
-    if baseline > 0 and s.recent_spend <= config.declining_ratio * baseline:
+    # Trend: the last `trend_days` against the `trend_days` before them.
+    previous = s.previous_spend
+    if previous == 0 and s.recent_spend == 0:  # bought in the window, but not in the last two periods
         return "declining"
-    if baseline > 0 and s.recent_spend >= config.rising_ratio * baseline:
+    if previous > 0 and s.recent_spend <= config.declining_ratio * previous:
+        return "declining"
+    if previous > 0 and s.recent_spend >= config.rising_ratio * previous:
         return "rising"
     return "active"
 

@@ -91,9 +91,13 @@ def check_frequency_cap(
         return CapDecision(True, "no cap")
     window_s, cooldown_s = cap.per_days * 86_400, cap.cooldown_days * 86_400
     recent = sorted(t for t in sent_at_s if now_s - t < window_s)
+    blocked: list[tuple[float, str]] = []  # (when it stops blocking, why)
     if sent_at_s and now_s - max(sent_at_s) < cooldown_s:
-        return CapDecision(False, f"cooldown of {cap.cooldown_days:g} days", max(sent_at_s) + cooldown_s)
+        blocked.append((max(sent_at_s) + cooldown_s, f"cooldown of {cap.cooldown_days:g} days"))
     if len(recent) >= cap.max_count:
-        retry = recent[len(recent) - cap.max_count] + window_s
-        return CapDecision(False, f"cap of {cap.max_count} per {cap.per_days:g} days reached", retry)
+        blocked.append((recent[len(recent) - cap.max_count] + window_s,
+                        f"cap of {cap.max_count} per {cap.per_days:g} days reached"))
+    if blocked:
+        retry, _ = max(blocked)
+        return CapDecision(False, "; ".join(why for _, why in blocked), retry)
     return CapDecision(True, "within cap")

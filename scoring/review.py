@@ -1,8 +1,8 @@
 """When could the evaluation change with no new event? Time is an input.
 
 Everything the evaluation reads changes at whole UTC days: an R cut point or
-the lapse/at-risk limit passed, a day leaving the window or the recent-trend
-period, a complaint or enquiry weight halving, a tenure year completed, a
+the lapse/at-risk limit passed, a day leaving the window or one of the two
+trend periods, a complaint or enquiry weight halving, a tenure year completed, a
 future-dated event's day arriving, a dwell period ending. `next_review_day`
 is the earliest such day after the last evaluation; re-scoring then (or
 later, since evaluations catch up) gives the same result as a clock that
@@ -67,8 +67,9 @@ def _candidates(state: CustomerState, c: ScoringConfig, after: int) -> Iterator[
     for day, bucket in state.buckets.items():
         yield day  # a future-dated day starts to count
         yield day + c.window_days
-        if bucket[P_CENTS]:
+        if bucket[P_CENTS]:  # moves from the recent period to the previous one, then out of both
             yield day + c.trend_days
+            yield day + 2 * c.trend_days
         if bucket[C_SEV]:
             yield _next_step(day, c.complaint_half_life_days, after)
         if bucket[E_COUNT]:

@@ -33,8 +33,9 @@ class Window:
     return_cents: int
     returns: int
     complaints: int
-    recent_cents: int
+    recent_cents: int  # purchases in the last `trend_days`
     enquiries: int
+    previous_cents: int  # purchases in the `trend_days` before those
 
 
 COMPONENT_NAMES = ("recency", "frequency", "monetary", "returns", "complaints", "tenure", "enquiries")
@@ -65,6 +66,7 @@ class Score:
     annual_value: float
     recent_spend: float
     points: tuple[float, ...]
+    previous_spend: float = 0.0
 
     @property
     def components(self) -> tuple[Component, ...]:
@@ -85,11 +87,11 @@ def rank_at_least(value: float, cuts: Sequence[float]) -> int:
     return 1 + sum(1 for cut in cuts if value >= cut)
 
 
-def decayed(state: CustomerState, today: int, slot: DecayedSlot, half_life: int) -> float:
-    """Sum of a bucket counter, each day's value halved every `half_life` whole days of age."""
+def decayed(state: CustomerState, today: int, slot: DecayedSlot, half_life: int, start: int) -> float:
+    """Sum of a bucket counter over days in [start, today], each halved every `half_life` whole days of age."""
     total = 0.0
     for day, bucket in state.buckets.items():
-        if bucket[slot] and day <= today:
+        if bucket[slot] and start <= day <= today:
             total += bucket[slot] * 0.5 ** ((today - day) // half_life)
     return total
 
@@ -97,7 +99,8 @@ def decayed(state: CustomerState, today: int, slot: DecayedSlot, half_life: int)
 def window_sums(state: CustomerState, today: int, config: ScoringConfig) -> Window:
     start = window_start(today, config)
     recent_from = today - config.trend_days + 1
-    pc = pn = rc = rn = cn = recent = en = 0
+    previous_from = recent_from - config.trend_days
+    pc = pn = rc = rn = cn = recent = en = previous = 0
     for day, b in state.buckets.items():
         if start <= day <= today:
             pc += b[P_CENTS]
@@ -108,7 +111,9 @@ def window_sums(state: CustomerState, today: int, config: ScoringConfig) -> Wind
             en += b[E_COUNT]
             if day >= recent_from:
                 recent += b[P_CENTS]
-    return Window(pc, pn, rc, rn, cn, recent, en)
+            elif day >= previous_from:
+                previous += b[P_CENTS]
+    return Window(pc, pn, rc, rn, cn, recent, en, previous)
 
 
 def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
@@ -121,14 +126,16 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     f = rank_at_least(w.purchases, config.frequency_counts)
     m = rank_at_least(net, config.monetary_amounts)
     rate = w.return_cents / w.purchase_cents if w.purchase_cents else (1.0 if w.return_cents else 0.0)
-    c_weight = decayed(state, today, C_SEV, config.complaint_half_life_days) if w.complaints else 0.0
-    e_weight = decayed(state, today, E_COUNT, config.enquiry_half_life_days) if w.enquiries else 0.0
+    start = window_start(today, config)
+    c_weight = decayed(state, today, C_SEV, config.complaint_half_life_days, start) if w.complaints else 0.0
+    e_weight = decayed(state, today, E_COUNT, config.enquiry_half_life_days, start) if w.enquiries else 0.0
     points = _points(config, r, f, m, rate, c_weight, e_weight, tenure)
     composite = round(min(100.0, max(0.0, sum(points))), 2)
     annual = max(0.0, net) * config.value_margin * 365 / config.window_days
     return Score(
         today, composite, r, f, m, recency, w.purchases, w.purchase_cents / 100, w.return_cents / 100,
         round(rate, 4), w.complaints, c_weight, e_weight, tenure, round(annual, 2), w.recent_cents / 100, points,
+        w.previous_cents / 100,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal
 
 from scoring.decisions import Decision, decode_decisions, encode_decisions
+from scoring.errors import StateDecodeError
 
 # A day bucket: (purchase_cents, purchases, return_cents, returns,
 #                complaint_severity, complaints, enquiries, event_hashes)
@@ -29,7 +30,6 @@ E_COUNT: Final = 6
 IDS: Final = 7
 DecayedSlot = Literal[4, 6]  # the counters that decay: complaint severity, enquiries
 EMPTY_BUCKET: Bucket = (0, 0, 0, 0, 0, 0, 0, ())
-OLD_IDS_KEPT = 64
 OUTBOX_KEPT = 4
 
 
@@ -51,7 +51,11 @@ class OutboxEntry:
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
-        return decode_decisions(self.payload)
+        """The decisions, read back; a damaged payload raises StateDecodeError."""
+        try:
+            return decode_decisions(self.payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateDecodeError(f"damaged outbox entry for {self.cause!r}: {exc!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ class CustomerState:
     """
 
     buckets: Mapping[int, Bucket] = field(default_factory=dict)
-    old_ids: tuple[int, ...] = ()
+    old_ids: tuple[tuple[int, int], ...] = ()  # sorted (day, hash) of events before the window, see dedupe_days
     old_days: tuple[int, ...] = ()  # sorted purchase days before the window (exact distinct-day counts)
     first_day: int | None = None
     last_day: int | None = None

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from scoring.valuemodel.model import ValueModel
     from scoring.valuemodel.scalar import CustomerValue
 
-MAX_CATCH_UP = 1000  # review days evaluated in one step at most
+MAX_CATCH_UP = 5000  # review days evaluated in one step at most (then it evaluates as of today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,7 @@ def _triggers(
     if ev.tier != state.tier:
         direction = maker.tier_change(state)
         found.append(Trigger("tier_changed", ev.tier, state.tier, direction, ev.segment))
-    if state.segment is not None and ev.segment != state.segment:
+    if ev.segment != state.segment and (state.segment is not None or ev.segment != "new"):
         found.append(Trigger("segment_changed", ev.tier, state.tier, "", ev.segment))
     if ev.risk.is_at_risk and not state.at_risk:
         maker.alert("at_risk", f"{ev.score.recency_days} days since last purchase, "

@@ -42,7 +42,14 @@ from rich.table import Table
 from rich.text import Text
 
 from scoring.events import MS_PER_DAY, from_ms
-from streams.embedded import EmbeddedProcess, free_port, port_is_listening, start_redis, start_tansu
+from streams.embedded import (
+    EmbeddedProcess,
+    EmbeddedStartError,
+    free_port,
+    port_is_listening,
+    start_redis,
+    start_tansu,
+)
 from streams.generator import Draft, LiveClock, drafts, to_message
 from streams.kafka import client_options
 from streams.publish import Publisher
@@ -161,8 +168,11 @@ def start_services(settings: Settings, opts: DemoOptions, say: Callable[[str], N
     services = Services(Path(tempfile.mkdtemp(prefix="tierstream-demo-")))
     try:
         return services, _start(services, settings, opts, say)
+    except (EmbeddedStartError, OSError) as exc:  # no redis-server, a port race, a broker that died
+        services.stop()
+        raise DemoError(" ".join(str(exc).split())[:500]) from None
     except BaseException:
-        services.stop(keep_files=True)
+        services.stop()
         raise
 
 
@@ -202,7 +212,7 @@ def _spawn_worker(services: Services, config: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(CHILD_ENV_PREFIXES)}
     services.worker_log = services.workdir / "worker.log"
     with services.worker_log.open("wb") as log:
-        services.worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        services.worker = subprocess.Popen(
             [sys.executable, "-c", "from streams.cli import main; main()", "worker", "--config", str(config)],
             cwd=services.workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches the demo, which stops the worker in order
@@ -237,14 +247,14 @@ async def wait_ready(services: Services, stop: asyncio.Event) -> dict[str, Any]:
 
 
 def _get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback worker
+    with urllib.request.urlopen(url, timeout=2) as response:
         doc = json.loads(response.read())
     return doc if isinstance(doc, dict) else {}
 
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=1) as response:
             return bool(response.status == 200)
     except (OSError, ValueError):
         return False
@@ -530,7 +540,9 @@ class Demo:
 
 def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Start everything, stream until the duration ends or SIGINT/SIGTERM, stop everything. 0 or 1."""
-    say = lambda line: print(line, file=out, flush=True)  # noqa: E731
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # stop cleanly while starting, too
     services: Services | None = None
     failure: str | None = None
@@ -545,7 +557,7 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
         say("interrupted while starting")
     finally:
         if services is not None:
-            say("stopping: worker, then redis and broker...")
+            say(f"stopping: {', '.join(reversed(list(services.pids())))}...")
             services.stop(keep_files=failure is not None)
             _report_stopped(services, say)
         signal.signal(signal.SIGTERM, previous)

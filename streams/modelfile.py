@@ -29,21 +29,28 @@ def save_model(model: ValueModel, path: Path) -> None:
 
 
 class ModelWatcher:
-    """Reloads the model file when its modification time or size changes."""
+    """Reloads the model file when it is replaced or rewritten.
+
+    A change is any difference in (inode, modification time in ns, size):
+    `save_model` replaces the file by rename, which gives a new inode even
+    when the new model has the same size and lands within the same clock tick.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._seen: tuple[float, int] | None = None
+        self._seen: tuple[int, int, int] | None = None
 
     def poll(self) -> ValueModel | None:
-        """The new model when the file changed since the last poll, else None; bad files raise ConfigError."""
+        """The new model when the file changed since the last poll, else None.
+
+        A bad file raises ConfigError once; it is not read again until it changes.
+        """
         try:
             stat = self.path.stat()
         except OSError:
             return None
-        mark = (stat.st_mtime, stat.st_size)
+        mark = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if mark == self._seen:
             return None
-        model = load_model(self.path)
         self._seen = mark
-        return model
+        return load_model(self.path)

@@ -45,7 +45,7 @@ DLQ_PAYLOAD_LIMIT = 256 * 1024
 _ANY_INPUT: TypeAdapter[InputMessage] = TypeAdapter(InputEvent)
 
 
-class WrongTopic(ValueError):
+class WrongTopicError(ValueError):
     """A typed event on another type's topic."""
 
 
@@ -124,7 +124,7 @@ class Pipeline:
             message = self._validate(src)
         except ValidationError as exc:
             return self.dead_letter(src, _validation_reason(exc), "schema")
-        except WrongTopic as exc:  # valid JSON, another event type: not a decode error
+        except WrongTopicError as exc:  # valid JSON, another event type: not a decode error
             return self.dead_letter(src, str(exc), "schema")
         except (ValueError, RecursionError) as exc:  # includes invalid UTF-8 and JSON errors
             return self.dead_letter(src, f"not valid JSON: {str(exc)[:200]}", "decode")
@@ -141,7 +141,7 @@ class Pipeline:
             return _ANY_INPUT.validate_json(src.value)
         doc = json.loads(src.value)
         if isinstance(doc, dict) and doc.get("type", kind) != kind:
-            raise WrongTopic(f"type {doc.get('type')!r} does not belong on topic {src.topic}")
+            raise WrongTopicError(f"type {doc.get('type')!r} does not belong on topic {src.topic}")
         message: InputMessage = INPUT_MODELS[kind].model_validate(doc)  # type: ignore[assignment]
         return message
 

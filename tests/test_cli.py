@@ -50,7 +50,7 @@ def all_commands() -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p))
+@pytest.mark.parametrize("path", all_commands(), ids=" ".join)
 def test_every_command_has_help_with_examples(path: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli([*path, "--help"], capsys)
     assert code == 0
@@ -83,7 +83,7 @@ def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], capsys: pytest.C
 
 def test_a_bad_argument_in_a_real_process() -> None:
     done = subprocess.run([sys.executable, "-c", "from streams.cli import main; main()", "generate", "--days", "-1"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "--days" in done.stderr
 

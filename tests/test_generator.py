@@ -53,7 +53,7 @@ def test_messages_are_valid_typed_events_in_time_order(stream: list) -> None:
         assert message.occurred_at.tzinfo is not None
     times = [m.occurred_at for m in stream]
     assert times == sorted(times)
-    assert DEFAULT_START <= times[0] and times[-1] < DEFAULT_START + timedelta(days=DAYS)
+    assert times[0] >= DEFAULT_START and times[-1] < DEFAULT_START + timedelta(days=DAYS)
 
 
 def test_event_ids_are_unique(stream: list) -> None:

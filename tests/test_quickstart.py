@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_VENV = Path(os.environ.get("TIERSTREAM_VENV", ROOT / ".venv")).resolve()
 
 
+def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run and capture; the caller checks the return code (to show the output when it fails)."""
+    return subprocess.run(args, check=False, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
 def quickstart_commands() -> list[str]:
     """The commands of the README's first code block."""
     text = (ROOT / "README.md").read_text()
@@ -71,11 +76,10 @@ def test_quickstart_from_a_fresh_copy(tmp_path: Path) -> None:
     tree = copy_working_tree(tmp_path / "tierstream")
     venv = stand_in_venv(tmp_path / "venv")
     env = clean_env(TIERSTREAM_VENV=str(venv))
-    demo = subprocess.run(["./dev", "demo", "--duration", "8", "--no-live", "--customers", "200"], cwd=tree,
-                          env=env, capture_output=True, text=True, timeout=120)
+    demo = run(["./dev", "demo", "--duration", "8", "--no-live", "--customers", "200"], cwd=tree, env=env,
+               timeout=120)
     assert_demo_ran(demo)
-    tests = subprocess.run(["./dev", "test", "--collect-only", "-q", "tests/test_generator.py"], cwd=tree, env=env,
-                           capture_output=True, text=True, timeout=120)
+    tests = run(["./dev", "test", "--collect-only", "-q", "tests/test_generator.py"], cwd=tree, env=env, timeout=120)
     assert tests.returncode == 0, tests.stdout[-2000:] + tests.stderr[-2000:]
     assert re.search(r"\d+ tests? collected", tests.stdout)
     assert sorted(p.name for p in venv.iterdir()) == [".installed", "bin"], "./dev changed the stand-in venv"
@@ -87,12 +91,12 @@ def test_dev_env_bootstraps_a_fresh_venv(tmp_path: Path) -> None:
     tree = copy_working_tree(tmp_path / "tierstream")
     venv = tmp_path / "fresh-venv"
     env = clean_env(TIERSTREAM_VENV=str(venv))
-    boot = subprocess.run(["./dev", "env"], cwd=tree, env=env, capture_output=True, text=True, timeout=900)
+    boot = run(["./dev", "env"], cwd=tree, env=env, timeout=900)
     assert boot.returncode == 0, boot.stdout[-3000:] + boot.stderr[-3000:]
     assert (venv / ".installed").is_file() and (venv / "bin" / "tierstream").is_file()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import streams; print(streams.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    where = run([str(venv / "bin" / "python"), "-c", "import streams; print(streams.__file__)"], cwd=tmp_path,
+                env=env, timeout=60)
     assert where.stdout.strip().startswith(str(tree))  # the copy is what got installed
-    demo = subprocess.run(["./dev", "demo", "--duration", "8", "--no-live", "--customers", "200"], cwd=tree,
-                          env=env, capture_output=True, text=True, timeout=180)
+    demo = run(["./dev", "demo", "--duration", "8", "--no-live", "--customers", "200"], cwd=tree, env=env,
+               timeout=180)
     assert_demo_ran(demo)

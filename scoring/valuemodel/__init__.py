@@ -6,11 +6,11 @@ environment. Reading and writing `model.json` is the CLI's job, through
 """
 
 from scoring.valuemodel.atrisk import AtRiskModel, fit_at_risk
-from scoring.valuemodel.bgnbd import BgNbdParams, expected_purchases, fit_bgnbd, p_alive
+from scoring.valuemodel.bgnbd import BgNbdParams, expected_purchases, fit_bgnbd, p_alive, p_no_purchase
 from scoring.valuemodel.clv import clv
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.evaluate import Evaluation, Score, evaluate
-from scoring.valuemodel.features import FEATURE_NAMES, at_risk_features
+from scoring.valuemodel.features import FEATURE_NAMES, FEATURE_NAMES_V1, at_risk_features, feature_columns
 from scoring.valuemodel.gammagamma import (
     GammaGammaParams,
     conditional_expected_average_profit,
@@ -24,6 +24,7 @@ from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds, rf
 
 __all__ = [
     "FEATURE_NAMES",
+    "FEATURE_NAMES_V1",
     "MODEL_FORMAT",
     "AtRiskModel",
     "BgNbdParams",
@@ -41,11 +42,13 @@ __all__ = [
     "evaluate",
     "expected_average_value",
     "expected_purchases",
+    "feature_columns",
     "fit_at_risk",
     "fit_bgnbd",
     "fit_gamma_gamma",
     "fit_value_model",
     "p_alive",
+    "p_no_purchase",
     "precision_at_top",
     "purchase_log",
     "quantile_thresholds",

@@ -124,6 +124,22 @@ def expected_purchases(
     return result
 
 
+def p_no_purchase(
+    params: BgNbdParams, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
+    """P(no repeat purchase day in (T, T + t] | x, t_x, T), in [0, 1]; 1 at t == 0.
+
+    A customer who is dead at T never buys again; one who is alive buys with
+    Poisson rate lambda, whose posterior given alive is Gamma(r + x, alpha + T),
+    and cannot drop out before the next purchase. So
+    P = 1 - P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)).
+    """
+    ts, xs, txs, Ts = as_float(t), as_float(x), as_float(t_x), as_float(T)
+    buys_if_alive = -np.expm1(-(params.r + xs) * np.log1p(ts / (params.alpha + Ts)))
+    result: FloatArray = 1.0 - p_alive(params, xs, txs, Ts) * buys_if_alive
+    return result
+
+
 def _log_hyp2f1(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> FloatArray:
     """log 2F1(a, b; c; z) for 0 <= z < 1, via Euler's transformation where 2F1 overflows."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):

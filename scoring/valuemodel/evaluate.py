@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 
 from scoring.valuemodel.arrays import BoolArray, FloatArray
-from scoring.valuemodel.atrisk import fit_at_risk
+from scoring.valuemodel.atrisk import DEFAULT_L2, DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, fit_at_risk
 from scoring.valuemodel.bgnbd import fit_bgnbd, p_alive
 from scoring.valuemodel.errors import ValueModelError
-from scoring.valuemodel.features import at_risk_features
 from scoring.valuemodel.metrics import precision_at_top, roc_auc
 from scoring.valuemodel.summary import History, PurchaseLog, Summary, bought_between, purchase_log, summarise
 
@@ -59,9 +58,9 @@ def evaluate(
     transactions_by_customer: Mapping[Any, History],
     cal_end_day: int,
     horizon_days: int | None = None,
-    l2: float = 0.1,
-    n_windows: int = 1,
-    step_days: int = 30,
+    l2: float = DEFAULT_L2,
+    n_windows: int = DEFAULT_WINDOWS,
+    step_days: int = DEFAULT_STEP_DAYS,
 ) -> Evaluation:
     """Evaluate on per-customer sorted (epoch day, amount) purchase lists.
 
@@ -91,9 +90,8 @@ def _method_scores(
 ) -> dict[str, FloatArray]:
     model = fit_at_risk(log, cal_end_day, horizon, l2, n_windows, step_days)
     bg = fit_bgnbd(s.x, s.t_x, s.T)
-    features = at_risk_features(bg, s.x, s.t_x, s.T, s.mean_repeat_value, horizon)
     return {
-        "model": model.predict(features),
+        "model": model.risk(bg, s.x, s.t_x, s.T, s.mean_repeat_value),
         "one_minus_p_alive": 1.0 - p_alive(bg, s.x, s.t_x, s.T),
         "recency_days": s.recency,
     }

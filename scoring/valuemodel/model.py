@@ -9,16 +9,19 @@ from typing import Any
 import numpy.typing as npt
 
 from scoring.valuemodel.arrays import FloatArray
-from scoring.valuemodel.atrisk import AtRiskModel, fit_at_risk
+from scoring.valuemodel.atrisk import DEFAULT_L2, DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, AtRiskModel, fit_at_risk
 from scoring.valuemodel.bgnbd import BgNbdParams, fit_bgnbd
 from scoring.valuemodel.clv import clv
 from scoring.valuemodel.errors import ValueModelError
-from scoring.valuemodel.features import at_risk_features
 from scoring.valuemodel.gammagamma import GammaGammaParams, fit_gamma_gamma
 from scoring.valuemodel.summary import History, PurchaseLog, purchase_log, summarise, window_activity
 from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds
 
-MODEL_FORMAT = "tierstream.valuemodel/1"
+MODEL_FORMAT = "tierstream.valuemodel/2"
+# Format 1 differs only in the at-risk model's feature set (`FEATURE_NAMES_V1`)
+# and its lack of training metadata; such files are still read and scored as
+# they were fitted.
+READABLE_FORMATS = (MODEL_FORMAT, "tierstream.valuemodel/1")
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,7 @@ class ValueModel:
 
     def risk(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike, mean_value: npt.ArrayLike) -> FloatArray:
         """P(no purchase day in the next `at_risk.horizon_days` days), in [0, 1]; inputs in days."""
-        features = at_risk_features(self.bg, x, t_x, T, mean_value, self.at_risk.horizon_days)
-        return self.at_risk.predict(features)
+        return self.at_risk.risk(self.bg, x, t_x, T, mean_value)
 
     def value(
         self,
@@ -69,8 +71,8 @@ class ValueModel:
 
     @classmethod
     def from_dict(cls, data: Any) -> ValueModel:
-        """Inverse of `to_dict`; raises ValueModelError on another format or a malformed mapping."""
-        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+        """Inverse of `to_dict` (also reads format 1); raises ValueModelError on another format or a malformed mapping."""
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             raise ValueModelError(f"value model: expected a mapping with format {MODEL_FORMAT!r}")
         try:
             head = (str(data["version"]), int(data["as_of_day"]), int(data["window_days"]))
@@ -92,12 +94,14 @@ def fit_value_model(
     horizon_days: int = 90,
     window_days: int = 365,
     version: str | None = None,
-    l2: float = 0.1,
+    l2: float = DEFAULT_L2,
+    n_windows: int = DEFAULT_WINDOWS,
+    step_days: int = DEFAULT_STEP_DAYS,
 ) -> ValueModel:
     """Fit every part on purchase days up to `as_of_day` (inclusive); later days are ignored.
 
     Input: per customer a list of (epoch day, amount) purchases. The at-risk
-    model is trained on the cut `as_of_day - horizon_days` (see
+    model is trained on cuts from `as_of_day - horizon_days` back (see
     `scoring.valuemodel.atrisk`), so the history must be clearly longer than
     `horizon_days`. Raises ValueModelError when a part cannot be fitted.
     """
@@ -105,7 +109,7 @@ def fit_value_model(
     s = summarise(log, as_of_day)
     bg = fit_bgnbd(s.x, s.t_x, s.T)
     gg = fit_gamma_gamma(s.x, s.mean_repeat_value)
-    at_risk = fit_at_risk(log, as_of_day, horizon_days, l2)
+    at_risk = fit_at_risk(log, as_of_day, horizon_days, l2, n_windows, step_days)
     thresholds = window_thresholds(log, as_of_day, window_days)
     return ValueModel(version or f"valuemodel-{as_of_day}", as_of_day, window_days, bg, gg, at_risk, thresholds)
 

@@ -13,6 +13,7 @@ from scipy.special import hyp2f1
 
 from scoring.valuemodel.bgnbd import BgNbdParams
 from scoring.valuemodel.clv import DAYS_PER_MONTH
+from scoring.valuemodel.features import LOGIT_EPS
 from scoring.valuemodel.model import ValueModel
 
 
@@ -61,25 +62,54 @@ def customer_value(
     weight = gg.p * x / (gg.p * x + gg.q - 1.0)
     spend = (1.0 - weight) * gg.population_mean + weight * mean_value
     value, previous = 0.0, 0.0
+    known: dict[float, float] = {}  # horizon in days -> expected purchase days; reused below
     for month in range(1, horizon_months + 1):
-        cumulative = expected_1(bg, month * DAYS_PER_MONTH, x, t_x, T, alive)
+        days = month * DAYS_PER_MONTH
+        cumulative = known[days] = expected_1(bg, days, x, t_x, T, alive)
         value += (cumulative - previous) * spend / (1.0 + monthly_discount) ** month
         previous = cumulative
-    risk = at_risk_1(model, x, t_x, T, mean_value, alive)
-    return CustomerValue(alive, expected_1(bg, 90, x, t_x, T, alive), expected_1(bg, 365, x, t_x, T, alive),
-                         max(0.0, value), risk)
+
+    def expected(days: float) -> float:
+        found = known.get(days)
+        return expected_1(bg, days, x, t_x, T, alive) if found is None else found
+
+    risk = at_risk_1(model, x, t_x, T, mean_value, alive, expected(float(model.at_risk.horizon_days)))
+    return CustomerValue(alive, expected(90.0), expected(365.0), max(0.0, value), risk)
 
 
-def at_risk_1(model: ValueModel, x: float, t_x: float, T: float, mean_value: float, alive: float) -> float:
-    """The at-risk model's P(no purchase day in its horizon), for one customer."""
-    m = model.at_risk
+def at_risk_1(
+    model: ValueModel, x: float, t_x: float, T: float, mean_value: float, alive: float,
+    expected: float | None = None,
+) -> float:
+    """The at-risk model's P(no purchase day in its horizon), for one customer.
+
+    `alive` is `p_alive_1(...)`; `expected`, when given, is `expected_1` over
+    the model's horizon. Features as `scoring.valuemodel.features.feature_columns`.
+    """
+    m, bg = model.at_risk, model.bg
+    horizon = float(m.horizon_days)
     recency = T - t_x
     overdue = recency / max(t_x / x, 1.0) if x > 0 else 0.0
-    expected = expected_1(model.bg, m.horizon_days, x, t_x, T, alive)
-    features = (math.log1p(recency), math.log1p(x), math.log1p(overdue), math.log1p(T), math.log1p(mean_value),
-                alive, math.log(max(expected, 1e-12)), 1.0 if x == 0 else 0.0)
-    z = m.weights[0] + sum(w * (f - c) / s for w, f, c, s in zip(m.weights[1:], features, m.center, m.scale,
-                                                                   strict=True))
+    if expected is None:
+        expected = expected_1(bg, horizon, x, t_x, T, alive)
+    buys_if_alive = -math.expm1(-(bg.r + x) * math.log1p(horizon / (bg.alpha + T)))
+    none = min(max(1.0 - alive * buys_if_alive, LOGIT_EPS), 1.0 - LOGIT_EPS)
+    features = {
+        "log_recency": math.log1p(recency),
+        "log_frequency": math.log1p(x),
+        "log_overdue": math.log1p(overdue),
+        "log_age": math.log1p(T),
+        "log_mean_value": math.log1p(mean_value),
+        "p_alive": alive,
+        "log_expected": math.log(max(expected, 1e-12)),
+        "log1p_expected": math.log1p(expected),
+        "is_one_time": 1.0 if x == 0 else 0.0,
+        "p_no_purchase": none,
+        "logit_no_purchase": math.log(none) - math.log1p(-none),
+    }
+    z = m.weights[0]
+    for w, name, c, s in zip(m.weights[1:], m.feature_names, m.center, m.scale, strict=True):
+        z += w * (features[name] - c) / s
     return _expit(z)
 
 

@@ -7,6 +7,6 @@ from streams.commands import model, replay, resync, schemas, worker
 
 __all__ = ["model", "replay", "resync", "schemas", "worker"]
 
-from streams.commands import backfill, customer, demo, generate, topics  # noqa: E402 - issue 4 commands
+from streams.commands import backfill, customer, demo, generate, topics
 
 __all__ += ["backfill", "customer", "demo", "generate", "topics"]

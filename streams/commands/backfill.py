@@ -146,14 +146,14 @@ def _report(console: Console, path: Path, row: BadRow, stats: BackfillStats) -> 
 
 @app.command(epilog="""Examples:
 
-  tierstream backfill events.jsonl                          # to customer-events, keeps each customer's order
-
-  tierstream backfill purchases.csv --rate 2000 --per-type  # to purchases/returns/..., 2,000 rows/s at most
-
-  tierstream backfill CDNOW_sample.txt --delimiter whitespace
+\b
+  tierstream backfill events.jsonl                  # to customer-events: keeps each customer's order
+  tierstream backfill purchases.csv --rate 2000 --per-type
+      # to purchases/returns/complaints/enquiries, at most 2,000 events/s
+  tierstream backfill CDNOW_sample.txt --delimiter whitespace \\
       --columns customer_id,id,occurred_at,quantity,amount --quantity-col quantity
 
-With a worker on `clock: event`, the result equals `tierstream replay FILE --exact`.
+With the workers on `clock: event`, the result equals `tierstream replay FILE --exact`.
 """)
 def backfill(
     inputs: Annotated[list[Path], typer.Argument(help="CSV or JSONL (.jsonl) histories; '-' reads stdin.",
@@ -208,7 +208,8 @@ async def _run(inputs: list[Path], layout: CsvLayout, settings: Settings, mode: 
     if strict:
         checked = await publish_files(inputs, layout, publisher, None, err, dry_run=True)
         if checked.bad:
-            err.print(f"tierstream: --strict: {len(checked.bad):,} bad rows; nothing published", markup=False, soft_wrap=True)
+            err.print(f"tierstream: --strict: {len(checked.bad):,} bad rows; nothing published", markup=False,
+                      soft_wrap=True)
             return 1
     await ensure_topics(settings)
     async with publisher:

@@ -76,8 +76,8 @@ def profile_view(doc: dict[str, Any]) -> Group:
 
 @app.command(epilog="""Examples:
 
-  tierstream customer C000042                                 # worker at http://127.0.0.1:6066
-
+\b
+  tierstream customer C000042                       # the worker at http://127.0.0.1:6066 (config)
   tierstream customer C000042 --url http://127.0.0.1:6066 --json
 """)
 def customer(
@@ -103,7 +103,8 @@ def customer(
         err.print(f"tierstream: customer {customer_id!r} not found", markup=False, soft_wrap=True)
         raise typer.Exit(1)
     if status != 200:
-        err.print(f"tierstream: error: {base} answered {status}: {doc.get('error', 'no detail')}", markup=False, soft_wrap=True)
+        err.print(f"tierstream: error: {base} answered {status}: {doc.get('error', 'no detail')}", markup=False,
+                  soft_wrap=True)
         raise typer.Exit(1)
     if as_json:
         print(json.dumps(doc, indent=2))

@@ -12,12 +12,10 @@ from streams.cli import ConfigOpt, app, settings_from
 
 @app.command(epilog="""Examples:
 
-  tierstream demo                              # embedded broker + Redis + worker + generator; Ctrl-C stops all
-
-  tierstream demo --customers 2000 --seed 3 --day-seconds 1
-
-  tierstream demo --duration 30 --no-live      # plain lines for 30 s, then stop (CI, logs)
-
+\b
+  tierstream demo                           # embedded broker, Redis, worker, generator; Ctrl-C stops all
+  tierstream demo --customers 5000 --seed 3 --day-seconds 1
+  tierstream demo --duration 30 --no-live   # plain lines for 30 s, then stop (CI, logs)
   KAFKA_BOOTSTRAP=127.0.0.1:9092 REDIS_URL=redis://127.0.0.1:6379/0 tierstream demo
       # use running Kafka and Redis instead of starting embedded ones
 """)

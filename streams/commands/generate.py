@@ -34,16 +34,14 @@ def parse_start(text: str) -> datetime:
 
 @app.command(epilog="""Examples:
 
+\b
   tierstream generate --customers 1000 --days 365 --seed 7 --out events.jsonl
-
-  tierstream generate --customers 50 --days 30 | head       # JSONL on stdout
-
-  tierstream generate --bootstrap 127.0.0.1:9092 --days 365 --end-now  # a year of history up to now, at once
-
+  tierstream generate --customers 50 --days 30 | head          # JSONL on stdout
+  tierstream replay events.jsonl --as-of 2024-12-31              # then score it offline
+  tierstream generate --bootstrap 127.0.0.1:9092 --days 365 --end-now
+      # a year of history up to now, at once (workers on the wall clock)
   tierstream generate --bootstrap 127.0.0.1:9092 --rate 50 --topic-mode per-type
-      # live from now: 50 events/s, simulated time compressed to match
-
-Then score it offline: tierstream replay events.jsonl --as-of 2024-12-31
+      # live from now: about 50 events/s, simulated time compressed to match
 """)
 def generate(
     customers: Annotated[int, typer.Option(min=1, max=10_000_000, help="Number of customers.")] = 1000,
@@ -91,7 +89,8 @@ def generate(
 
     settings = settings_from(config, kafka_bootstrap=bootstrap, partitions=partitions)
     started = time.perf_counter()
-    sent = run_with_kafka(settings, _produce(settings, topic_mode or "mixed", customers, days, seed, begin, rate, speed))
+    producing = _produce(settings, topic_mode or "mixed", customers, days, seed, begin, rate, speed)
+    sent = run_with_kafka(settings, producing)
     topics = ", ".join(f"{name} {n:,}" for name, n in sent.items())
     err.print(f"produced {sum(sent.values()):,} events ({topics}) in {time.perf_counter() - started:.1f} s",
               markup=False, soft_wrap=True)

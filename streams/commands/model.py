@@ -88,10 +88,12 @@ def fit(
         err.print(f"tierstream: cannot fit: {exc}", markup=False)
         raise typer.Exit(1) from None
     save_model(model, out)
-    bg, gg, th = model.bg, model.gg, model.thresholds
+    bg, gg, th, risk = model.bg, model.gg, model.thresholds, model.at_risk
     err.print(f"fitted {model.version} on {len(histories):,} customers -> {out}\n"
               f"BG/NBD r={bg.r:.4f} alpha={bg.alpha:.4f} a={bg.a:.4f} b={bg.b:.4f}; "
               f"Gamma-Gamma p={gg.p:.4f} q={gg.q:.4f} v={gg.v:.4f}\n"
+              f"at-risk: P(no purchase in {risk.horizon_days} days), trained on {risk.windows} windows "
+              f"{risk.step_days} days apart\n"
               f"thresholds (adopt in tierstream.yaml `scoring:`): {json.dumps(th.to_dict())}", markup=False)
 
 
@@ -129,6 +131,7 @@ def evaluate_command(
                           f"{score.roc_auc:.3f}", f"{score.precision_at_20:.3f}")
     from rich.console import Console
 
-    Console().print(table)
+    console = Console()
+    Console(width=max(console.width, 120)).print(table)  # never cut the segment names or figures
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -19,6 +19,9 @@ def schemas_export(
     from schemas.export import json_schemas
 
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in json_schemas().items():
+    schemas = json_schemas()
+    for stale in set(p.name for p in directory.glob("*.json")) - set(schemas):
+        (directory / stale).unlink()  # a message that no longer exists
+    for name, text in schemas.items():
         (directory / name).write_text(text)
     err.print(f"wrote {len(json_schemas())} schemas to {directory}")

@@ -26,7 +26,7 @@ def topic_roles(settings: Settings) -> dict[str, str]:
     from streams.kafka import table_changelog
 
     t = settings.topics
-    roles = {name: "input" for name in t.inputs().values()}
+    roles = dict.fromkeys(t.inputs().values(), "input")
     roles |= {t.events: "input (mixed)", t.reviews: "internal", table_changelog(settings): "internal (table)"}
     roles |= {t.tier_changes: "output", t.actions: "output", t.alerts: "output", t.scores: "output",
               t.dlq: "dead letters", t.metrics: "monitoring"}
@@ -60,8 +60,8 @@ def _run(settings: Settings, create: bool) -> TopicReport:
 
 @topics_app.command("create", epilog="""Examples:
 
+\b
   tierstream topics create --bootstrap kafka:9092 --partitions 8
-
   KAFKA_BOOTSTRAP=kafka:9092 tierstream topics create -c tierstream.yaml
 """)
 def topics_create(config: ConfigOpt = None, bootstrap: BootstrapOpt = None, partitions: PartitionsOpt = None) -> None:
@@ -72,12 +72,14 @@ def topics_create(config: ConfigOpt = None, bootstrap: BootstrapOpt = None, part
     from streams.kafka import planned_topics
 
     total = len(planned_topics(settings))
-    err.print(f"{len(report.created)} created, {total - len(report.created)} already there", markup=False, soft_wrap=True)
+    err.print(f"{len(report.created)} created, {total - len(report.created)} already there", markup=False,
+              soft_wrap=True)
 
 
 @topics_app.command("check", epilog="""Examples:
 
-  tierstream topics check --bootstrap kafka:9092      # exit 2 when a topic is missing or partitions disagree
+\b
+  tierstream topics check --bootstrap kafka:9092    # exit 2 when a topic is missing or partitions disagree
 """)
 def topics_check(config: ConfigOpt = None, bootstrap: BootstrapOpt = None, partitions: PartitionsOpt = None) -> None:
     """Check that every topic exists and co-partitioned topics have the configured partitions (no changes)."""

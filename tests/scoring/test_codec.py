@@ -28,7 +28,7 @@ def test_new_state_round_trips():
 
 
 def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enquiry, purchase, cfg):
-    state, decisions = stepper(weekly(T0, 20, 150.0), cfg)
+    state, _ = stepper(weekly(T0, 20, 150.0), cfg)
     last = T0 + 7 * 19
     for event in [complaint(last, 5, id="c"), ret(last, 40.5, id="r"), enquiry(last, id="e"),
                   purchase(T0 - 500, 10, id="ancient"), purchase(last + 1, 1, id="tomorrow", hour=1)]:
@@ -43,7 +43,7 @@ def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enq
 @pytest.mark.parametrize("change", [
     {"tier": "ÄÄÄ-ünïcode"}, {"segment": ""}, {"tier": None, "segment": None, "tier_since": None},
     {"at_risk": True}, {"score_centi": 0}, {"score_centi": 10_000}, {"scored_day": 0}, {"first_seen_day": 0},
-    {"clock_ms": 2**53}, {"total_cents": 10**15}, {"old_ids": (0, 2**64 - 1)},
+    {"clock_ms": 2**53}, {"total_cents": 10**15}, {"old_ids": ((0, 0), (5, 2**64 - 1))},
     {"buckets": {0: (0, 0, 0, 0, 0, 0, 0, ()), 50_000: (1, 2, 3, 4, 5, 6, 7, (2**64 - 1, 0))}},
     {"old_days": (0, 1, 19_000, 19_999)}, {"review_day": 0}, {"review_day": 99_999}, {"review_day": None},
 ])

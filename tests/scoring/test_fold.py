@@ -7,7 +7,7 @@ import pytest
 from scoring import NEW_STATE, CoreEvent, Kind, Outcome, apply, fold, score
 from scoring.events import MS_PER_DAY
 from scoring.fold import advance, window_start
-from scoring.state import OLD_IDS_KEPT, P_CENTS, P_COUNT, R_CENTS
+from scoring.state import P_CENTS, P_COUNT, R_CENTS
 
 T0 = 20_000
 NOW = T0 * MS_PER_DAY + 20 * 3_600_000   # 20:00 UTC on T0
@@ -209,15 +209,21 @@ def test_redelivered_event_after_its_day_left_the_window_is_not_counted_again(pu
     assert (again.state.purchases, again.state.total_cents) == (1, 5000)
 
 
-def test_old_event_dedup_survives_more_than_old_ids_kept_old_events(purchase, cfg):
-    """`old_ids` keeps only OLD_IDS_KEPT (64) hashes, so re-folding a history with more old events
-    than that applies the forgotten ones again."""
-    old = [purchase(T0 - 400 - i, 1, id=f"old-{i}") for i in range(OLD_IDS_KEPT + 36)]
+def test_old_event_dedup_survives_many_old_events(purchase, cfg):
+    """Re-folding a history with many events before the window (within dedupe_days) applies none again."""
+    old = [purchase(T0 - 400 - i, 1, id=f"old-{i}") for i in range(300)]
     state, applied, _ = fold(NEW_STATE, old, NOW, cfg)
     assert applied == len(old)
     again, applied_again, _ = fold(state, old, NOW, cfg)
     assert applied_again == 0
     assert again.purchases == len(old)
+
+
+def test_ids_older_than_dedupe_days_are_forgotten(purchase, cfg):
+    """The id memory is bounded: an event whose day is dedupe_days old is not remembered."""
+    state, _, _ = fold(NEW_STATE, [purchase(T0 - cfg.dedupe_days - 5, 1, id="ancient"),
+                                   purchase(T0 - 400, 1, id="old")], NOW, cfg)
+    assert [day for day, _ in state.old_ids] == [T0 - 400]
 
 
 def test_distinct_purchase_days_outside_the_window_are_order_independent(purchase, fold_at):

@@ -27,8 +27,9 @@ SEGMENT_ROWS = [
     ("new: no purchase at all, only an enquiry", [("e", 0, 0)], 0, "new"),
     ("active: steady monthly buyer",
      [("p", -30 * i, 100) for i in range(12)], 0, "active"),
-    ("rising: spend in the last 90 days well above the earlier rate",
-     [("p", -300, 100), ("p", -10, 400)], 0, "rising"),
+    ("rising: spend in the last 90 days well above the 90 days before",
+     [("p", -150, 100), ("p", -10, 400)], 0, "rising"),
+    ("active: no purchase in the 90 days before the last 90", [("p", -300, 100), ("p", -10, 400)], 0, "active"),
     ("declining: spend stopped in the recent period",
      [("p", -300 + 30 * i, 100) for i in range(7)], 0, "declining"),
     ("lapsed: last purchase lapsed_days + 1 ago", [("p", -366, 100)], 0, "lapsed"),
@@ -56,8 +57,8 @@ def test_segment(events, offset, expected, purchase, ret, complaint, enquiry, fo
 
 
 def test_rising_and_declining_ratios_at_the_edge(purchase, fold_at, cfg):
-    # 270 days of history: 180 earlier days (2 periods of 90), recent = the last 90 days.
-    earlier = purchase(T0 - 269, 180.0)     # baseline = 180 / 2 = 90 per period
+    # The last 90 days against the 90 days before them.
+    earlier = purchase(T0 - 100, 90.0)     # the previous period's spend
     for recent, expected in [(135.0, "rising"), (134.99, "active"), (45.0, "declining"), (45.01, "active")]:
         state = fold_at([earlier, purchase(T0 - 1, recent)], T0)
         assert _seg(state, T0, cfg) == expected, recent

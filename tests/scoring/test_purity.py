@@ -60,9 +60,9 @@ def _violations(source: str) -> list[str]:
                     found.append(f"call {owner_name}.{func.attr}()")
             elif isinstance(func, ast.Name) and func.id in {"now", "utcnow", "getenv", "open", "input"}:
                 found.append(f"call {func.id}()")
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if (node.value.id, node.attr) in {("os", "environ"), ("sys", "argv"), ("sys", "stdin")}:
-                found.append(f"uses {node.value.id}.{node.attr}")
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and (node.value.id, node.attr) in {("os", "environ"), ("sys", "argv"), ("sys", "stdin")}):
+            found.append(f"uses {node.value.id}.{node.attr}")
     return found
 
 

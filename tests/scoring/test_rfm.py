@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from scoring import NEW_STATE, score
+from scoring.events import MS_PER_DAY
+from scoring.fold import advance
 from scoring.rfm import rank_at_least, rank_at_most
 
 T0 = 20_000
@@ -190,3 +192,19 @@ def test_score_explains_itself_and_is_pure(purchase, ret, complaint, enquiry, fo
     assert first.composite == expected
     assert [c.name for c in first.components] == [
         "recency", "frequency", "monetary", "returns", "complaints", "tenure", "enquiries"]
+
+
+@pytest.mark.parametrize("kind", ["complaint", "enquiry"])
+def test_score_ignores_days_outside_the_window_whether_or_not_they_were_pruned(kind, purchase, request, fold_at, cfg):
+    """`score(state, today)` on a state whose clock is behind `today` still holds buckets that have
+    left the window as of `today`. window_sums() skips them, but `decayed()` sums every bucket up to
+    today, and rfm.score only calls it when an in-window complaint/enquiry exists. So the old
+    complaint's weight counts only when a newer one is present, and the result differs from the
+    same state advanced to today (what step() evaluates)."""
+    make = request.getfixturevalue(kind)
+    old, new = (make(T0, 4), make(T0 + 300, 1)) if kind == "complaint" else (make(T0), make(T0 + 300))
+    state = fold_at([purchase(T0, 100), old, new], T0 + 300)
+    today = T0 + 400                                   # T0 left the window on T0 + 365
+    pruned = advance(state, today * MS_PER_DAY, cfg)
+    assert T0 in state.buckets and T0 not in pruned.buckets
+    assert score(state, today, cfg) == score(pruned, today, cfg)

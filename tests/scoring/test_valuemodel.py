@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 
 from scoring.valuemodel import (
+    FEATURE_NAMES,
+    FEATURE_NAMES_V1,
     AtRiskModel,
     BgNbdParams,
-    Evaluation,
     GammaGammaParams,
     RfmThresholds,
     ValueModel,
@@ -40,6 +41,7 @@ from scoring.valuemodel import (
     fit_value_model,
     gammagamma,
     p_alive,
+    p_no_purchase,
     precision_at_top,
     purchase_log,
     quantile_thresholds,
@@ -420,49 +422,8 @@ def test_quantile_thresholds_are_ascending_and_adoptable(rows: list[tuple[int, i
     assert RfmThresholds.from_dict(json.loads(json.dumps(th.to_dict()))) == th
 
 
-# --- at-risk model against the baselines on held-out CDNOW data ------------------------------
-
-
-def figures_table(ev: Evaluation) -> str:
-    lines = [f"cal_end_day={ev.cal_end_day} horizon_days={ev.horizon_days}"]
-    for segment, methods in ev.scores.items():
-        for method, s in methods.items():
-            lines.append(
-                f"  {segment:24s} {method:18s} auc={s.roc_auc:.3f} p@20={s.precision_at_20:.3f} "
-                f"n={s.customers} lapsed={s.positives}"
-            )
-    return "\n".join(lines)
-
-
-def test_at_risk_model_beats_both_baselines_1997_09_30(cdnow_histories: dict[int, History]) -> None:
-    """Calibrate to 1997-09-30; predict who makes no purchase in the next 90 days."""
-    ev = evaluate(cdnow_histories, epoch_day("19970930"), horizon_days=90)
-    table = figures_table(ev)
-    print(table)
-    for segment in ("repeat", "repeat_top_value_third"):
-        s = ev.scores[segment]
-        for baseline in ("one_minus_p_alive", "recency_days"):
-            assert s["model"].roc_auc > s[baseline].roc_auc, table
-            assert s["model"].precision_at_20 > s[baseline].precision_at_20, table
-
-
-def test_at_risk_model_beats_both_baselines_1997_12_31(cdnow_histories: dict[int, History]) -> None:
-    """Calibrate to 1997-12-31; holdout is the rest of the data (181 days, to 1998-06-30).
-
-    Here precision in the top 20% ties with plain recency (208 and 70 customers
-    in the top 20%; a difference of 0.02 is 4 resp. 1.4 customers, well inside
-    the sampling noise), so that one comparison is a non-inferiority check.
-    """
-    ev = evaluate(cdnow_histories, epoch_day("19971231"))
-    table = figures_table(ev)
-    print(table)
-    assert ev.horizon_days == 181
-    for segment in ("repeat", "repeat_top_value_third"):
-        s = ev.scores[segment]
-        assert s["model"].roc_auc > s["one_minus_p_alive"].roc_auc, table
-        assert s["model"].roc_auc > s["recency_days"].roc_auc, table
-        assert s["model"].precision_at_20 > s["one_minus_p_alive"].precision_at_20, table
-        assert s["model"].precision_at_20 >= s["recency_days"].precision_at_20 - 0.02, table
+# --- held-out evaluation -----------------------------------------------------------------
+# The at-risk model against its baselines: tests/scoring/test_valuemodel_heldout.py.
 
 
 def test_evaluate_needs_a_holdout(cdnow_histories: dict[int, History]) -> None:
@@ -481,7 +442,9 @@ def value_model(cdnow_histories: dict[int, History]) -> ValueModel:
 def test_value_model_round_trips_through_json(value_model: ValueModel) -> None:
     data = json.loads(json.dumps(value_model.to_dict()))
     assert ValueModel.from_dict(data) == value_model
-    assert data["format"] == "tierstream.valuemodel/1" and data["version"] == "test-1"
+    assert data["format"] == "tierstream.valuemodel/2" and data["version"] == "test-1"
+    assert data["at_risk"]["feature_names"] == list(FEATURE_NAMES)
+    assert data["at_risk"]["windows"] == 3 and data["at_risk"]["step_days"] == 30
 
 
 def test_value_model_parts_match_the_separate_fits(
@@ -510,6 +473,8 @@ def test_value_model_ignores_purchases_after_as_of(cdnow_histories: dict[int, Hi
         {},
         {"format": "other/1"},
         {"format": "tierstream.valuemodel/1", "version": "v"},
+        {"format": "tierstream.valuemodel/2", "version": "v"},
+        {"format": "tierstream.valuemodel/3"},
     ],
 )
 def test_value_model_rejects_malformed_mappings(broken: dict[str, object]) -> None:
@@ -526,6 +491,71 @@ def test_value_model_rejects_bad_parameters(value_model: ValueModel) -> None:
     data["at_risk"]["weights"] = data["at_risk"]["weights"][:-1]
     with pytest.raises(ValueModelError):
         AtRiskModel.from_dict(data["at_risk"])
+    data = value_model.to_dict()
+    data["at_risk"]["feature_names"] = [*data["at_risk"]["feature_names"][:-1], "shoe_size"]
+    with pytest.raises(ValueModelError):
+        AtRiskModel.from_dict(data["at_risk"])
+
+
+# A model written by format 1 (the at-risk model on FEATURE_NAMES_V1): fitted on CDNOW
+# to 1997-12-31 with horizon 90 by the code before format 2, with its risk and CLV for V1_ROWS.
+MODEL_V1 = {
+    "format": "tierstream.valuemodel/1", "version": "cdnow-v1", "as_of_day": 10226, "window_days": 365,
+    "bgnbd": {"r": 0.24837100263835585, "alpha": 33.340482964879406, "a": 0.6166962742963216,
+              "b": 2.1984727307323655},
+    "gamma_gamma": {"p": 5.038147834233639, "q": 3.978619921035501, "v": 21.0887840252015},
+    "at_risk": {
+        "horizon_days": 90,
+        "feature_names": ["log_recency", "log_frequency", "log_overdue", "log_age", "log_mean_value", "p_alive",
+                          "log_expected", "is_one_time"],
+        "center": [4.982934068327396, 0.44935762494897596, 0.5161108712718903, 5.441723134358172,
+                   1.3539327234839584, 0.8120167598953505, -1.9868250298394494, 0.5973695375477301],
+        "scale": [0.9211835433911648, 0.6371487407065797, 0.9397926734590476, 0.10077840840931751,
+                  1.697259728773276, 0.27327560923377014, 1.0245785153865024, 0.49042754119006415],
+        "weights": [1.8568031111800654, 0.24512052986777136, -0.2562247796936979, 0.025253112434522166,
+                    0.055043707378428126, -0.15165805323454137, -0.01225468107208039, -0.28095789127428805,
+                    0.12993320205618453],
+    },
+    "thresholds": {"recency_days": [122, 285, 309, 332], "frequency_counts": [1.0, 1.0, 2.0, 3.0],
+                   "monetary_amounts": [14.99, 29.69, 51.46, 107.85]},
+}
+V1_ROWS = [(0, 0, 30, 0.0), (1, 12, 364, 11.77), (3, 345, 364, 23.72), (7, 120, 340, 42.5), (25, 191, 350, 37.2),
+           (2, 40, 300, 150.0)]
+V1_RISK = [0.6261778419456802, 0.9129292852131118, 0.6134884565080708, 0.8355646246135517, 0.9159908207593292,
+           0.8360006705939381]
+V1_CLV = [31.955625904359433, 3.6799657554243046, 51.49592440938678, 4.677440695175156, 0.03812838884931463,
+          34.900440880125615]
+
+
+def test_format_1_model_still_loads_and_scores_as_fitted() -> None:
+    model = ValueModel.from_dict(json.loads(json.dumps(MODEL_V1)))
+    assert model.at_risk.feature_names == FEATURE_NAMES_V1
+    x, t_x, T, m = (np.array(c, dtype=float) for c in zip(*V1_ROWS, strict=True))
+    assert model.risk(x, t_x, T, m) == pytest.approx(V1_RISK, rel=1e-12)
+    assert model.value(x, t_x, T, m) == pytest.approx(V1_CLV, rel=1e-12)
+    again = ValueModel.from_dict(json.loads(json.dumps(model.to_dict())))  # re-saved as format 2
+    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/2"
+
+
+# --- BG/NBD probability of no purchase in a horizon -----------------------------------------
+
+
+@given(summaries, st.floats(0, 365), st.floats(0, 365))
+def test_p_no_purchase_is_a_probability_falling_with_the_horizon(
+    row: tuple[float, float, float], t1: float, t2: float
+) -> None:
+    params = BgNbdParams(r=0.25, alpha=30.9, a=0.79, b=2.43)
+    x, t_x, T = row
+    short, long = p_no_purchase(params, [min(t1, t2), max(t1, t2)], x, t_x, T)
+    dead = 1.0 - p_alive(params, x, t_x, T)[0]
+    assert 1.0 >= short >= long >= dead - 1e-12  # a dead customer never buys; alive ones may
+    assert p_no_purchase(params, 0.0, x, t_x, T)[0] == pytest.approx(1.0)
+
+
+def test_p_no_purchase_of_a_one_time_buyer_is_the_nbd_zero_class() -> None:
+    # x = 0: alive for sure, lambda ~ Gamma(r, alpha + T), P(0 in t) = ((alpha + T) / (alpha + T + t))^r.
+    params = BgNbdParams(r=0.25, alpha=30.9, a=0.79, b=2.43)
+    assert p_no_purchase(params, 90, 0, 0, 200)[0] == pytest.approx((230.9 / 320.9) ** 0.25, rel=1e-12)
 
 
 # --- the package stays a pure functional core ------------------------------------------------

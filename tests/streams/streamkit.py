@@ -98,9 +98,9 @@ def customer_on(partition: int, prefix: str, partitions: int = PARTITIONS) -> st
 
 # ----------------------------------------------------------------------------- HTTP
 async def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-                    timeout: float = 10.0) -> tuple[int, Any]:
-    """(status, decoded JSON body) of one request."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
+                    limit: float = 10.0) -> tuple[int, Any]:
+    """(status, decoded JSON body) of one request (`limit`: seconds)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as http, \
             http.request(method, url, json=body, headers=headers) as response:
         text = await response.text()
         try:
@@ -121,6 +121,16 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str, within: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {what}; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def run_cli(*args: str, cwd: Path | None = None, limit: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run `tierstream ARGS` (in a thread, so the event loop and the output reader keep going).
+
+    REDIS_URL and KAFKA_BOOTSTRAP are dropped from the environment: the config file decides.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP")}
+    return await asyncio.to_thread(subprocess.run, [str(TIERSTREAM), *args], capture_output=True, text=True,
+                                   timeout=limit, env=env, cwd=cwd, check=False)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -173,7 +183,7 @@ class Worker:
     async def health(self) -> dict[str, Any] | None:
         """GET /health, or None while the web server is not up."""
         try:
-            status, body = await http_json("GET", f"{self.web_url}/health", timeout=3)
+            status, body = await http_json("GET", f"{self.web_url}/health", limit=3)
         except (aiohttp.ClientError, TimeoutError, OSError):
             return None
         return body if status == 200 and isinstance(body, dict) else None

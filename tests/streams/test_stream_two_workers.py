@@ -43,7 +43,7 @@ async def test_every_event_is_scored_once(stream: StreamGroup, upstream: Upstrea
     await upstream.send_all(stream.topics.purchases, events)
 
     causes = {str(e["event_id"]) for e in events}
-    scored = lambda: {r["cause"] for r in out.of(stream.topics.scores) if r["cause"] in causes}  # noqa: E731
+    scored = lambda: {r["cause"] for r in out.of(stream.topics.scores) if r["cause"] in causes}
     await out.wait_for(lambda: scored() == causes, f"a score snapshot for each of {len(causes)} events")
 
     snapshots = [r for r in out.of(stream.topics.scores) if r["cause"] in causes]

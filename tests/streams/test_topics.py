@@ -3,14 +3,12 @@ partition count disagrees, and the worker refuses to start (one line on stderr) 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from streamkit import TIERSTREAM, topic_names, write_config
+from streamkit import run_cli, topic_names, write_config
 
 from streams.embedded import create_topics, free_port
 from streams.kafka import TopicMismatchError, ensure_topics, planned_topics, table_changelog
@@ -89,9 +87,8 @@ async def test_the_worker_refuses_to_start_on_a_mismatch(kafka_bootstrap: str, r
                           "fast_join": True, "topics": names})
     await create_topics(kafka_bootstrap, [names["purchases"]], partitions=3)
 
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP")}
-    done = subprocess.run([str(TIERSTREAM), "worker", "--config", str(config), "--web-port", str(free_port())],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False)
+    done = await run_cli("worker", "--config", str(config), "--web-port", str(free_port()), cwd=tmp_path,
+                         limit=60)
     assert done.returncode != 0, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -1,0 +1,212 @@
+"""The at-risk model against its two baselines on held-out data: CDNOW and a simulated shop.
+
+Calibrate up to a cut, predict who makes no purchase day in the next horizon,
+compare ROC AUC and precision in the top 20% with 1 - P(alive) and plain days
+since the last purchase, for all repeat buyers and the top-value third of them.
+
+The simulated shop is a second, independent dataset drawn from the BG/NBD
+story with parameters chosen before looking at any result (seed 7):
+purchase rates Gamma(r=0.5, alpha=20 days), drop-out after each repeat
+purchase with probability Beta(a=0.3, b=5), spend lognormal around a
+lognormal customer mean, 3,000 customers acquired over the first 270 days of
+two years.
+
+On the simulated shop the model wins both metrics against both baselines,
+for both segments, at every reported cut.
+
+On CDNOW it wins ROC AUC against both baselines at every cut, against recency
+beyond the sampling noise (the paired bootstrap interval over customers stays
+above 0). Precision@20% there is a tie within noise: the top fifth by
+recency is already 80-95% lapsed customers with little else to tell them
+apart (a logistic model fitted on the holdout labels themselves does not beat
+recency at 1998-03-31), and one customer moves the figure by 0.005 (repeat
+buyers) or 0.015 (top third). So where the model does not win precision@20%
+on CDNOW, the test asks that the baseline is not better beyond the noise:
+the 95% bootstrap interval of model - baseline reaches above 0. That can
+fail, and would if the model were clearly worse at the top.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scoring.valuemodel import (
+    BgNbdParams,
+    Evaluation,
+    fit_at_risk,
+    fit_bgnbd,
+    p_alive,
+    p_no_purchase,
+    precision_at_top,
+    purchase_log,
+    roc_auc,
+    summarise,
+)
+from scoring.valuemodel.evaluate import _segments, evaluate
+from scoring.valuemodel.summary import bought_between
+
+CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow" / "CDNOW_sample.txt"
+History = list[tuple[int, float]]
+SEGMENTS = ("repeat", "repeat_top_value_third")
+BASELINES = ("one_minus_p_alive", "recency_days")
+
+SIM_START = (date(2022, 1, 1) - date(1970, 1, 1)).days
+SIM_PARAMS = BgNbdParams(r=0.5, alpha=20.0, a=0.3, b=5.0)
+
+
+def epoch_day(yyyymmdd: str) -> int:
+    return (date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8])) - date(1970, 1, 1)).days
+
+
+def simulate(
+    n: int = 3000, days: int = 730, seed: int = 7, params: BgNbdParams = SIM_PARAMS, acquire_days: int = 270
+) -> dict[int, History]:
+    """Customer -> sorted (epoch day, amount) purchases of a BG/NBD shop over `days` days from SIM_START.
+
+    Each customer arrives uniformly in the first `acquire_days` days with a
+    first purchase, buys at Poisson rate lambda ~ Gamma(r, rate alpha) and
+    after each repeat purchase drops out with probability p ~ Beta(a, b).
+    Amounts are lognormal(0, 0.5) times a customer mean ~ lognormal(3.5, 0.6).
+    """
+    rng = np.random.default_rng(seed)
+    histories: dict[int, History] = {}
+    for customer in range(n):
+        rate = rng.gamma(params.r, 1.0 / params.alpha)
+        drop = rng.beta(params.a, params.b)
+        mean = rng.lognormal(3.5, 0.6)
+        t = rng.uniform(0, acquire_days)
+        purchases = [(SIM_START + int(t), round(float(mean * rng.lognormal(0.0, 0.5)), 2))]
+        while True:
+            t += rng.exponential(1.0 / rate)
+            if t >= days:
+                break
+            purchases.append((SIM_START + int(t), round(float(mean * rng.lognormal(0.0, 0.5)), 2)))
+            if rng.random() < drop:
+                break
+        histories[customer] = purchases
+    return histories
+
+
+@pytest.fixture(scope="module")
+def cdnow_histories() -> dict[int, History]:
+    histories: dict[int, History] = defaultdict(list)
+    for line in CDNOW.read_text().splitlines():
+        customer, _, day, _, amount = line.split()
+        histories[int(customer)].append((epoch_day(day), float(amount)))
+    return {c: sorted(h) for c, h in histories.items()}
+
+
+@pytest.fixture(scope="module")
+def shop() -> dict[int, History]:
+    return simulate()
+
+
+def table(name: str, ev: Evaluation) -> str:
+    lines = []
+    for segment in SEGMENTS:
+        for method, s in ev.scores[segment].items():
+            lines.append(
+                f"| {name} | {ev.horizon_days} | {segment} | {method} | {s.roc_auc:.3f} | {s.precision_at_20:.3f} "
+                f"| {s.customers} | {s.positives} |"
+            )
+    return "\n".join(lines)
+
+
+def customer_scores(histories: dict[int, History], cal_end: int, horizon: int) -> tuple[dict[str, np.ndarray], ...]:
+    """Per customer at the cut: the three methods' scores, the holdout label, and the segment masks."""
+    log = purchase_log(list(histories.values()))
+    s = summarise(log, cal_end)
+    bg = fit_bgnbd(s.x, s.t_x, s.T)
+    scores = {
+        "model": fit_at_risk(log, cal_end, horizon).risk(bg, s.x, s.t_x, s.T, s.mean_repeat_value),
+        "one_minus_p_alive": 1.0 - p_alive(bg, s.x, s.t_x, s.T),
+        "recency_days": s.recency,
+    }
+    lapsed = ~bought_between(log, cal_end, cal_end + horizon)[s.customer]
+    return scores, {"lapsed": lapsed}, _segments(s)
+
+
+def paired_bootstrap(
+    labels: np.ndarray, model: np.ndarray, baseline: np.ndarray, metric: str, rounds: int = 400
+) -> tuple[float, float]:
+    """95% interval of metric(model) - metric(baseline), resampling customers with replacement (seeded)."""
+    measure = roc_auc if metric == "auc" else precision_at_top
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(rounds):
+        i = rng.integers(0, labels.size, labels.size)
+        diffs.append(measure(labels[i], model[i]) - measure(labels[i], baseline[i]))
+    low, high = np.quantile(diffs, [0.025, 0.975])
+    return float(low), float(high)
+
+
+# --- CDNOW -------------------------------------------------------------------------------------
+
+CDNOW_CUTS = [("19970930", 90), ("19971231", None), ("19980331", 90)]
+
+
+@pytest.mark.parametrize(("cut", "horizon"), CDNOW_CUTS, ids=[f"{c}-{h or 'end'}" for c, h in CDNOW_CUTS])
+def test_cdnow_model_beats_both_baselines_on_auc_and_is_not_worse_at_the_top(
+    cdnow_histories: dict[int, History], cut: str, horizon: int | None
+) -> None:
+    ev = evaluate(cdnow_histories, epoch_day(cut), horizon)
+    figures = table(f"CDNOW {cut}", ev)
+    print("\n" + figures)
+    scores, labels, segments = customer_scores(cdnow_histories, epoch_day(cut), ev.horizon_days)
+    assert scores["model"][segments["repeat"]].size == ev.scores["repeat"]["model"].customers
+    for segment in SEGMENTS:
+        s, mask, y = ev.scores[segment], segments[segment], labels["lapsed"][segments[segment]]
+        for baseline in BASELINES:
+            assert s["model"].roc_auc > s[baseline].roc_auc, figures
+            if baseline == "recency_days":  # over recency the AUC gain is beyond the noise too
+                low, high = paired_bootstrap(y, scores["model"][mask], scores[baseline][mask], "auc")
+                assert low > 0, (segment, baseline, "AUC gain within the noise", low, high)
+            if s["model"].precision_at_20 > s[baseline].precision_at_20:
+                continue
+            low, high = paired_bootstrap(y, scores["model"][mask], scores[baseline][mask], "p20")
+            print(f"  {segment}: precision@20% model - {baseline}: 95% interval [{low:+.3f}, {high:+.3f}]")
+            assert high > 0, (segment, baseline, low, high, figures)  # not worse beyond the noise
+
+
+# --- the simulated shop ------------------------------------------------------------------------
+
+SIM_CUTS = [(450, 90), (540, 90), (540, None)]
+
+
+@pytest.mark.parametrize(("day", "horizon"), SIM_CUTS, ids=[f"day{d}-{h or 'end'}" for d, h in SIM_CUTS])
+def test_simulated_shop_model_beats_both_baselines_on_both_metrics(
+    shop: dict[int, History], day: int, horizon: int | None
+) -> None:
+    ev = evaluate(shop, SIM_START + day, horizon)
+    figures = table(f"simulated day {day}", ev)
+    print("\n" + figures)
+    for segment in SEGMENTS:
+        s = ev.scores[segment]
+        for baseline in BASELINES:
+            assert s["model"].roc_auc > s[baseline].roc_auc, figures
+            assert s["model"].precision_at_20 > s[baseline].precision_at_20, figures
+
+
+def test_simulated_shop_is_what_it_claims(shop: dict[int, History]) -> None:
+    """The simulator draws from the BG/NBD: fitting recovers its parameters roughly, and the
+    BG/NBD's P(no purchase in 90 days) with the true parameters matches the holdout count."""
+    log = purchase_log(list(shop.values()))
+    cut = SIM_START + 540
+    s = summarise(log, cut)
+    assert s.x.size == 3000 and 0.6 < float(np.mean(s.x > 0)) < 0.95
+    fitted = fit_bgnbd(s.x, s.t_x, s.T)
+    assert fitted.r == pytest.approx(SIM_PARAMS.r, rel=0.25)
+    assert fitted.alpha == pytest.approx(SIM_PARAMS.alpha, rel=0.35)
+    assert fitted.a / (fitted.a + fitted.b) == pytest.approx(0.3 / 5.3, rel=0.35)  # mean drop-out probability
+    none = p_no_purchase(SIM_PARAMS, 90, s.x, s.t_x, s.T)
+    observed = int((~bought_between(log, cut, cut + 90)[s.customer]).sum())
+    sd = math.sqrt(float(np.sum(none * (1.0 - none))))
+    assert abs(observed - float(none.sum())) < 4 * sd, (observed, float(none.sum()), sd)
+    dead = 1.0 - p_alive(SIM_PARAMS, s.x, s.t_x, s.T)
+    assert float(dead.sum()) < float(none.sum())  # alive customers also skip a 90-day window
