@@ -199,9 +199,10 @@ class ScoringConfig(_Frozen):
         """With a custom tier ladder, unset tier-named defaults map onto it by position."""
         if not isinstance(data, dict) or "tiers" not in data:
             return data
-        names = [t["name"] if isinstance(t, dict) else getattr(t, "name", None) for t in data["tiers"]]
-        if not names or not all(isinstance(n, str) for n in names):
-            return data
+        found = [t.get("name") if isinstance(t, dict) else getattr(t, "name", None) for t in data["tiers"]]
+        names = [n for n in found if isinstance(n, str)]
+        if not names or len(names) != len(found):
+            return data  # let field validation report the bad ladder
         rename = {old: names[min(i, len(names) - 1)] for i, old in enumerate(DEFAULT_TIER_NAMES)}
         data = dict(data)
         data.setdefault("at_risk_tiers", tuple(dict.fromkeys(names[:2])))

@@ -205,7 +205,9 @@ OUTPUT_SAMPLES = {
                       "at_risk_score": 0.0, "annual_value": 350.0,
                       "components": [{"name": "recency", "value": 5, "points": 35.0}],
                       "next_review_at": "2025-04-15T00:00:00Z"},
-    "DeadLetter": {"id": "0123456789abcdef0123456789abcdef", "source_topic": "purchases", "partition": 0, "offset": 17, "key_b64": None,
+    "DeadLetter": {
+        "id": "0123456789abcdef0123456789abcdef", "source_topic": "purchases", "partition": 0, "offset": 17,
+                   "key_b64": None,
                    "payload_b64": "e30=", "payload_size": 2, "payload_sha256": "44136fa3" * 8, "truncated": False,
                    "reason": "schema: amount: Input should be greater than or equal to 0", "error_type": "schema",
                    "emitted_at": NOW, "config_version": "rules-1"},
