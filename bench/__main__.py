@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     size.add_argument("--tiny", action="store_true", help="smallest sizes (smoke test)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of: {', '.join(PARTS)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the services' and workers' logs and configs here (default: a temporary directory)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="directory for py-spy profiles (raw collapsed stacks) of the measured workers")
     return parser.parse_args(argv)
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tierstream-bench-") as tmp:
-        results: dict[str, Any] = run_parts(parts, sizes, Path(tmp), ScoringConfig(), args.profile, console)
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results: dict[str, Any] = run_parts(parts, sizes, workdir, ScoringConfig(), args.profile, console)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["loadavg_end"] = report.machine()["loadavg"]
     results["meta"] = meta

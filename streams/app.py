@@ -73,7 +73,11 @@ class Tierstream:
             socket_timeout=2.0, socket_connect_timeout=2.0)
         self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
         self.app = faust.App(**faust_options(settings), Router=CanonicalRouter)
-        self.table = self.app.Table("customers", schema=raw_schema(str), partitions=settings.partitions)
+        self.table = self.app.Table(
+            "customers", schema=raw_schema(str), key_type=str, value_type=bytes, partitions=settings.partitions)
+        # Faust picks a table's serializers from key_type/value_type (str -> JSON): keys go raw
+        # (UTF-8), so the changelog, RocksDB and key routing all see the plain customer id.
+        self.table.key_serializer = "raw"
         t = settings.topics
         self.source = self.app.topic(*t.inputs().values(), t.events, t.reviews, schema=raw_schema(bytes),
                                      partitions=settings.partitions)

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 schemas_app = typer.Typer(help="Message schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # soft_wrap: one-line errors stay one line
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", "-c", help="tierstream.yaml (default: ./tierstream.yaml if present).", dir_okay=False)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
 
 from schemas.base import Message
 from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted
@@ -21,7 +22,9 @@ from scoring.events import CoreEvent, Kind, from_ms, to_ms
 from scoring.review import next_review_at
 from scoring.state import CustomerState
 from scoring.step import Evaluation
-from scoring.valuemodel.scalar import CustomerValue
+
+if TYPE_CHECKING:
+    from scoring.valuemodel.scalar import CustomerValue
 
 InputMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived
 _KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY}

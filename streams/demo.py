@@ -397,6 +397,8 @@ class Demo:
         self.stop = asyncio.Event()
         self.clock: LiveClock | None = None
         self.failure: str | None = None
+        t = settings.topics
+        self.kinds = {t.tier_changes: "tier_change", t.alerts: "alert", t.actions: "action", t.scores: "score"}
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -481,8 +483,6 @@ class Demo:
 
     # outputs -------------------------------------------------------------------------
     async def _consumer(self) -> AIOKafkaConsumer:
-        t = self.settings.topics
-        self.kinds = {t.tier_changes: "tier_change", t.alerts: "alert", t.actions: "action", t.scores: "score"}
         consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None, enable_auto_commit=False)
         await consumer.start()
         await consumer.topics()  # loads the metadata of every topic

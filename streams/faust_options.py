@@ -47,7 +47,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_host": settings.web_host,
         "web_port": settings.web_port,
         "web_bind": settings.web_host,
-        "canonical_url": f"http://{settings.web_host}:{settings.web_port}",
+        "canonical_url": settings.web_canonical_url or f"http://{settings.web_host}:{settings.web_port}",
     }
     if settings.fast_join:
         options.update(FAST_JOIN)

@@ -23,9 +23,9 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -185,11 +185,6 @@ def to_json(message: InputMessage) -> str:
     return message.model_dump_json(exclude_none=True)
 
 
-def mean_events_per_day(stream: Iterable[Draft], days: float) -> float:
-    count = sum(1 for _ in stream)
-    return count / days if days > 0 else 0.0
-
-
 class LiveClock:
     """Simulated time that runs `speed` times faster than real time.
 
@@ -229,11 +224,3 @@ def speed_for_rate(events_per_day: float, rate: float) -> float:
     if events_per_day <= 0:
         return 1.0
     return max(1.0, rate * 86_400 / events_per_day)
-
-
-def start_of(day_ms: int) -> datetime:
-    return datetime.fromtimestamp(day_ms / 1000, tz=UTC)
-
-
-def days_between(a: datetime, b: datetime) -> float:
-    return (b - a) / timedelta(days=1)

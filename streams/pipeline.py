@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -28,8 +28,6 @@ from scoring.events import from_ms
 from scoring.ids import output_id
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import Evaluation, StepResult, evaluate, step, value_of
-from scoring.valuemodel.model import ValueModel
-from scoring.valuemodel.scalar import CustomerValue
 from streams.convert import (
     InputMessage,
     OutputContext,
@@ -40,6 +38,10 @@ from streams.convert import (
 )
 from streams.partitioning import canonical_partition
 from streams.settings import TopicNames
+
+if TYPE_CHECKING:
+    from scoring.valuemodel.model import ValueModel
+    from scoring.valuemodel.scalar import CustomerValue
 
 DLQ_PAYLOAD_LIMIT = 256 * 1024
 _ANY_INPUT: TypeAdapter[InputMessage] = TypeAdapter(InputEvent)

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from scoring.btyd import btyd_summary
 from scoring.config import ScoringConfig
@@ -25,9 +25,11 @@ from scoring.events import MS_PER_DAY, CoreEvent
 from scoring.fold import fold
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import Evaluation, StepResult, evaluate, step, value_of
-from scoring.valuemodel.model import ValueModel
 from streams.convert import OutputContext, decision_message, model_fields, score_message
 from streams.history import BadRow, Row
+
+if TYPE_CHECKING:
+    from scoring.valuemodel.model import ValueModel
 
 COLUMNS = (
     "customer_id", "tier", "score", "r_score", "f_score", "m_score", "recency_days", "frequency", "monetary",

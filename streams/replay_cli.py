@@ -6,14 +6,17 @@ import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from scoring.config import ScoringConfig
-from scoring.valuemodel.model import ValueModel
 from streams.history import BadRow, CsvLayout, HistoryError, Row, read_history
 from streams.replay import ReplayStats, StrictError, run_replay
+
+if TYPE_CHECKING:
+    from scoring.valuemodel.model import ValueModel
 
 MAX_REPORTED = 20
 

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./tierstream-data"), description="Faust data dir (RocksDB state).")
     web_host: str = Field(default="127.0.0.1", description="Web API bind address (localhost by default).")
     web_port: int = Field(default=6066, ge=0, le=65535)
+    web_canonical_url: str | None = Field(
+        default=None, description="URL other workers use to reach this one (default http://web_host:web_port); "
+                                  "set it when binding to 0.0.0.0.")
     web_token: SecretStr | None = Field(default=None, description="Bearer token required by the web API.")
     clock: Literal["wall", "event"] = Field(
         default="wall", description="wall: live; event: event time, for backfills that must equal replay.")

@@ -40,15 +40,6 @@ def denied(ts: Tierstream, web: View, request: Request) -> Response | None:
 def register_views(ts: Tierstream) -> None:
     app, table = ts.app, ts.table
 
-    def denied(web: View, request: Request) -> Response | None:
-        token = ts.settings.web_token
-        if token is None:
-            return None
-        given = request.headers.get("Authorization", "")
-        if hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
-            return None
-        return web.json({"error": "unauthorized"}, status=401)
-
     @app.page("/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer(web: View, request: Request, customer_id: str) -> Response:
@@ -76,7 +67,7 @@ def register_views(ts: Tierstream) -> None:
     @app.page("/clock")
     class Clock(View):  # a class: a function page answers GET only (POST got 405)
         async def post(self, request: Request) -> Response:
-            if (refusal := denied(self, request)) is not None:
+            if (refusal := denied(ts, self, request)) is not None:
                 return refusal
             if not ts.settings.clock_control:
                 return self.json({"error": "clock control is disabled"}, status=403)
@@ -92,7 +83,9 @@ def profile_document(ts: Tierstream, customer_id: str, raw: bytes) -> dict[str, 
     """A customer's profile as of the worker's clock, with the explanation."""
     state = ts.pipeline.load(raw)
     config = ts.settings.scoring
-    today = max(ts.clock.wall_ms(), state.clock_ms) // MS_PER_DAY
+    # Live: as of now. Event clock (backfills): as of the customer's own latest event time.
+    now = state.clock_ms if ts.settings.clock == "event" else max(ts.clock.wall_ms(), state.clock_ms)
+    today = now // MS_PER_DAY
     model = ts.pipeline.model
     ev = evaluate(state, today, config, model)
     value = value_of(state, today, config, model)

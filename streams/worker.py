@@ -26,7 +26,7 @@ def build(settings: Settings) -> Tierstream:
     return ts
 
 
-class TierstreamWorker(faust.Worker):  # type: ignore[misc]
+class TierstreamWorker(faust.Worker):
     """Faust's worker that prints where the dashboard, query API and /metrics are once ready."""
 
     def __init__(self, ts: Tierstream, **kwargs: Any) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scoring.config import ScoringConfig
-from scoring.events import MS_PER_DAY
+from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.state import NEW_STATE
 from scoring.step import step, value_of
 from scoring.valuemodel import MODEL_FORMAT, ValueModel, evaluate, fit_value_model
@@ -166,7 +166,5 @@ def test_model_watcher_sees_a_replaced_model_of_the_same_size(tmp_path: Path, fi
     assert watcher.poll() == first
 
 
-def _purchase(event_id: str, day: int, amount: float):  # type: ignore[no-untyped-def]
-    from scoring.events import CoreEvent, Kind  # noqa: PLC0415
-
+def _purchase(event_id: str, day: int, amount: float) -> CoreEvent:
     return CoreEvent(Kind.PURCHASE, event_id, day * MS_PER_DAY, round(amount * 100), "USD")

@@ -71,7 +71,7 @@ class ValueModel:
 
     @classmethod
     def from_dict(cls, data: Any) -> ValueModel:
-        """Inverse of `to_dict` (also reads format 1); raises ValueModelError on another format or a malformed mapping."""
+        """Inverse of `to_dict`, also of format 1; raises ValueModelError on another format or a bad mapping."""
         if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             raise ValueModelError(f"value model: expected a mapping with format {MODEL_FORMAT!r}")
         try:

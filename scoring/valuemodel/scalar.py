@@ -1,7 +1,9 @@
 """One customer's value figures with plain floats: the per-event path of the stream.
 
 The vectorised functions cost ~0.5 ms per single customer in numpy overhead;
-these give the same numbers (tested against them) in a few microseconds.
+these give the same numbers (tested against them to 1e-9 relative in
+tests/scoring/test_valuemodel_scalar.py) in ~30-90 us, almost all of it one
+scipy hyp2f1 call per CLV month and one for 365 days.
 """
 
 from __future__ import annotations
@@ -53,8 +55,13 @@ def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive:
 
 
 def customer_value(
-    model: ValueModel, x: int, t_x: int, T: int, mean_value: float,
-    horizon_months: int = 12, monthly_discount: float = 0.01,
+    model: ValueModel,
+    x: int,
+    t_x: int,
+    T: int,
+    mean_value: float,
+    horizon_months: int = 12,
+    monthly_discount: float = 0.01,
 ) -> CustomerValue:
     """P(alive), expected purchase days in 90/365 days, discounted CLV and at-risk score (days in, days out)."""
     bg, gg = model.bg, model.gg
@@ -78,7 +85,12 @@ def customer_value(
 
 
 def at_risk_1(
-    model: ValueModel, x: float, t_x: float, T: float, mean_value: float, alive: float,
+    model: ValueModel,
+    x: float,
+    t_x: float,
+    T: float,
+    mean_value: float,
+    alive: float,
     expected: float | None = None,
 ) -> float:
     """The at-risk model's P(no purchase day in its horizon), for one customer.

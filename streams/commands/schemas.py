@@ -20,7 +20,7 @@ def schemas_export(
 
     directory.mkdir(parents=True, exist_ok=True)
     schemas = json_schemas()
-    for stale in set(p.name for p in directory.glob("*.json")) - set(schemas):
+    for stale in {p.name for p in directory.glob("*.json")} - set(schemas):
         (directory / stale).unlink()  # a message that no longer exists
     for name, text in schemas.items():
         (directory / name).write_text(text)

@@ -7,6 +7,7 @@ same figures, for every feature set a model file can carry.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_valuemodel import MODEL_V1
+from test_valuemodel_heldout import SIM_START, simulate
 
 from scoring.valuemodel import (
     FEATURE_NAMES,
@@ -27,8 +30,6 @@ from scoring.valuemodel import (
     scalar,
 )
 from scoring.valuemodel.scalar import at_risk_1, customer_value, p_alive_1
-from tests.scoring.test_valuemodel import MODEL_V1
-from tests.scoring.test_valuemodel_heldout import SIM_START, simulate
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 REL = 1e-9
@@ -132,4 +133,4 @@ def test_model_risk_grows_with_time_since_the_last_purchase(cdnow_model: ValueMo
         t_x = int(rng.integers(0, 400)) if x else 0
         m = float(rng.uniform(1, 300)) if x else 0.0
         risks = [at_risk_1(cdnow_model, x, t_x, T, m, p_alive_1(bg, x, t_x, T)) for T in range(t_x, t_x + 1100, 7)]
-        assert all(b >= a - 1e-12 for a, b in zip(risks, risks[1:], strict=False)), (x, t_x, m)
+        assert all(b >= a - 1e-12 for a, b in itertools.pairwise(risks)), (x, t_x, m)

@@ -145,3 +145,32 @@ def test_worker_config_keeps_what_the_user_set_and_applies_the_demo_knobs() -> N
     assert doc["partitions"] == 4 and doc["clock"] == "wall"
     assert doc["scoring"]["version"] == "mine"
     assert Settings(**doc).scoring.version == "mine"
+
+
+def test_a_service_that_cannot_start_is_one_line_and_stops_the_rest(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from streams import demo
+
+    started_brokers = []
+
+    def no_redis(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError("redis-server not found: install Debian's redis-server")
+
+    real_tansu = demo.start_tansu
+
+    def tansu(*args: object, **kwargs: object) -> object:
+        broker = real_tansu()
+        started_brokers.append(broker)
+        return broker
+
+    monkeypatch.setattr(demo, "start_redis", no_redis)
+    monkeypatch.setattr(demo, "start_tansu", tansu)
+    for name in ("KAFKA_BOOTSTRAP", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    out = io.StringIO()
+    assert demo.run_demo(Settings(), demo.DemoOptions(duration=1, live=False), out) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "tierstream: demo failed: redis-server not found: install Debian's redis-server"]
+    [broker] = started_brokers
+    assert not broker.is_alive() and not port_is_listening(broker.port)
