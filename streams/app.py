@@ -53,7 +53,7 @@ class CanonicalRouter(Router):
     def _get_serialized_key(cls, table: Any, key: Any) -> bytes:
         if isinstance(key, str):
             return key.encode()
-        return super()._get_serialized_key(table, key)  # type: ignore[no-any-return]
+        return super()._get_serialized_key(table, key)
 
 
 class Tierstream:
@@ -77,7 +77,7 @@ class Tierstream:
             "customers", schema=raw_schema(str), key_type=str, value_type=bytes, partitions=settings.partitions)
         # Faust picks a table's serializers from key_type/value_type (str -> JSON): keys go raw
         # (UTF-8), so the changelog, RocksDB and key routing all see the plain customer id.
-        self.table.key_serializer = "raw"
+        self.table.key_serializer = "raw"  # type: ignore[attr-defined]
         t = settings.topics
         self.source = self.app.topic(*t.inputs().values(), t.events, t.reviews, schema=raw_schema(bytes),
                                      partitions=settings.partitions)
