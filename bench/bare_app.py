@@ -24,11 +24,27 @@ from streams.settings import Settings, load_settings
 from streams.worker import QUIET_LOGGERS
 
 
+def raw_schema(key_type: type) -> faust.Schema:
+    return faust.Schema(key_type=key_type, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def customers_table(app: faust.App, settings: Settings) -> faust.Table:
+    """A str -> bytes Table like the worker's, with its changelog topic declared raw explicitly.
+
+    Left to itself, Faust derives the changelog topic's serializers from the table's
+    key_type/value_type (json unless bytes) and writes them into the schema, so raw
+    values come back from recovery as undecodable JSON.
+    """
+    changelog = app.topic(f"{settings.app_id}-customers-changelog", schema=raw_schema(str),
+                          partitions=settings.partitions, internal=True, compacting=True, deleting=False,
+                          acks=False, allow_empty=True, maxsize=131_072)
+    return app.Table("customers", schema=raw_schema(str), partitions=settings.partitions, changelog_topic=changelog)
+
+
 def build(settings: Settings, with_table: bool) -> faust.App:
     app = faust.App(**faust_options(settings))
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    topic = app.topic(settings.topics.events, partitions=settings.partitions, schema=raw)
-    table = app.Table("customers", schema=raw, partitions=settings.partitions) if with_table else None
+    topic = app.topic(settings.topics.events, partitions=settings.partitions, schema=raw_schema(bytes))
+    table = customers_table(app, settings) if with_table else None
     counts = {"decoded": 0, "bad": 0}
 
     async def decode(stream: faust.StreamT[bytes]) -> None:
@@ -39,7 +55,7 @@ def build(settings: Settings, with_table: bool) -> faust.App:
                 counts["bad"] += 1
                 continue
             if table is not None:
-                table[event.message.key] = event.message.value
+                table[event.message.key.decode()] = event.message.value
             counts["decoded"] += 1
 
     async def health(web: Any, request: Request) -> Response:

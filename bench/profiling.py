@@ -1,4 +1,9 @@
-"""Optional py-spy flame graphs of a worker while a part measures it (`--profile DIR`)."""
+"""Optional py-spy profiles of a worker while a part measures it (`--profile DIR`).
+
+Each is a collapsed-stacks file (`<name>.txt`: flamegraph.pl and speedscope read
+it) sampled while the thread holds the GIL, i.e. following Python CPU time;
+`python -m bench.profiles DIR` summarises them.
+"""
 
 from __future__ import annotations
 
@@ -28,15 +33,14 @@ class Profiler:
     def __init__(self, ctx: Context, proc: Process, name: str) -> None:
         self.binary = py_spy() if ctx.profile_dir is not None else None
         self.proc, self.popen = proc, None
-        self.out = (ctx.profile_dir or Path()) / f"{name}.svg"
-        self.raw = self.out.with_suffix(".txt")
+        self.raw = (ctx.profile_dir or Path()) / f"{name}.txt"
 
     def __enter__(self) -> Profiler:
         if self.binary is not None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.raw.parent.mkdir(parents=True, exist_ok=True)
             self.popen = subprocess.Popen(
                 [self.binary, "record", "--pid", str(self.proc.pid), "--output", str(self.raw), "--format", "raw",
-                 "--rate", "50", "--nonblocking"],
+                 "--rate", "50", "--gil", "--nonblocking"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
 
@@ -45,7 +49,7 @@ class Profiler:
         if self.popen is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.popen.pid, signal.SIGINT)  # py-spy writes the flame graph on SIGINT
+            os.kill(self.popen.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
         try:
             self.popen.wait(30)
         except subprocess.TimeoutExpired:

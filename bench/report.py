@@ -68,7 +68,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
                 "events/s"),
             Row("1 core", "step (the stream's per-event path)", d["core_step_events_per_s"], "events/s"),
             Row("1 core", "replay command, CSV in/out (in-process)", r["replay_rows_per_s"], "rows/s"),
-            Row("1 core", "replay --exact", d["replay_exact_rows_per_s"], "rows/s"),
+            Row("1 core", "replay --exact (steps like the stream)", d.get("replay_exact_rows_per_s"), "rows/s"),
         ]
         weekly = r["weekly_year_state_bytes"]
         out += [Row("1 core", "state, a year of weekly purchases (outbox expired)", weekly["stored_outbox_expired"],
@@ -84,6 +84,9 @@ def rows(r: dict[str, Any]) -> list[Row]:
             Row("2 pipeline", f"tierstream worker ({p['customers']:,} customers)", r["pipeline_events_per_s"],
                 "events/s"),
             Row("2 pipeline", "pipeline logic alone, no I/O (in-process)", p.get("logic_events_per_s"), "events/s"),
+            Row("2 pipeline", "  records produced per event (outputs + changelog)",
+                None, "", f"{p['logic']['outputs_per_event'] + p['logic']['state_writes_per_event']:.2f}, "
+                f"{p['logic']['output_bytes_per_event'] + p['logic']['state_bytes_per_event']:,.0f} bytes"),
             Row("2 pipeline", "worker / bare Faust", r["pipeline_vs_bare_faust"], "x", ">= 0.8x",
                 _at_least(r["pipeline_vs_bare_faust"], 0.8)),
             Row("2 pipeline", "worker / bare Faust + Table", p.get("vs_bare_faust_table"), "x"),
@@ -103,6 +106,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
     if "scaleout_speedup_2_workers" in r:
         s = r["details"]["scaleout"]
         out += [Row("4 scale-out", "two workers", s["events_per_s"], "events/s"),
+                Row("4 scale-out", "CPU per event, two workers", s.get("cpu_us_per_event"), "us"),
                 Row("4 scale-out", "speed-up, two workers / one", r["scaleout_speedup_2_workers"], "x", ">= 1.7x",
                     _at_least(r["scaleout_speedup_2_workers"], 1.7))]
     if "state_bytes_per_customer" in r:
@@ -117,13 +121,21 @@ def rows(r: dict[str, Any]) -> list[Row]:
     for size, rate in r.get("due_rescored_per_s", {}).items():
         out.append(Row("6 re-scoring", f"due customers re-scored, table of {int(size):,}", rate, "/s",
                        ">= 100,000/s", _at_least(rate, 100_000)))
-    for size, figs in r.get("details", {}).get("reviews", {}).get("index", {}).items():
+    reviews = r.get("details", {}).get("reviews", {})
+    if "logic_customers_per_s" in reviews:
+        out.append(Row("6 re-scoring", "review logic alone, no I/O (in-process)", reviews["logic_customers_per_s"],
+                       "/s"))
+    for size, figs in reviews.get("index", {}).items():
         out.append(Row("6 re-scoring", f"DeadlineIndex.pop_due {figs['due']:,} of {int(size):,}",
                        figs["seconds"] * 1000, "ms"))
-    if "recovery_s_per_100k" in r:
+    if "recovery" in r.get("details", {}):
         rec = r["details"]["recovery"]
-        out.append(Row("7 recovery", f"rebuild {rec['customers']:,} customers (per 100k)", r["recovery_s_per_100k"],
-                       "s"))
+        if rec["complete"]:
+            out.append(Row("7 recovery", f"rebuild {rec['customers']:,} customers, per 100k", r["recovery_s_per_100k"],
+                           "s"))
+        else:
+            out.append(Row("7 recovery", f"FAILED: rebuilt {rec['rebuilt']:,} of {rec['customers']:,} customers "
+                           f"({rec['recovery_errors']:,} recovery errors logged)", None, "", "all", False))
     return out
 
 

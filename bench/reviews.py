@@ -20,12 +20,16 @@ from bench.context import Context
 from bench.data import first_purchases
 from bench.measure import Samples, processed, reviewed, total, watch
 from bench.produce import produce
+from bench.profiling import Profiler
 from bench.services import Process, get_json, wait_ready
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind, to_ms
 from scoring.state import NEW_STATE
 from scoring.step import step
 from streams.deadlines import DeadlineIndex
+from streams.partitioning import canonical_partition
+from streams.pipeline import Decoded, Pipeline, Result, Source
+from streams.settings import TopicNames
 
 PARTITIONS = 4
 
@@ -36,6 +40,25 @@ def review_offset_days(config: ScoringConfig, now: datetime) -> int:
     state = step(NEW_STATE, CoreEvent(Kind.PURCHASE, "probe", at, 4_250, "USD"), at, "probe", config).state
     assert state.review_day is not None
     return state.review_day - at // MS_PER_DAY
+
+
+def review_logic_rate(config: ScoringConfig, now: datetime, customers: int, offset: int) -> float:
+    """Customers/s of the worker's per-customer review logic alone (decode, step, outputs, encode): no I/O."""
+    pipeline = Pipeline(config, TopicNames(), PARTITIONS)
+    at = now.replace(microsecond=0)
+    table = {}
+    for r in first_purchases("P", customers, at):
+        src = Source(TopicNames().purchases, canonical_partition(r.key.decode(), PARTITIONS), 0, r.key, r.value)
+        decoded = pipeline.decode(src)
+        assert isinstance(decoded, Decoded)
+        result = pipeline.on_event(decoded, None, to_ms(at), src)
+        assert isinstance(result, Result) and result.state is not None
+        table[decoded.customer] = result.state
+    later = to_ms(at) + offset * MS_PER_DAY
+    started = time.perf_counter()
+    for customer, raw in table.items():
+        pipeline.on_review(customer, raw, later)
+    return customers / (time.perf_counter() - started)
 
 
 def index_cost(sizes: tuple[int, ...], due: int) -> dict[str, Any]:
@@ -66,22 +89,25 @@ def advance(worker: Process, days: int) -> None:
         raise RuntimeError(f"{worker.name}: POST /clock failed (is clock_control on?)")
 
 
-def rescore(worker: Process, days: int, due: int) -> dict[str, Any]:
+def rescore(ctx: Context, worker: Process, days: int, due: int) -> dict[str, Any]:
     """Jump `days` ahead; watch the reviewed count until `due` more or it stops growing."""
     base = total([worker], reviewed) or 0
     samples = Samples()
     advance(worker, days)
-    watch([worker], base + due, counter=reviewed, poll=0.05, stall=5.0, samples=samples)
+    with Profiler(ctx, worker, f"rescore-{worker.name.split('-', 1)[1]}"):
+        watch([worker], base + due, counter=reviewed, poll=0.05, stall=5.0, samples=samples)
     done = samples.last - base
     first = samples.first_growth()
     return {"due": due, "reviewed": done, "reviewed_per_s": samples.rate(),
+            "cpu_us_per_customer": samples.cpu_us_per_item(),
             "seconds_first_to_last": samples.done_at() - (first or 0.0), "seconds_from_jump": samples.done_at()}
 
 
-def table_config(ctx: Context, name: str, **extra: Any) -> dict[str, Any]:
+def table_config(ctx: Context, name: str) -> dict[str, Any]:
     # One-record batches: Tansu's ListOffsets answers wrongly after multi-record batches, which
-    # would make a recovering worker (part 7 restarts this one) miss the changelog's last batch.
-    config = ctx.config(name, ctx.topics(name), clock_control=True, clock="wall", **extra)
+    # would make a recovering worker (part 7 restarts the larger one) miss the changelog's last
+    # batch. Both tables use it, so that they differ only in size.
+    config = ctx.config(name, ctx.topics(name), clock_control=True, clock="wall", producer_max_batch_size=1)
     ctx.create_topics(config)
     return config
 
@@ -93,7 +119,7 @@ def run_small(ctx: Context, offset: int) -> dict[str, Any]:
     try:
         wait_ready(worker)
         load(ctx, worker, config["topics"]["purchases"], f"S{ctx.run}-", ctx.sizes.due_customers, datetime.now(UTC))
-        return {"table": ctx.sizes.due_customers, **rescore(worker, offset, ctx.sizes.due_customers)}
+        return {"table": ctx.sizes.due_customers, **rescore(ctx, worker, offset, ctx.sizes.due_customers)}
     finally:
         worker.stop()
 
@@ -102,7 +128,7 @@ def run_big(ctx: Context, offset: int, before_rescore: Callable[[], None] = lamb
             ) -> tuple[Process, dict[str, Any], dict[str, Any]]:
     """`due` customers due among `due x factor`; returns the worker (still running), its config, figures."""
     s = ctx.sizes
-    config = table_config(ctx, "due-big", producer_max_batch_size=1)
+    config = table_config(ctx, "due-big")
     worker = ctx.start("due-big", config)
     ready_s = wait_ready(worker)
     rss_empty = worker.rss()
@@ -113,6 +139,6 @@ def run_big(ctx: Context, offset: int, before_rescore: Callable[[], None] = lamb
     table = s.due_customers * s.table_factor
     rss_loaded = worker.rss()
     before_rescore()
-    figures = {"table": table, **rescore(worker, offset - 1, s.due_customers), "ready_empty_s": ready_s,
+    figures = {"table": table, **rescore(ctx, worker, offset - 1, s.due_customers), "ready_empty_s": ready_s,
                "rss_empty": rss_empty, "rss_loaded": rss_loaded, "rss_per_customer": (rss_loaded - rss_empty) / table}
     return worker, config, figures

@@ -16,7 +16,7 @@ from bench.latency import run_latency
 from bench.memory import collect_models, start_models, state_bytes
 from bench.pipeline import SEED, run_pipeline
 from bench.recovery import run_recovery
-from bench.reviews import index_cost, review_offset_days, run_big, run_small
+from bench.reviews import index_cost, review_logic_rate, review_offset_days, run_big, run_small
 from bench.scaleout import run_scaleout
 from bench.services import start_services
 from bench.sizes import Sizes
@@ -28,13 +28,16 @@ def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConf
     results: dict[str, Any] = {"details": {}}
     if "core" in parts:
         with console.status("1 core: fold, step, replay"):
-            core = run_core(workdir, sizes.core_clones, sizes.core_repeats, config)
+            core = run_core(workdir, sizes.core_clones, sizes.core_repeats, config, sizes.core_exact)
         results["details"]["core"] = core
         results.update(core_events_per_s=core["core_fold_events_per_s"], replay_rows_per_s=core["replay_rows_per_s"],
                        weekly_year_state_bytes=core["weekly_year_state_bytes"])
     if "reviews" in parts:
         with console.status("6 re-scoring: DeadlineIndex.pop_due"):
-            results["details"]["reviews"] = {"index": index_cost(sizes.index_sizes, sizes.index_due)}
+            results["details"]["reviews"] = {
+                "index": index_cost(sizes.index_sizes, sizes.index_due),
+                "logic_customers_per_s": review_logic_rate(config, datetime.now(UTC), sizes.due_customers,
+                                                           review_offset_days(config, datetime.now(UTC)))}
     if not set(parts) & {"pipeline", "reviews", "memory"}:
         return results
     services = start_services() if set(parts) & {"pipeline", "reviews"} else None

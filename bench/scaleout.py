@@ -39,6 +39,7 @@ def run_scaleout(ctx: Context, events_topic: str, count: int, one_worker_rate: f
         watch(workers, count, samples=samples, stall=10.0)
         rate = samples.rate(since=settled)
         return {"events_per_s": rate, "one_worker_events_per_s": one_worker_rate,
+                "cpu_us_per_event": samples.cpu_us_per_item(since=settled),
                 "speedup": rate / one_worker_rate if one_worker_rate else None,
                 "settled_after_s": settled, "processed": samples.last, "complete": samples.last >= count,
                 "events_after_settled": samples.last - _count_at(samples, settled)}

@@ -18,9 +18,10 @@ class Sizes:
     index_due: int  # pure DeadlineIndex: entries due ...
     index_sizes: tuple[int, ...]  # ... in indexes of these sizes
     memory_sizes: tuple[int, ...]  # customers held by the memory model process
+    core_exact: bool = True  # also time `replay --exact` (the slowest core figure)
 
 
 FULL = Sizes("full", 10, 3, 20_000, 100_000, 10.0, 10_000, 10, 10_000, (100_000, 1_000_000),
              (100_000, 1_000_000))
-QUICK = Sizes("quick", 3, 1, 5_000, 20_000, 4.0, 2_000, 10, 10_000, (100_000, 1_000_000), (100_000, 1_000_000))
-TINY = Sizes("tiny", 1, 1, 500, 2_000, 1.0, 200, 10, 1_000, (10_000, 100_000), (10_000,))
+QUICK = Sizes("quick", 2, 1, 1_000, 4_000, 3.0, 500, 10, 10_000, (100_000, 1_000_000), (100_000, 1_000_000))
+TINY = Sizes("tiny", 1, 1, 500, 2_000, 1.0, 200, 10, 1_000, (10_000, 100_000), (10_000,), core_exact=False)

@@ -26,6 +26,7 @@ from scoring.events import MS_PER_DAY, to_ms
 from streams.clock import Clock
 from streams.deadlines import DeadlineIndex
 from streams.faust_options import faust_options
+from streams.kafka import table_changelog
 from streams.metrics import WorkerMetrics
 from streams.modelfile import ModelWatcher
 from streams.partitioning import canonical_partition
@@ -73,8 +74,16 @@ class Tierstream:
             socket_timeout=2.0, socket_connect_timeout=2.0)
         self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
         self.app = faust.App(**faust_options(settings), Router=CanonicalRouter)
+        # The changelog topic is declared here with its own raw schema: left to Faust, it is made
+        # from the table's key_type (str -> JSON) and that JSON serializer is written into the
+        # shared schema, so recovery decoded the raw keys as JSON, failed on every record and
+        # never finished (a restarted worker stayed stuck in recovery).
+        changelog = self.app.topic(
+            table_changelog(settings), schema=raw_schema(str), partitions=settings.partitions, internal=True,
+            compacting=True, deleting=True, acks=False, allow_empty=True, maxsize=131_072)
         self.table = self.app.Table(
-            "customers", schema=raw_schema(str), key_type=str, value_type=bytes, partitions=settings.partitions)
+            "customers", schema=raw_schema(str), key_type=str, value_type=bytes, partitions=settings.partitions,
+            changelog_topic=changelog)
         # Faust picks a table's serializers from key_type/value_type (str -> JSON): keys go raw
         # (UTF-8), so the changelog, RocksDB and key routing all see the plain customer id.
         self.table.key_serializer = "raw"  # type: ignore[attr-defined]
@@ -98,7 +107,12 @@ class Tierstream:
             started = time.perf_counter()
             m = event.message
             src = Source(m.topic, m.partition, m.offset, m.key, m.value or b"")
-            await self.handle(src)
+            try:
+                await self.handle(src)
+            except Exception as exc:  # a bug, or an input the core cannot take: dead-letter it, keep going
+                log.exception("internal error on %s[%d]@%d", src.topic, src.partition, src.offset)
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                await self.send(self.pipeline.dead_letter(src, reason, "internal"))
             self.metrics.observe_event(src.topic, time.perf_counter() - started)
 
     async def handle(self, src: Source) -> None:

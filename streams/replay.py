@@ -36,6 +36,7 @@ COLUMNS = (
     "returns_amount", "complaints", "tenure_days", "segment", "at_risk", "at_risk_score",
     "x", "t_x", "T", "mean_repeat_value",
 )
+UNBOUNDED_DEDUPE_DAYS = 1_000_000
 MODEL_COLUMNS = ("p_alive", "expected_purchases_90", "expected_purchases_365", "clv")
 
 
@@ -188,6 +189,8 @@ def run_replay(
     """Replay `rows` and write one CSV row per customer to `out`."""
     stats = ReplayStats()
     started = time.perf_counter()
+    # Offline the state is transient: remember every event id, however old (the stream bounds it).
+    config = config.model_copy(update={"dedupe_days": UNBOUNDED_DEDUPE_DAYS})
     by_customer = group_rows(rows, as_of_day, stats, strict, on_bad)
     if exact:
         profiles = profiles_exact(by_customer, as_of_day, config, stats, decisions_out, model)

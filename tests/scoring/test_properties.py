@@ -32,7 +32,9 @@ from scoring.events import MS_PER_DAY
 
 DAY0 = 20_000
 SPAN_DAYS = 730
-CONFIG = parse_config({"fx_rates": {"EUR": 1.25}})
+# Event ids are remembered for dedupe_days after their day (a documented bound, tested in
+# test_fold.py); histories here span SPAN_DAYS + 400 days, so the horizon must cover that.
+CONFIG = parse_config({"fx_rates": {"EUR": 1.25}, "dedupe_days": SPAN_DAYS + 401})
 CUSTOMER = "cust-prop"
 
 PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -301,5 +303,5 @@ def test_decision_ids_are_unique_within_a_history(history):
     assert len(ids) == len(set(ids))
 
 
-def test_config_used_by_properties_is_the_default_plus_a_rate():
-    assert ScoringConfig(fx_rates={"EUR": 1.25}) == CONFIG
+def test_config_used_by_properties_is_the_default_plus_a_rate_and_a_dedupe_horizon():
+    assert ScoringConfig(fx_rates={"EUR": 1.25}, dedupe_days=SPAN_DAYS + 401) == CONFIG

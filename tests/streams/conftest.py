@@ -7,6 +7,7 @@
   (`group.outputs`), and waits until the workers own all partitions between them.
   Modules share one group through a module-scoped fixture; workers are stopped
   (SIGTERM by pid, then SIGKILL) when the block ends.
+- `default_stream`: one such group with the default settings, shared by several modules.
 - `upstream`: a plain aiokafka producer (JSON bytes, key = customer id, murmur2).
 
 When a test fails, the tail of every running worker's log is added to its report.
@@ -98,6 +99,14 @@ def start_stream(kafka_bootstrap: str, redis_url: str, key_prefix: str,
     yield start
     for worker in list(RUNNING):  # safety net: nothing outlives the session
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+async def default_stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
+    """One worker with the default settings (wall clock, default rules), shared by the modules
+    that need nothing else (they use unique customer ids): saves a worker start per module."""
+    async with start_stream("default") as group:
+        yield group
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,6 +197,46 @@ def check_outputs(index: OutputIndex, expected: Expected) -> OutputCheck:
                 differing.append((oid, first, _payload(other)))
     return OutputCheck(len(expected.outputs), sum(1 for oid in expected.outputs if oid in mine), missing,
                        unexpected, duplicates, differing)
+
+
+async def wait_outputs(index: OutputIndex, expected: Expected, stall: float = 120.0, within: float = 900.0) -> None:
+    """Until every expected output id has been read.
+
+    Fails (naming what is missing) when no missing output arrived for `stall` seconds, or after
+    `within` seconds in all: limits on waiting only, generous because the machine may be shared.
+    """
+    started = time.monotonic()
+    missing = index.missing(expected)
+    progress_at, best = started, len(missing)
+    while missing:
+        now = time.monotonic()
+        if len(missing) < best:
+            progress_at, best = now, len(missing)
+        if now - progress_at > stall or now - started > within:
+            by_topic: dict[str, int] = defaultdict(int)
+            for oid in missing:
+                by_topic[expected.outputs[oid][0]] += 1
+            sample = [(oid, *expected.outputs[oid]) for oid in missing[:5]]
+            raise AssertionError(f"after {now - started:.0f}s ({now - progress_at:.0f}s without progress) "
+                                 f"{len(missing)} of {len(expected.outputs)} expected outputs are missing: "
+                                 f"{dict(by_topic)}, e.g. {sample}")
+        await asyncio.sleep(0.5)
+        missing = index.missing(expected)
+
+
+async def wait_progress(probe: Callable[[], Awaitable[int]], target: int, what: str, stall: float = 120.0,
+                        interval: float = 0.1) -> int:
+    """Until `probe()` (a counter) reaches `target`; fails when it stops growing for `stall` seconds."""
+    value = await probe()
+    progress_at, best = time.monotonic(), value
+    while value < target:
+        if value > best:
+            progress_at, best = time.monotonic(), value
+        if time.monotonic() - progress_at > stall:
+            raise AssertionError(f"{what}: stuck at {value} of {target} for {stall:.0f}s")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
 
 
 # ----------------------------------------------------------------------------- states

@@ -254,6 +254,11 @@ class StreamGroup:
         return [t.tier_changes, t.actions, t.alerts, t.scores, t.dlq, t.events]
 
     def stop(self) -> None:
+        """SIGTERM every worker first (they shut down in parallel), then wait for each."""
+        for worker in self.workers:
+            if worker.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
         for worker in self.workers:
             worker.stop()
 
@@ -375,7 +380,12 @@ class OutputReader:
                 batch = await self.consumer.getmany(timeout_ms=100)
                 for tp, recs in batch.items():
                     for r in recs:
-                        value = json.loads(r.value) if r.value else {}
+                        try:
+                            value = json.loads(r.value) if r.value else {}
+                        except ValueError:  # not ours (e.g. raw bytes on the mixed input topic)
+                            value = {}
+                        if not isinstance(value, dict):
+                            value = {}
                         key = r.key.decode("utf-8", "replace") if r.key is not None else None
                         self.records.append(Out(tp.topic, tp.partition, r.offset, key, r.value or b"", value))
                 if batch:

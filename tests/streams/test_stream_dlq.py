@@ -10,14 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiokafka.structs import RecordMetadata
-from streamkit import Out, StartStream, StreamGroup, Upstream, complaint, http_json, purchase, uid
+from streamkit import Out, StreamGroup, Upstream, complaint, http_json, purchase, uid
 
 from scoring.ids import output_id
 
@@ -80,9 +80,8 @@ class Sent:
 
 
 @pytest.fixture(scope="module")
-async def stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
-    async with start_stream("dlq") as group:
-        yield group
+def stream(default_stream: StreamGroup) -> StreamGroup:
+    return default_stream  # the shared worker with the default settings
 
 
 @pytest.fixture(scope="module")

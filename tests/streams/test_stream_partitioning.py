@@ -8,14 +8,12 @@ land elsewhere; the worker forwards them, keyed by the customer, to its partitio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamkit import (
     PARTITIONS,
     Out,
-    StartStream,
     StreamGroup,
     Upstream,
     enquiry,
@@ -31,9 +29,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
-    async with start_stream("partitioning") as group:
-        yield group
+def stream(default_stream: StreamGroup) -> StreamGroup:
+    return default_stream  # the shared worker with the default settings
 
 
 def yesterday(minutes: int = 0) -> datetime:

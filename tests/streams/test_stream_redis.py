@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from streamkit import StartStream, StreamGroup, Upstream, eventually, purchase, run_cli, uid
+from streamkit import StreamGroup, Upstream, eventually, purchase, run_cli, uid
 
 from scoring.codec import decode_state
 from scoring.rfm import COMPONENT_NAMES
@@ -27,9 +27,8 @@ TIERS = ("AAA", "A", "B", "C")
 
 
 @pytest.fixture(scope="module")
-async def stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
-    async with start_stream("redis") as group:
-        yield group
+def stream(default_stream: StreamGroup) -> StreamGroup:
+    return default_stream  # the shared worker with the default settings
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def generate_history(customers: int, seed: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 async def stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
-    async with start_stream("replay", clock="event", review_interval_seconds=0.2) as group:
+    async with start_stream("replay", clock="event", review_interval_seconds=1.0) as group:
         yield group
 
 

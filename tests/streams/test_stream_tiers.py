@@ -8,19 +8,17 @@ are worked out by hand from those rules.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from streamkit import StartStream, StreamGroup, Upstream, complaint, enquiry, http_json, purchase, uid
+from streamkit import StreamGroup, Upstream, complaint, enquiry, http_json, purchase, uid
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
-    async with start_stream("tiers") as group:
-        yield group
+def stream(default_stream: StreamGroup) -> StreamGroup:
+    return default_stream  # the shared worker with the default settings
 
 
 def yesterday(minutes: int = 0) -> datetime:

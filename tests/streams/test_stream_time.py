@@ -8,6 +8,8 @@ not when events arrive elsewhere. POST /clock (clock_control) shifts every water
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2022, 1, 3, 12, 0, tzinfo=UTC)  # later than every other event time of this module but test 1's
 HOME, ELSEWHERE = 1, 3                         # the partitions of the watermark tests
+POISONED = 2                                   # the partition of the dead-letter test (runs last)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +87,25 @@ async def test_clock_control_shifts_every_partition(stream: StreamGroup, upstrea
     await stream.advance_clock(200)
     alert = (await out.wait_for(lambda: out.alerts(distant, kind="at_risk"), "the at-risk alert"))[0]
     assert alert["cause"] == review_cause(121)
+
+
+async def test_an_event_the_core_cannot_take_is_dead_lettered_and_the_worker_goes_on(
+        stream: StreamGroup, upstream: Upstream) -> None:
+    """Year 9999 passes the schema and, on the event clock, is not "in the future"; but the snapshot's
+    next review day is past year 9999. The message goes to the DLQ as an internal error (runs last:
+    it moves its partition's clock to year 9999)."""
+    out = stream.outputs
+    poisoned, after = customer_on(POISONED, "y9999"), customer_on(POISONED, "after")
+    event = purchase(poisoned, 1000, datetime(9999, 12, 30, tzinfo=UTC))
+    meta = await upstream.send(stream.topics.purchases, event)
+    valid = purchase(after, 1000, T0 + timedelta(days=300))
+    await upstream.send(stream.topics.purchases, valid)
+
+    letter = (await out.wait_for(lambda: out.dlq(source_topic=meta.topic, partition=meta.partition,
+                                                 offset=meta.offset), "the dead letter"))[0]
+    assert letter["error_type"] == "internal"
+    assert letter["reason"].startswith("internal error: ") and "out of range" in letter["reason"]
+    assert json.loads(base64.b64decode(letter["payload_b64"])) == event
+    snapshot = await out.wait_score(after, str(valid["event_id"]))  # the next message was scored
+    assert (snapshot["tier"], snapshot["score"]) == ("A", 61.25)
+    assert stream.worker.alive()
