@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     parts, sizes = selected(args.only), sizes_of(args)
     console = Console() if sys.stdout.isatty() else Console(width=132)
-    meta = {"sizes": sizes.name, "parts": parts, "date": report.now_iso(), "machine": report.machine(),
+    meta: dict[str, Any] = {"sizes": sizes.name, "parts": parts, "date": report.now_iso(), "machine": report.machine(),
             "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tierstream-bench-") as tmp:

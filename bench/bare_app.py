@@ -24,11 +24,11 @@ from streams.settings import Settings, load_settings
 from streams.worker import QUIET_LOGGERS
 
 
-def raw_schema(key_type: type) -> faust.Schema:
+def raw_schema(key_type: type) -> Any:
     return faust.Schema(key_type=key_type, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
-def customers_table(app: faust.App, settings: Settings) -> faust.Table:
+def customers_table(app: faust.App, settings: Settings) -> Any:
     """A str -> bytes Table like the worker's, with its changelog topic declared raw explicitly.
 
     Left to itself, Faust derives the changelog topic's serializers from the table's
@@ -60,7 +60,9 @@ def build(settings: Settings, with_table: bool) -> faust.App:
 
     async def health(web: Any, request: Request) -> Response:
         parts = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topics.events)
-        return web.json({"partitions": parts, "events_scored": counts["decoded"], "dead_lettered": counts["bad"]})
+        response: Response = web.json({"partitions": parts, "events_scored": counts["decoded"],
+                                       "dead_lettered": counts["bad"]})
+        return response
 
     app.agent(topic, name="decode")(decode)
     app.page("/health")(health)

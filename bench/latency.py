@@ -79,8 +79,12 @@ async def one_load(ctx: Context, worker: Process, topics: dict[str, str], rate: 
     try:
         inputs = {"purchase": topics["purchases"], "return": topics["returns"],
                   "complaint": topics["complaints"], "enquiry": topics["enquiries"]}
-        achieved = await produce_paced(client, records, lambda r: inputs[r.type], rate,
-                                       lambda r, t: sent.setdefault(r.key, t) if r.key in probes else None)
+
+        def on_sent(record: Record, at: float) -> None:
+            if record.key in probes:
+                sent.setdefault(record.key, at)
+
+        achieved = await produce_paced(client, records, lambda r: inputs[r.type], rate, on_sent)
     finally:
         await client.stop()
     deadline = time.perf_counter() + 15

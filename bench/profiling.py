@@ -32,7 +32,8 @@ class Profiler:
 
     def __init__(self, ctx: Context, proc: Process, name: str) -> None:
         self.binary = py_spy() if ctx.profile_dir is not None else None
-        self.proc, self.popen = proc, None
+        self.proc = proc
+        self.popen: subprocess.Popen[bytes] | None = None
         self.raw = (ctx.profile_dir or Path()) / f"{name}.txt"
 
     def __enter__(self) -> Profiler:

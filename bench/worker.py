@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--web-port", type=int, required=True)
     args = parser.parse_args()
-    streams.web.health_document = _health_with_counters  # type: ignore[assignment]
+    streams.web.health_document = _health_with_counters
     run_worker(load_settings(args.config, web_port=args.web_port))
 
 

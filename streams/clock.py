@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from scoring.events import MS_PER_DAY
+
 
 class Clock:
     def __init__(self, mode: str = "wall", speed: float = 1.0,
@@ -41,7 +43,12 @@ class Clock:
         """`now` for time-driven re-scoring of a partition; None before any event (event mode)."""
         if self.mode == "wall":
             return self.wall_ms()
-        return self._watermarks.get(partition)
+        mark = self._watermarks.get(partition)
+        if mark is None:
+            return None
+        # Only days before the watermark's day are over: events of that day may still come, and a
+        # step's own catch-up reviews only days before the event's day, so replay agrees.
+        return (mark // MS_PER_DAY) * MS_PER_DAY - 1
 
     def advance(self, ms: int) -> None:
         """Shift time forward (tests and demos; off unless clock control is enabled)."""

@@ -8,7 +8,6 @@ last evaluation, so the view equals what the workers last published.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -52,13 +51,8 @@ async def read_table(settings: Settings, idle_timeout: float = 3.0) -> tuple[dic
 
 
 def table_key(raw: bytes | None) -> str:
-    """A customer id from a changelog key: Faust writes table keys JSON-encoded (`"c-1"`)."""
-    text = raw.decode("utf-8", "replace") if raw is not None else ""
-    try:
-        key = json.loads(text)
-    except ValueError:
-        return text
-    return key if isinstance(key, str) else text
+    """A customer id from a changelog key (the table writes keys raw: the id's UTF-8 bytes)."""
+    return raw.decode("utf-8", "replace") if raw is not None else ""
 
 
 async def _drain(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
