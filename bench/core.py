@@ -88,6 +88,9 @@ def run_core(workdir: Path, clones: int, repeats: int, config: ScoringConfig, ex
     now_ms = end_of_day_ms(parse_day(CDNOW_AS_OF))
     fold_s = best_seconds(lambda: fold_all(by_customer, now_ms, config), repeats)
     step_s = best_seconds(lambda: step_all(by_customer, config), max(1, repeats - 1))
+    warm = workdir / "warm-up.csv"  # the command's first call imports what it lazily needs: not timed
+    warm.write_text("".join(log.read_text().splitlines(keepends=True)[:50]))
+    replay_seconds(warm, workdir / "warm-up-scores.csv")
     replay_s = min(replay_seconds(log, workdir / "scores.csv") for _ in range(repeats))
     exact_s = replay_seconds(log, workdir / "scores-exact.csv", exact=True) if exact else None
     states = [fold(NEW_STATE, ev, now_ms, config)[0] for ev in by_customer.values()]

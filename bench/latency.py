@@ -71,8 +71,8 @@ class TierChanges:
         await self.consumer.stop()
 
 
-async def one_load(ctx: Context, worker: Process, topics: dict[str, str], rate: float, records: list[Record],
-                   probes: set[bytes], changes: TierChanges) -> dict[str, Any]:
+async def one_load(ctx: Context, topics: dict[str, str], rate: float, records: list[Record], probes: set[bytes],
+                   changes: TierChanges) -> dict[str, Any]:
     sent: dict[bytes, float] = {}
     client = producer(ctx.services.bootstrap, linger_ms=0)
     await client.start()
@@ -108,8 +108,7 @@ async def _run_loads(ctx: Context, worker: Process, topics: dict[str, str], max_
         for load, count in zip(LOADS, counts, strict=True):
             records, probes = paced_stream(background, count, f"{ctx.run}-{int(load * 100)}")
             base = total([worker], processed) or 0
-            out[f"{int(load * 100)}%"] = await one_load(ctx, worker, topics, max_rate * load, records, probes,
-                                                        changes)
+            out[f"{int(load * 100)}%"] = await one_load(ctx, topics, max_rate * load, records, probes, changes)
             await asyncio.to_thread(wait_idle, worker, base + count)
     finally:
         await changes.stop()

@@ -1,8 +1,9 @@
 """Compact, versioned bytes for `CustomerState` (the table's value).
 
-Layout (version 1): a version byte, then unsigned LEB128 varints. Optional
-integers are stored as 0 for None else value+1 (days and ms are never
-negative here); strings are length-prefixed UTF-8. Each bucket is a day
+Layout (version 1): a fixed big-endian header (version byte, the cached
+review day first so `peek_review_day` reads only it, then the all-time
+figures and the clock; None as -2**31), then unsigned LEB128 varints;
+strings are length-prefixed UTF-8. Each bucket is a day
 delta, a bit mask of its non-zero counters, those counters, and its event
 hashes as 8-byte big-endian integers. Outbox entries (rare, short-lived)
 are a cause, a time and their decisions' JSON, copied as bytes.
@@ -10,26 +11,32 @@ are a cause, a time and their decisions' JSON, copied as bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import struct
 
 from scoring.errors import StateDecodeError
 from scoring.state import IDS, Bucket, CustomerState, OutboxEntry
 
 VERSION = 1
 _COUNTERS = 7
+_BITS = tuple(1 << i for i in range(_COUNTERS))
+# Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
+# tier_since (epoch days, _NONE for None), purchase_days, purchases, total_cents, first_day_cents,
+# clock_ms, at_risk, score_centi (_NONE for None).
+_HEADER = struct.Struct(">Biiiiiiiiqqqbi")
+_REVIEW_DAY = struct.Struct(">i")
+_NONE = -(2**31)
 
 
 def _varint(out: bytearray, value: int) -> None:
+    if 0 <= value < 0x80:  # most counters, deltas and lengths: one byte
+        out.append(value)
+        return
     if value < 0:
         raise ValueError("varint: negative value")
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
-
-
-def _opt(out: bytearray, value: int | None) -> None:
-    _varint(out, 0 if value is None else value + 1)
 
 
 def _text(out: bytearray, value: str | None) -> None:
@@ -39,54 +46,55 @@ def _text(out: bytearray, value: str | None) -> None:
 
 
 def _bucket(out: bytearray, bucket: Bucket) -> None:
+    counters = bucket[:_COUNTERS]
     mask = 0
-    for i in range(_COUNTERS):
-        if bucket[i]:
+    for i, value in enumerate(counters):
+        if value:
             mask |= 1 << i
     out.append(mask)
-    for i in range(_COUNTERS):
-        if bucket[i]:
-            _varint(out, bucket[i])  # type: ignore[arg-type]
+    for value in counters:
+        if value:
+            _varint(out, value)  # type: ignore[arg-type]
     ids = bucket[IDS]
     _varint(out, len(ids))
-    for h in ids:
-        out += h.to_bytes(8, "big")
+    out += struct.pack(f">{len(ids)}Q", *ids)
+
+
+def _day(value: int | None) -> int:
+    return _NONE if value is None else value
+
+
+def _or_none(value: int) -> int | None:
+    return None if value == _NONE else value
 
 
 def encode_state(state: CustomerState) -> bytes:
     """Serialise a state; `decode_state(encode_state(s)) == s` for every state."""
-    out = bytearray((VERSION,))
-    _opt(out, state.review_day)  # first, so `peek_review_day` reads it without decoding the rest
-    _varint(out, len(state.buckets))
+    s = state
+    out = bytearray(_HEADER.pack(
+        VERSION, _day(s.review_day), _day(s.first_day), _day(s.last_day), _day(s.first_seen_day),
+        _day(s.scored_day), _day(s.tier_since), s.purchase_days, s.purchases, s.total_cents, s.first_day_cents,
+        s.clock_ms, 1 if s.at_risk else 0, _day(s.score_centi)))
+    _varint(out, len(s.buckets))
     previous = 0
-    for day in sorted(state.buckets):
+    for day in sorted(s.buckets):
         _varint(out, day - previous)
         previous = day
-        _bucket(out, state.buckets[day])
-    _varint(out, len(state.old_ids))
+        _bucket(out, s.buckets[day])
+    _varint(out, len(s.old_ids))
     previous = 0
-    for day, h in state.old_ids:  # sorted by day: deltas
+    for day, h in s.old_ids:  # sorted by day: deltas
         _varint(out, day - previous)
         previous = day
         out += h.to_bytes(8, "big")
-    _varint(out, len(state.old_days))
+    _varint(out, len(s.old_days))
     previous = 0
-    for day in state.old_days:  # sorted: deltas are small, mostly one byte
+    for day in s.old_days:  # sorted: deltas are small, mostly one byte
         _varint(out, day - previous)
         previous = day
-    for value in (state.first_day, state.last_day):
-        _opt(out, value)
-    for count in (state.purchase_days, state.total_cents, state.first_day_cents, state.purchases):
-        _varint(out, count)
-    _opt(out, state.first_seen_day)
-    _varint(out, state.clock_ms)
-    _opt(out, state.scored_day)
-    _text(out, state.tier)
-    _opt(out, state.tier_since)
-    _text(out, state.segment)
-    out.append(1 if state.at_risk else 0)
-    _opt(out, state.score_centi)
-    _outbox(out, state.outbox)
+    _text(out, s.tier)
+    _text(out, s.segment)
+    _outbox(out, s.outbox)
     return bytes(out)
 
 
@@ -107,8 +115,12 @@ class _Reader:
         self.pos = 0
 
     def varint(self) -> int:
-        result = shift = 0
         data = self.data
+        byte = data[self.pos]
+        if byte < 0x80:  # the common one-byte case
+            self.pos += 1
+            return byte
+        result = shift = 0
         while True:
             byte = data[self.pos]
             self.pos += 1
@@ -116,10 +128,6 @@ class _Reader:
             if byte < 0x80:
                 return result
             shift += 7
-
-    def opt(self) -> int | None:
-        value = self.varint()
-        return None if value == 0 else value - 1
 
     def raw(self, size: int) -> bytes:
         chunk = self.data[self.pos:self.pos + size]
@@ -133,12 +141,14 @@ class _Reader:
         return None if size == 0 else self.raw(size - 1).decode()
 
     def hashes(self) -> tuple[int, ...]:
-        return tuple(int.from_bytes(self.raw(8), "big") for _ in range(self.varint()))
+        count = self.varint()
+        return struct.unpack(f">{count}Q", self.raw(8 * count))
 
     def bucket(self) -> Bucket:
         mask = self.data[self.pos]
         self.pos += 1
-        counters = [self.varint() if mask & (1 << i) else 0 for i in range(_COUNTERS)]
+        varint = self.varint
+        counters = [varint() if mask & bit else 0 for bit in _BITS]
         return (*counters, self.hashes())  # type: ignore[return-value]
 
 
@@ -160,14 +170,19 @@ def peek_review_day(data: bytes) -> int | None:
     """The cached next review day of a serialised state, reading only its first field."""
     if not data or data[0] != VERSION:
         raise StateDecodeError(f"unknown state version {data[:1]!r}")
-    reader = _Reader(data)
-    reader.pos = 1
-    return reader.opt()
+    try:
+        return _or_none(_REVIEW_DAY.unpack_from(data, 1)[0])
+    except struct.error:
+        raise StateDecodeError("damaged state: truncated header") from None
 
 
 def _decode(r: _Reader) -> CustomerState:
-    r.pos = 1
-    review_day = r.opt()
+    try:
+        (_, review_day, first_day, last_day, first_seen_day, scored_day, tier_since, purchase_days, purchases,
+         total_cents, first_day_cents, clock_ms, at_risk, score_centi) = _HEADER.unpack_from(r.data, 0)
+    except struct.error:
+        raise ValueError("truncated header") from None
+    r.pos = _HEADER.size
     buckets: dict[int, Bucket] = {}
     day = 0
     for _ in range(r.varint()):
@@ -181,15 +196,13 @@ def _decode(r: _Reader) -> CustomerState:
     for _ in range(r.varint()):
         day += r.varint()
         old_days.append(day)
-    first_day, last_day = r.opt(), r.opt()
-    nums: list[Callable[[], int]] = [r.varint] * 4
-    purchase_days, total_cents, first_day_cents, purchases = (f() for f in nums)
     return CustomerState(
-        buckets=buckets, old_ids=tuple(old_ids), old_days=tuple(old_days), first_day=first_day, last_day=last_day,
-        purchase_days=purchase_days, total_cents=total_cents, first_day_cents=first_day_cents,
-        purchases=purchases, first_seen_day=r.opt(), clock_ms=r.varint(), scored_day=r.opt(),
-        tier=r.text(), tier_since=r.opt(), segment=r.text(), at_risk=bool(r.raw(1)[0]),
-        score_centi=r.opt(), outbox=_read_outbox(r), review_day=review_day,
+        buckets=buckets, old_ids=tuple(old_ids), old_days=tuple(old_days), first_day=_or_none(first_day),
+        last_day=_or_none(last_day), purchase_days=purchase_days, total_cents=total_cents,
+        first_day_cents=first_day_cents, purchases=purchases, first_seen_day=_or_none(first_seen_day),
+        clock_ms=clock_ms, scored_day=_or_none(scored_day), tier=r.text(), tier_since=_or_none(tier_since),
+        segment=r.text(), at_risk=bool(at_risk), score_centi=_or_none(score_centi), outbox=_read_outbox(r),
+        review_day=_or_none(review_day),
     )
 
 

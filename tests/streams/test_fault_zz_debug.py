@@ -1,50 +1,49 @@
-import asyncio, time, subprocess, os, sys
+import asyncio, time, random
 import pytest
-from faultkit import OutputIndex, check_outputs, expect, history, wait_outputs, table_states, compare_states, scored_total
-from streamkit import StartStream, Upstream, Worker, RUNNING, eventually
-from streams.embedded import free_port
+from faultkit import OutputIndex, check_outputs, expect, history, wait_outputs, table_states, compare_states, restart_worker, wait_progress, metrics_lag
+from streamkit import StartStream, Upstream, Worker, eventually, PARTITIONS, http_json
+from streams.partitioning import canonical_partition
+from test_fault_crash import kill_and_restart
 
 SETTINGS = {"clock": "event", "producer_max_batch_size": 1, "review_interval_seconds": 3600}
-WRAP = "import faust.tables.recovery as r, sys; o=r.logger.warning; r.logger.warning=lambda m,*a,**k: o(m,*a,exc_info=True,**k); from streams.cli import main; sys.argv[0]='tierstream'; main()"
 
-async def test_recover(start_stream: StartStream, upstream: Upstream) -> None:
-    events = history(101, customers=200, min_events=1000)
-    async with start_stream("rec", workers=1, **SETTINGS) as group:
+async def lagdump(group):
+    for w in group.workers:
+        h = await w.health()
+        st, body = await http_json("GET", f"{w.web_url}/metrics")
+        lines = [l for l in body.splitlines() if l.startswith("tierstream_consumer_lag{") or l.startswith("tierstream_events_total") ] if isinstance(body, str) else body
+        print(w.name, h and h["partitions"], h and h["events_scored"], lines, flush=True)
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_dbg(start_stream: StartStream, upstream: Upstream, seed) -> None:
+    events = history(7, customers=600, min_events=6000)
+    half = len(events)//2
+    async with start_stream("dbg", workers=2, **SETTINGS) as group:
         expected = expect(events, group.settings.scoring, group.topics)
         index = OutputIndex(group)
-        await upstream.send_all(group.topics.events, events)
-        await wait_outputs(index, expected)
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        from streams.kafka import table_changelog
-        c = AIOKafkaConsumer(bootstrap_servers=group.settings.kafka_bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
-        await c.start()
-        tps=[TopicPartition(table_changelog(group.settings), p) for p in range(4)]
-        c.assign(tps); await c.seek_to_beginning(*tps)
-        b = await c.getmany(timeout_ms=2000, max_records=50)
-        from collections import Counter
-        kinds = Counter()
-        for tp, ms in b.items():
-            for m in ms:
-                kinds[(m.key[:1], m.value is None, len(m.value or b"") == 0)] += 1
-                if kinds[(m.key[:1], m.value is None, len(m.value or b"") == 0)] < 3: print(tp.partition, m.offset, m.key, (m.value or b"")[:20], m.headers)
-        print(kinds)
-        await c.stop()
-        group.worker.kill()
-        port = free_port()
-        log = group.workdir / "wrapped.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIERSTREAM_")}
-        with log.open("wb") as fh:
-            p = subprocess.Popen([sys.executable, "-c", WRAP, "worker", "--config", str(group.config_path), "--web-port", str(port)], cwd=group.config_path.parent, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        w = Worker("wrapped", p, port, log)
-        RUNNING.append(w)
-        group.workers[0] = w
+        total = len(expected.outputs)
+        async def found():
+            return total - len(index.missing(expected))
+        producing = asyncio.create_task(upstream.send_all(group.topics.events, events[:half]))
+        for cycle, (low, high) in enumerate(((0.1, 0.35), (0.55, 0.85))):
+            rng = random.Random(seed * 10 + cycle)
+            kill_at = round(rng.uniform(low, high) * total)
+            await wait_progress(found, kill_at, "x", interval=0.05)
+            victim, takeover = await kill_and_restart(group, rng)
+            print("cycle", cycle, victim, takeover, flush=True)
+            if cycle == 0:
+                await producing
+                producing = asyncio.create_task(upstream.send_all(group.topics.events, events[half:]))
+        await producing
         try:
-            await group.wait_ready(within=60)
-            print("ready", flush=True)
+            await wait_outputs(index, expected, stall=40)
+            print("OK")
         except AssertionError as e:
-            print("not ready", str(e)[:300])
-        async def rebuilt():
-            h = await w.health()
-            return h and h["customers_with_deadline"] > 0 and h
-        print(await eventually(rebuilt, "rebuilt", within=60))
-        print(log.read_text()[:3000])
+            print(str(e)[:300])
+            miss = index.missing(expected)
+            from collections import Counter
+            print(Counter(canonical_partition(expected.outputs[o][1], 4) for o in miss))
+            await lagdump(group)
+            await asyncio.sleep(10)
+            await lagdump(group)
+            raise
