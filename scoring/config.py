@@ -191,7 +191,8 @@ class ScoringConfig(_Frozen):
     value_margin: float = Field(default=1.0, gt=0, description="Share of net spend that is value (margin).")
     frequency_caps: dict[str, FrequencyCap] = Field(default_factory=dict, description="Per action type.")
     outbox_ttl_seconds: float = Field(
-        default=3600, ge=0, description="How long outputs are kept in state for resend on redelivery.")
+        default=900, ge=0, description="How long outputs are kept in state for resend on redelivery (seconds; "
+                                        "longer than a failover, short enough to keep states small).")
 
     @model_validator(mode="before")
     @classmethod

@@ -80,7 +80,8 @@ class Tierstream:
         # never finished (a restarted worker stayed stuck in recovery).
         changelog = self.app.topic(
             table_changelog(settings), schema=raw_schema(str), partitions=settings.partitions, internal=True,
-            compacting=True, deleting=True, acks=False, allow_empty=True, maxsize=131_072)
+            compacting=True, deleting=False,  # compact only: a customer's latest state never expires
+            acks=False, allow_empty=True, maxsize=131_072)
         self.table = self.app.Table(
             "customers", schema=raw_schema(str), key_type=str, value_type=bytes, partitions=settings.partitions,
             changelog_topic=changelog)

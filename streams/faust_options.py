@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as driver
 
 from streams.kafka import ssl_context
 from streams.settings import Settings
@@ -52,3 +53,21 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     if settings.fast_join:
         options.update(FAST_JOIN)
     return options
+
+
+def set_fetch_max_wait(ms: int) -> None:
+    """Make the consumer Faust creates use `fetch_max_wait_ms=ms`: Faust passes a fixed 1500 ms
+    (faust/transport/drivers/aiokafka.py) and offers no setting for it."""
+    create = driver.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(create, "tierstream_fetch_wait", None) == ms:
+        return
+    original = getattr(create, "tierstream_original", create)
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = ms
+        return consumer
+
+    create_worker_consumer.tierstream_fetch_wait = ms  # type: ignore[attr-defined]
+    create_worker_consumer.tierstream_original = original  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]

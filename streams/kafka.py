@@ -90,7 +90,10 @@ def _check(settings: Settings, existing: dict[str, int]) -> None:
 
 
 async def _create(admin: AIOKafkaAdminClient, names: list[str], settings: Settings) -> None:
-    topics = [NewTopic(name, settings.partitions, settings.replication_factor) for name in names]
+    changelog = table_changelog(settings)
+    topics = [NewTopic(name, settings.partitions, settings.replication_factor,
+                       topic_configs={"cleanup.policy": "compact"} if name == changelog else {})
+              for name in names]
     response = await admin.create_topics(topics)
     for error in response.topic_errors:
         name, code = error[0], error[1]

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     sweep_limit: int = Field(default=100_000, ge=1, description="Most customers re-scored per partition per sweep.")
     standby_replicas: int = Field(default=0, ge=0, description="Faust standby table replicas.")
     commit_interval_seconds: float = Field(default=2.8, gt=0, description="Offset commit interval.")
+    consumer_fetch_max_wait_ms: int = Field(
+        default=50, ge=1, le=10_000, description="Longest a fetch waits for data (Faust fixes 1500 ms; brokers "
+                                                 "that hold a fetch to its limit, like the test broker, add it "
+                                                 "to every event's latency).")
     producer_linger_seconds: float = Field(default=0.005, ge=0)
     producer_max_batch_size: int = Field(
         default=65_536, ge=1, description="Bytes; 1 gives one-record batches (a workaround for test brokers).")

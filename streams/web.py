@@ -119,5 +119,6 @@ async def health_document(ts: Tierstream) -> dict[str, Any]:
         "status": "ok", "app_id": ts.settings.app_id, "partitions": ts.active_partitions(),
         "redis": redis, "redis_pending_writes": ts.redis.stats.pending, "clock": ts.settings.clock,
         "customers_with_deadline": ts.deadlines.size(), "events_scored": ts.pipeline.counters.scored,
-        "dead_lettered": ts.pipeline.counters.dead_lettered,
+        "dead_lettered": ts.pipeline.counters.dead_lettered, "reviewed": ts.pipeline.counters.reviewed,
+        "duplicates": ts.pipeline.counters.duplicates,
     }

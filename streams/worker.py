@@ -10,6 +10,7 @@ import faust
 
 from scoring.errors import ConfigError
 from streams.app import Tierstream
+from streams.faust_options import set_fetch_max_wait
 from streams.kafka import TopicMismatchError, ensure_topics
 from streams.logging_setup import configure_logging
 from streams.ops import install_ops, ready_banner
@@ -44,6 +45,7 @@ def run_worker(settings: Settings) -> None:
         asyncio.run(ensure_topics(settings))
     except TopicMismatchError as exc:  # refuse to start: one line on stderr (the CLI's config error), exit 2
         raise ConfigError(str(exc)) from None
+    set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     ts = build(settings)
     level = settings.log_level.upper()
     log_config = configure_logging(settings.log_level, settings.log_format)

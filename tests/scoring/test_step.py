@@ -225,7 +225,7 @@ def test_explicit_review_cause_is_deduplicated(weekly, stepper, cfg):
 
 def test_time_step_with_nothing_to_do_changes_nothing_but_the_clock(purchase, stepper, cfg):
     state, _ = stepper([purchase(T0, 50, id="p")], cfg)
-    half_past = T0 * MS_PER_DAY + 12.5 * 3_600_000    # within the outbox TTL of the noon purchase
+    half_past = T0 * MS_PER_DAY + 12 * 3_600_000 + 600_000    # 12:10, within the 15-minute outbox TTL
     result = step(state, None, round(half_past), CUST, cfg)
     assert (result.outcome, result.decisions) == ("reviewed", ())
     assert replace(result.state, clock_ms=state.clock_ms) == state

@@ -83,10 +83,10 @@ def kind_topics(topics: TopicNames) -> dict[str, str]:
 
 @dataclass
 class Expected:
-    """A clean run's end: states, output ids -> (topic, customer), distinct events applied."""
+    """A clean run's end: states, output ids -> (topic, customer, cause), distinct events applied."""
 
     states: dict[str, CustomerState]
-    outputs: dict[str, tuple[str, str]]
+    outputs: dict[str, tuple[str, str, str]]
     applied: int
     produced: int
 
@@ -110,7 +110,7 @@ def expect(events: Iterable[dict[str, Any]], config: ScoringConfig, topics: Topi
         message = _INPUT.validate_python(doc)
         by_customer[message.customer_id].append(message)
     states: dict[str, CustomerState] = {}
-    outputs: dict[str, tuple[str, str]] = {}
+    outputs: dict[str, tuple[str, str, str]] = {}
     applied = 0
     for customer, messages in by_customer.items():
         state = NEW_STATE
@@ -121,7 +121,7 @@ def expect(events: Iterable[dict[str, Any]], config: ScoringConfig, topics: Topi
             applied += result.outcome == "applied"
             if not result.resent:
                 for decision in result.decisions:
-                    outputs[decision.id] = (by_kind[decision.kind], customer)
+                    outputs[decision.id] = (by_kind[decision.kind], customer, decision.cause)
             state = result.state
         states[customer] = state
     return Expected(states, outputs, applied, produced)
@@ -185,7 +185,7 @@ def check_outputs(index: OutputIndex, expected: Expected) -> OutputCheck:
     """Every expected id present on its topic; extra copies only as exact repeats."""
     index.update()
     mine = {oid: recs for oid, recs in index.by_id.items() if recs[0].value.get("customer_id") in expected.states}
-    missing = [oid for oid, (topic, _) in expected.outputs.items()
+    missing = [oid for oid, (topic, _, _) in expected.outputs.items()
                if oid not in mine or all(r.topic != topic for r in mine[oid])]
     unexpected = [oid for oid in mine if oid not in expected.outputs]
     duplicates, differing = 0, []
