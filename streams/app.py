@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 from faust.app.router import Router
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -57,6 +58,25 @@ class CanonicalRouter(Router):
         return super()._get_serialized_key(table, key)
 
 
+class RebalanceSafeConsumer(faust_aiokafka.Consumer):
+    """Faust's consumer, without acks of the messages a rebalance made the stream skip.
+
+    While partitions are being revoked (flow suspended), or once a new generation has started,
+    Faust's stream skips the messages it had already fetched: they are fetched again after the seek
+    to the committed offsets. But it acked them too, so they became committable: a commit before the
+    partitions changed hands moved the group past messages nobody had processed (a worker killed and
+    restarted twice: a survivor's buffered tail skipped and committed, its new owner started at the
+    end; tests/streams/test_fault_crash.py). An ack refused here leaves the message to be processed
+    again (at least once: scoring is idempotent by event id).
+    """
+
+    def ack(self, message: Any) -> bool:
+        app = self.app
+        if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
+            return False
+        return bool(super().ack(message))
+
+
 class Tierstream:
     """A worker's app and the state its agent shares with its timer and web views."""
 
@@ -74,6 +94,7 @@ class Tierstream:
             socket_timeout=2.0, socket_connect_timeout=2.0)
         self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
         self.app = faust.App(**faust_options(settings), Router=CanonicalRouter)
+        self.app.transport.Consumer = RebalanceSafeConsumer  # type: ignore[misc]  # before the consumer exists
         # The changelog topic is declared here with its own raw schema: left to Faust, it is made
         # from the table's key_type (str -> JSON) and that JSON serializer is written into the
         # shared schema, so recovery decoded the raw keys as JSON, failed on every record and
@@ -222,4 +243,13 @@ class Tierstream:
 
     # -- Redis ---------------------------------------------------------------------------
     async def redis_writer(self) -> None:
-        await self.redis.run(self.settings.redis_flush_seconds, self._stop)
+        await self.redis.run(self.settings.redis_flush_seconds, self._stop, on_restart=self.requeue_profiles)
+
+    async def requeue_profiles(self) -> None:
+        """Queue the profile of every customer on an owned partition (after Redis came back empty)."""
+        active, n = set(self.active_partitions()), self.settings.partitions
+        for i, (customer, raw) in enumerate(list(self.table.data.items())):
+            if canonical_partition(customer, n) in active and (profile := self.pipeline.profile(customer, raw)):
+                self.redis.put(customer, profile)
+            if i % 1000 == 999:
+                await asyncio.sleep(0)  # let the agent and the web server run

@@ -196,6 +196,16 @@ class Pipeline:
             return Result(customer, None, [], None, result.state.review_day, result)
         return self._result(customer, state, result, now_ms)
 
+    def profile(self, customer: str, raw_state: bytes) -> dict[str, Any] | None:
+        """A stored customer's Redis profile as of its last evaluation (None before the first one)."""
+        state, model = self.load(raw_state), self.model
+        if state.scored_day is None:
+            return None
+        ev = evaluate(state, state.scored_day, self.config, model)
+        value = value_of(state, state.scored_day, self.config, model)
+        ctx = OutputContext(customer, self.config.version, from_ms(state.clock_ms), model.version if model else None)
+        return profile_of(ev, state, ctx, value)
+
     def _result(self, customer: str, before: CustomerState, result: StepResult, now_ms: int) -> Result:
         after, model = result.state, self.model
         ctx = OutputContext(customer, self.config.version, from_ms(now_ms), model.version if model else None)

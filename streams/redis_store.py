@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ class RedisView:
     stats: RedisStats = field(default_factory=RedisStats)
     _buffer: dict[str, dict[str, Any]] = field(default_factory=dict)
     _cap_sha: str | None = None
+    _server_id: str | None = None
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -110,17 +112,42 @@ class RedisView:
                 pipe.zrem(self.key("at_risk"), customer)
         await pipe.execute()
 
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
-        """Flush every `interval` seconds; back off up to 5 s while Redis fails."""
-        delay = interval
+    async def server_restarted(self) -> bool:
+        """True when Redis answers with another run_id than last time: a new server, its data may be gone."""
+        info = await self.client.info("server")
+        run_id = str(info.get("run_id", ""))
+        restarted = self._server_id is not None and run_id != self._server_id
+        self._server_id = run_id
+        return restarted
+
+    async def run(self, interval: float, stop: asyncio.Event,
+                  on_restart: Callable[[], Awaitable[None]] | None = None, check_every: float = 1.0) -> None:
+        """Flush every `interval` seconds; back off up to 5 s while Redis fails.
+
+        With `on_restart`: every `check_every` seconds, and after Redis failed, the server's run_id is
+        checked; a new one (a restarted Redis, which may have come back empty) calls `on_restart` to
+        queue every profile again, so the view converges without an operator's `redis-resync`.
+        """
+        delay, checked, failed = interval, 0.0, False
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             ok = await self.flush()
+            if ok and on_restart is not None and (failed or time.monotonic() - checked >= check_every):
+                try:
+                    if await self.server_restarted():
+                        log.warning("redis restarted (new run_id): writing every owned customer's profile again")
+                        await on_restart()
+                    checked = time.monotonic()
+                except (RedisError, OSError) as exc:
+                    self.stats.errors += 1
+                    self.stats.last_error = type(exc).__name__
+                    ok = False
             if not ok:
                 self.stats.retries += 1
                 if delay == interval:
                     log.warning("redis write failed (%s); retrying with backoff", self.stats.last_error)
+            failed = not ok
             delay = interval if ok else min(5.0, max(delay * 2, 0.1))
         await self.flush()
 

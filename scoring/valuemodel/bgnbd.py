@@ -120,7 +120,7 @@ def expected_purchases(
     survive = np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
     if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
     # lifetimes divides by 1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), which is 1 / P(alive).
-    result: FloatArray = if_alive * p_alive(params, xs, txs, Ts)
+    result: FloatArray = np.maximum(if_alive * p_alive(params, xs, txs, Ts), 0.0)  # no -1e-17 from rounding
     return result
 
 

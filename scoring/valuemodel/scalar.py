@@ -51,7 +51,7 @@ def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive:
     else:
         log_hyp = math.log(hyp)
     survive = math.exp(log_hyp + (r + x) * math.log((alpha + T) / (alpha + T + t)))
-    return (a + b + x - 1.0) / (a - 1.0) * (1.0 - survive) * alive
+    return max(0.0, (a + b + x - 1.0) / (a - 1.0) * (1.0 - survive) * alive)  # no -1e-17 from rounding
 
 
 def customer_value(
