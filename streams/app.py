@@ -73,6 +73,8 @@ class RebalanceSafeConsumer(faust_aiokafka.Consumer):
     def ack(self, message: Any) -> bool:
         app = self.app
         if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
+            message.acked = True  # done with, so nothing waits for it; but its offset is not committable
+            self._unacked_messages.discard(message)
             return False
         return bool(super().ack(message))
 

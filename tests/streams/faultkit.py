@@ -300,6 +300,21 @@ async def wait_states(settings: Settings, expected: Expected, within: float = 12
         await asyncio.sleep(2.0)
 
 
+async def settle(group: StreamGroup, index: OutputIndex, expected: Expected) -> tuple[StateCheck, OutputCheck]:
+    """Wait until every expected output is read and the table equals the replay; both checks."""
+    await wait_outputs(index, expected)
+    states = await wait_states(group.settings, expected)
+    return states, check_outputs(index, expected)
+
+
+def assert_nothing_lost(states: StateCheck, check: OutputCheck, expected: Expected, index: OutputIndex) -> None:
+    """Every event in the states once, every expected output present, repeats only exact, no dead letter."""
+    assert states.applied == expected.applied, (
+        f"{states.applied} events recorded in the states, {expected.applied} distinct events produced")
+    assert not check.missing and not check.unexpected and not check.differing, check.problems()
+    assert not index.dlq, [r.value["reason"] for r in index.dlq[:3]]
+
+
 # ----------------------------------------------------------------------------- processes
 def restart_worker(group: StreamGroup, old: Worker) -> Worker:
     """A new worker process in place of `old` (same config, new web port)."""

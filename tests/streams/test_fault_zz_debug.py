@@ -1,5 +1,8 @@
 import asyncio, time, random
 import pytest
+import streamkit
+from pathlib import Path
+streamkit.TIERSTREAM = Path('/tmp/tswrap')
 from faultkit import OutputIndex, check_outputs, expect, history, wait_outputs, table_states, compare_states, restart_worker, wait_progress, metrics_lag
 from streamkit import StartStream, Upstream, Worker, eventually, PARTITIONS, http_json
 from streams.partitioning import canonical_partition
@@ -14,7 +17,7 @@ async def lagdump(group):
         lines = [l for l in body.splitlines() if l.startswith("tierstream_consumer_lag{") or l.startswith("tierstream_events_total") ] if isinstance(body, str) else body
         print(w.name, h and h["partitions"], h and h["events_scored"], lines, flush=True)
 
-@pytest.mark.parametrize("seed", [3, 2, 4, 5])
+@pytest.mark.parametrize("seed", [2, 3, 4, 5, 6])
 async def test_dbg(start_stream: StartStream, upstream: Upstream, seed) -> None:
     events = history(7, customers=600, min_events=6000)
     half = len(events)//2
@@ -44,6 +47,7 @@ async def test_dbg(start_stream: StartStream, upstream: Upstream, seed) -> None:
             from collections import Counter
             print(Counter(canonical_partition(expected.outputs[o][1], 4) for o in miss))
             await lagdump(group)
+            print("PIDS", [(w.name, w.pid) for w in group.workers], flush=True)
             causes = {expected.outputs[o][2] for o in miss}
             custs = {expected.outputs[o][1] for o in miss}
             pos = {e["event_id"]: i for i, e in enumerate(events)}
@@ -65,4 +69,35 @@ async def test_dbg(start_stream: StartStream, upstream: Upstream, seed) -> None:
                 ids = {h for b in st.buckets.values() for h in b[7]} | {h for _, h in st.old_ids}
                 inst += hash64(cause) in ids
             print("missing causes present in state:", inst, "of", min(50, len(miss)))
+            from aiokafka import AIOKafkaConsumer, TopicPartition
+            from streams.kafka import table_changelog
+            from scoring.codec import decode_state
+            from scoring.state import NEW_STATE
+            from scoring.step import step
+            from streams.convert import to_core
+            from faultkit import _INPUT
+            c = AIOKafkaConsumer(bootstrap_servers=group.settings.kafka_bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+            await c.start()
+            tps=[TopicPartition(table_changelog(group.settings), p) for p in range(4)]
+            c.assign(tps); await c.seek_to_beginning(*tps)
+            hist = {}
+            while True:
+                b = await c.getmany(timeout_ms=1500, max_records=5000)
+                if not b: break
+                for tp, ms in b.items():
+                    for m in ms:
+                        hist.setdefault(m.key.decode(), []).append((tp.partition, m.offset, m.timestamp, m.value))
+            await c.stop()
+            for cust in (check.differing[:2] + list(custs)[:2]):
+                print("==", cust)
+                for part, off, ts, v in hist.get(cust, []):
+                    st = decode_state(v)
+                    print("  cl", part, off, ts % 100000, events_in(st), st.tier, st.clock_ms // 86400000, st.scored_day)
+                state = NEW_STATE
+                for e in events:
+                    if e["customer_id"] != cust: continue
+                    m = _INPUT.validate_python(e); core = to_core(m)
+                    r = step(state, core, core.at_ms, cust, group.settings.scoring)
+                    state = r.state
+                    print("  rp", e["event_id"], r.outcome, events_in(state), state.tier, state.clock_ms // 86400000, [d.cause for d in r.decisions][:3])
             raise
