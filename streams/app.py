@@ -59,16 +59,79 @@ class CanonicalRouter(Router):
 
 
 class RebalanceSafeConsumer(faust_aiokafka.Consumer):
-    """Faust's consumer, without acks of the messages a rebalance made the stream skip.
+    """Faust's consumer, made to deliver each input partition in order, without gaps, across rebalances.
 
-    While partitions are being revoked (flow suspended), or once a new generation has started,
-    Faust's stream skips the messages it had already fetched: they are fetched again after the seek
-    to the committed offsets. But it acked them too, so they became committable: a commit before the
-    partitions changed hands moved the group past messages nobody had processed (a worker killed and
-    restarted twice: a survivor's buffered tail skipped and committed, its new owner started at the
-    end; tests/streams/test_fault_crash.py). An ack refused here leaves the message to be processed
-    again (at least once: scoring is idempotent by event id).
+    Two ways Faust lost input messages when a worker was killed and the group rebalanced (seen in
+    tests/streams/test_fault_crash.py, so the table and the outputs missed events for good):
+    - messages of the input partitions were delivered while the table was still being recovered, and
+      the seek to the committed offsets at the end of recovery left records fetched before it in
+      flight; the next one delivered jumped ahead, Faust took the jump for a compacted gap and
+      committed over the messages in between, which nobody had processed;
+    - the stream skips messages fetched before a rebalance (they are fetched again after the seek)
+      but acked them, so a commit could move past them.
+    Here input records (not changelog records) are delivered only outside rebalances and only in
+    offset order from the committed offset: a record beyond the next expected offset makes the
+    consumer seek back to it. Acks of skipped messages are refused. At least once, in order; scoring
+    is idempotent by event id.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next_offset: dict[Any, int | None] = {}  # input tp -> next offset to deliver (None: any)
+        self._reseeking: set[Any] = set()
+        self._held_back: dict[Any, int] = {}  # input tp -> first offset not delivered during a rebalance
+        self._first_delivered: dict[Any, int] = {}  # input tp -> first offset delivered since the last seek
+
+    async def seek_to_committed(self) -> Any:
+        offsets = await super().seek_to_committed()
+        for tp, committed in offsets.items():
+            first = self._first_delivered.pop(tp, None)
+            if committed and committed > 0:
+                self._next_offset[tp] = committed
+            else:  # nothing committed (aiokafka did not seek): from the first record delivered or held back
+                starts = [o for o in (first, self._held_back.get(tp)) if o is not None]
+                self._next_offset[tp] = None
+                if starts:
+                    await self.seek(tp, min(starts))
+            self._reseeking.discard(tp)
+        return offsets
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        await super().seek(partition, offset)
+        self._next_offset[partition] = offset
+
+    async def getmany(self, timeout: float) -> Any:  # noqa: ASYNC109 - Faust's signature
+        if self._held_back and not self.app.rebalancing:
+            await self._fetch_held_back_again()
+        async for tp, message in super().getmany(timeout):
+            if self._is_changelog_tp(tp):
+                yield tp, message
+            elif self.app.rebalancing:  # held back; fetched again once the rebalance is over
+                self._held_back.setdefault(tp, message.offset)
+            elif await self._in_order(tp, message.offset):
+                self._first_delivered.setdefault(tp, message.offset)
+                yield tp, message
+
+    async def _fetch_held_back_again(self) -> None:
+        """Seek the partitions whose records were held back during a rebalance to their next offset."""
+        held, self._held_back = self._held_back, {}
+        assigned = self.assignment()
+        for tp, first in held.items():
+            if tp in assigned:
+                start = self._next_offset.get(tp)
+                await self.seek(tp, first if start is None else start)
+
+    async def _in_order(self, tp: Any, offset: int) -> bool:
+        expected = self._next_offset.get(tp)
+        if expected is None or offset == expected:
+            self._next_offset[tp] = offset + 1
+            self._reseeking.discard(tp)
+            return True
+        if offset > expected and tp not in self._reseeking:  # a jump: fetch again from the next expected one
+            log.warning("input %s jumped from offset %d to %d: seeking back", tp, expected, offset)
+            self._reseeking.add(tp)
+            await self.seek(tp, expected)
+        return False  # already delivered (offset < expected), or after a jump
 
     def ack(self, message: Any) -> bool:
         app = self.app

@@ -17,19 +17,31 @@ expectations, output checks, process probes and the faults report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
-from streamkit import Out, StreamGroup, Worker, http_json, spawn_worker
+from streamkit import (
+    PARTITIONS,
+    Out,
+    OutputReader,
+    StreamGroup,
+    Worker,
+    http_json,
+    spawn_worker,
+    topic_names,
+    write_config,
+)
 
 from schemas.inputs import InputEvent
 from scoring.codec import decode_state
@@ -39,6 +51,7 @@ from scoring.step import step
 from streams.convert import InputMessage, to_core
 from streams.embedded import free_port
 from streams.generator import DEFAULT_START, generate, to_json
+from streams.kafka import ensure_topics
 from streams.resync import read_table
 from streams.settings import Settings, TopicNames
 
@@ -316,6 +329,38 @@ def assert_nothing_lost(states: StateCheck, check: OutputCheck, expected: Expect
 
 
 # ----------------------------------------------------------------------------- processes
+@contextlib.asynccontextmanager
+async def start_group(name: str, bootstrap: str, redis_url: str, prefix: str, workdir: Path, *, workers: int = 1,
+                      **settings: Any) -> AsyncIterator[StreamGroup]:
+    """Like the `start_stream` fixture, for a group whose Redis is not the session's (`redis_url`).
+
+    (`start_stream` takes `redis_url` from the session and cannot be given another one.)
+    """
+    suffix = uuid.uuid4().hex[:8]
+    doc: dict[str, Any] = {
+        "app_id": f"ts-{name}-{suffix}", "kafka_bootstrap": bootstrap, "redis_url": redis_url,
+        "redis_prefix": f"{prefix}{name}-{suffix}:", "partitions": PARTITIONS, "fast_join": True,
+        "commit_interval_seconds": 0.5, "review_interval_seconds": 0.2, "redis_flush_seconds": 0.02,
+        "log_level": "info", "data_dir": str(workdir / "data"), "topics": topic_names(name), **settings}
+    config_path = workdir / "tierstream.yaml"
+    loaded = write_config(config_path, doc)
+    await ensure_topics(loaded)
+    group = StreamGroup(name, loaded, config_path, workdir)
+    reader = OutputReader(bootstrap, loaded.topics, loaded.partitions)
+    try:
+        for i in range(workers):
+            wname = f"{name}-w{i + 1}"
+            group.workers.append(spawn_worker(config_path, free_port(), workdir / f"{wname}.log", wname))
+        await reader.start()
+        group.outputs = reader
+        await group.wait_ready()
+        yield group
+    finally:
+        await reader.stop()
+        group.stop()
+
+
+
 def restart_worker(group: StreamGroup, old: Worker) -> Worker:
     """A new worker process in place of `old` (same config, new web port)."""
     index = group.workers.index(old)

@@ -43,14 +43,13 @@ import time
 import pytest
 from faultkit import (
     OutputIndex,
-    check_outputs,
+    assert_nothing_lost,
     expect,
     history,
     report,
     restart_worker,
-    wait_outputs,
+    settle,
     wait_progress,
-    wait_states,
 )
 from streamkit import PARTITIONS, StartStream, StreamGroup, Upstream, Worker, eventually
 
@@ -109,14 +108,10 @@ async def test_killed_workers_lose_nothing(start_stream: StartStream, upstream: 
                 producing = asyncio.create_task(upstream.send_all(group.topics.events, events[half:]))
         await producing
 
-        await wait_outputs(index, expected)
-        states = await wait_states(group.settings, expected)
-        check = check_outputs(index, expected)
+        states, check = await settle(group, index, expected)
         report("test_fault_crash", f"kill -9 a worker mid-stream, restart it (x{len(SEEDS)}, seeds {SEEDS})",
                faults_injected=len(SEEDS), events_produced=len(events), scored=states.applied,
                dead_lettered=len(index.dlq), outputs_expected=check.expected, outputs_found=check.found,
                duplicates=check.duplicates, recovery_s=max(c["takeover_s"] for c in cycles), cycles=cycles)
-        assert states.applied == expected.applied, "events recorded in the states != distinct events produced"
-        assert not check.missing and not check.unexpected and not check.differing, check.problems()
-        assert not index.dlq, [r.value["reason"] for r in index.dlq[:3]]
+        assert_nothing_lost(states, check, expected, index)
         assert all(w.alive() for w in group.workers)

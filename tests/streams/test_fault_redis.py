@@ -1,8 +1,8 @@
 """Redis goes away mid-stream and comes back empty: no crash, no output lost, the view converges.
 
 A worker is pointed at a Redis started for this test (never the shared one) and scores a seeded
-history (mixed `customer-events` topic, `clock: event`, sweep off: see test_fault_crash.py). When a
-quarter of the outputs have been read, that Redis is stopped (SIGTERM by pid) while the rest of the
+history (mixed `customer-events` topic, `clock: event`, sweep off: see test_fault_crash.py). When a sixth
+of the outputs have been read, that Redis is stopped (SIGTERM by pid) while the rest of the
 history is produced; the worker keeps scoring (outputs keep arriving, /health answers and says Redis
 is unreachable, profiles wait in its buffer). Then a new Redis is started on the same port; it is
 empty (no persistence), like a Redis that restarted or failed over without its data.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -30,10 +31,11 @@ from faultkit import (
     history,
     report,
     settle,
+    start_group,
     table_states,
     wait_progress,
 )
-from streamkit import StartStream, StreamGroup, Upstream, eventually
+from streamkit import StreamGroup, Upstream, eventually
 
 from scoring.step import evaluate
 from streams.embedded import EmbeddedProcess, start_redis
@@ -73,12 +75,13 @@ async def view_mismatches(group: StreamGroup, client: aioredis.Redis) -> list[st
     return wrong
 
 
-async def test_a_redis_outage_loses_nothing(start_stream: StartStream, upstream: Upstream,
-                                            own_redis: list[EmbeddedProcess]) -> None:
+async def test_a_redis_outage_loses_nothing(kafka_bootstrap: str, key_prefix: str, upstream: Upstream,
+                                            own_redis: list[EmbeddedProcess], tmp_path: Path) -> None:
     port = own_redis[0].port
     events = history(31, customers=400, min_events=4000)
     third = len(events) // 3
-    async with start_stream("redisout", redis_url=own_redis[0].url, **SETTINGS) as group:
+    async with start_group("redisout", kafka_bootstrap, own_redis[0].url, key_prefix, tmp_path,
+                           **SETTINGS) as group:
         worker = group.worker
         expected = expect(events, group.settings.scoring, group.topics)
         index = OutputIndex(group)
@@ -88,7 +91,7 @@ async def test_a_redis_outage_loses_nothing(start_stream: StartStream, upstream:
             return total - len(index.missing(expected))
 
         await upstream.send_all(group.topics.events, events[:third])
-        await wait_progress(found, total // 4, "outputs before the outage", interval=0.05)
+        await wait_progress(found, total // 6, "outputs before the outage", interval=0.05)
         own_redis[0].stop()  # SIGTERM by pid
         producing = asyncio.create_task(upstream.send_all(group.topics.events, events[third:]))
         at_stop = await found()
