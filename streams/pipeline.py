@@ -190,9 +190,9 @@ class Pipeline:
         state = self.load(raw_state)
         result = step(state, None, now_ms, customer, self.config, model=self.model)
         self.counters.reviewed += 1
-        if not result.decisions and result.state.outbox == state.outbox:
-            # Nothing to publish: skip the table write. The index gets the new due day; should the
-            # worker restart first, the stored (earlier) review day re-runs this same no-op review.
+        if not result.decisions and result.state.outbox == state.outbox and result.state.figures == state.figures:
+            # Nothing to publish and no day left the window: skip the table write. The index gets the
+            # new due day; should the worker restart first, the stored review day re-runs this no-op.
             return Result(customer, None, [], None, result.state.review_day, result)
         return self._result(customer, state, result, now_ms)
 

@@ -8,6 +8,7 @@ installs anything); the slow one proves the bootstrap: `./dev env` on a fresh ve
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -87,16 +88,17 @@ def test_quickstart_from_a_fresh_copy(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_dev_env_bootstraps_a_fresh_venv(tmp_path: Path) -> None:
+async def test_dev_env_bootstraps_a_fresh_venv(tmp_path: Path) -> None:
+    # async, the long install in a thread: a blocked session loop would time out the session's Kafka clients
     tree = copy_working_tree(tmp_path / "tierstream")
     venv = tmp_path / "fresh-venv"
     env = clean_env(TIERSTREAM_VENV=str(venv))
-    boot = run(["./dev", "env"], cwd=tree, env=env, timeout=900)
+    boot = await asyncio.to_thread(run, ["./dev", "env"], cwd=tree, env=env, timeout=900)
     assert boot.returncode == 0, boot.stdout[-3000:] + boot.stderr[-3000:]
     assert (venv / ".installed").is_file() and (venv / "bin" / "tierstream").is_file()
     where = run([str(venv / "bin" / "python"), "-c", "import streams; print(streams.__file__)"], cwd=tmp_path,
                 env=env, timeout=60)
     assert where.stdout.strip().startswith(str(tree))  # the copy is what got installed
-    demo = run(["./dev", "demo", "--duration", "8", "--no-live", "--customers", "200"], cwd=tree, env=env,
-               timeout=180)
+    demo = await asyncio.to_thread(run, ["./dev", "demo", "--duration", "8", "--no-live", "--customers", "200"],
+                                   cwd=tree, env=env, timeout=180)
     assert_demo_ran(demo)

@@ -132,9 +132,10 @@ async def test_lag_sweeps_and_format(stream: StreamGroup) -> None:
     async def lag_reported() -> Samples | None:
         _, now = await scrape(stream)
         lags = [labels for (name, labels) in now if name == "tierstream_consumer_lag"]
-        return now if lags else None
+        sweeps = [v for (name, _), v in now.items() if name == "tierstream_review_sweeps_total"]
+        return now if lags and sum(sweeps) > 0 else None
 
-    samples = await eventually(lag_reported, "a consumer lag sample")
+    samples = await eventually(lag_reported, "a consumer lag sample and a review sweep")
     content_type, _ = await scrape(stream)
 
     assert content_type.startswith("text/plain; version=0.0.4")
