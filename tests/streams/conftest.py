@@ -16,26 +16,11 @@ When a test fails, the tail of every running worker's log is added to its report
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from streamkit import (
-    PARTITIONS,
-    RUNNING,
-    OutputReader,
-    StartStream,
-    StreamGroup,
-    Upstream,
-    spawn_worker,
-    topic_names,
-    write_config,
-)
-
-from streams.embedded import free_port
-from streams.kafka import ensure_topics
+from streamkit import RUNNING, StartStream, StreamGroup, Upstream, run_group, stream_config
 
 
 @pytest.hookimpl(wrapper=True)
@@ -48,28 +33,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def stream_config(name: str, bootstrap: str, redis_url: str, prefix: str, workdir: Path,
-                  **settings: Any) -> dict[str, Any]:
-    """The YAML document of a worker group: unique topics, app id, Redis prefix; fast test timings."""
-    suffix = uuid.uuid4().hex[:8]
-    doc: dict[str, Any] = {
-        "app_id": f"ts-{name}-{suffix}",
-        "kafka_bootstrap": bootstrap,
-        "redis_url": redis_url,
-        "redis_prefix": f"{prefix}{name}-{suffix}:",
-        "partitions": PARTITIONS,
-        "fast_join": True,
-        "commit_interval_seconds": 0.5,
-        "review_interval_seconds": 0.2,
-        "redis_flush_seconds": 0.02,
-        "log_level": "info",
-        "data_dir": str(workdir / "data"),
-        "topics": topic_names(name),
-    }
-    doc.update(settings)
-    return doc
-
-
 @pytest.fixture(scope="session")
 def start_stream(kafka_bootstrap: str, redis_url: str, key_prefix: str,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartStream]:
@@ -78,23 +41,9 @@ def start_stream(kafka_bootstrap: str, redis_url: str, key_prefix: str,
     @contextlib.asynccontextmanager
     async def start(name: str, *, workers: int = 1, **settings: Any) -> AsyncIterator[StreamGroup]:
         workdir = tmp_path_factory.mktemp(f"stream-{name}")
-        config_path = workdir / "tierstream.yaml"
         doc = stream_config(name, kafka_bootstrap, redis_url, key_prefix, workdir, **settings)
-        loaded = write_config(config_path, doc)
-        await ensure_topics(loaded)  # every topic exists, with the right count, before anyone touches it
-        group = StreamGroup(name, loaded, config_path, workdir)
-        reader = OutputReader(kafka_bootstrap, loaded.topics, loaded.partitions)
-        try:
-            for i in range(workers):
-                wname = f"{name}-w{i + 1}"
-                group.workers.append(spawn_worker(config_path, free_port(), workdir / f"{wname}.log", wname))
-            await reader.start()
-            group.outputs = reader
-            await group.wait_ready()
+        async with run_group(name, doc, workdir, kafka_bootstrap, workers) as group:
             yield group
-        finally:
-            await reader.stop()
-            group.stop()
 
     yield start
     for worker in list(RUNNING):  # safety net: nothing outlives the session

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,15 +31,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from streamkit import (
-    PARTITIONS,
     Out,
-    OutputReader,
     StreamGroup,
     Worker,
     http_json,
+    run_group,
     spawn_worker,
-    topic_names,
-    write_config,
+    stream_config,
 )
 
 from schemas.inputs import InputEvent
@@ -51,7 +48,6 @@ from scoring.step import step
 from streams.convert import InputMessage, to_core
 from streams.embedded import free_port
 from streams.generator import DEFAULT_START, generate, to_json
-from streams.kafka import ensure_topics
 from streams.resync import read_table
 from streams.settings import Settings, TopicNames
 
@@ -336,28 +332,9 @@ async def start_group(name: str, bootstrap: str, redis_url: str, prefix: str, wo
 
     (`start_stream` takes `redis_url` from the session and cannot be given another one.)
     """
-    suffix = uuid.uuid4().hex[:8]
-    doc: dict[str, Any] = {
-        "app_id": f"ts-{name}-{suffix}", "kafka_bootstrap": bootstrap, "redis_url": redis_url,
-        "redis_prefix": f"{prefix}{name}-{suffix}:", "partitions": PARTITIONS, "fast_join": True,
-        "commit_interval_seconds": 0.5, "review_interval_seconds": 0.2, "redis_flush_seconds": 0.02,
-        "log_level": "info", "data_dir": str(workdir / "data"), "topics": topic_names(name), **settings}
-    config_path = workdir / "tierstream.yaml"
-    loaded = write_config(config_path, doc)
-    await ensure_topics(loaded)
-    group = StreamGroup(name, loaded, config_path, workdir)
-    reader = OutputReader(bootstrap, loaded.topics, loaded.partitions)
-    try:
-        for i in range(workers):
-            wname = f"{name}-w{i + 1}"
-            group.workers.append(spawn_worker(config_path, free_port(), workdir / f"{wname}.log", wname))
-        await reader.start()
-        group.outputs = reader
-        await group.wait_ready()
+    doc = stream_config(name, bootstrap, redis_url, prefix, workdir, **settings)
+    async with run_group(name, doc, workdir, bootstrap, workers) as group:
         yield group
-    finally:
-        await reader.stop()
-        group.stop()
 
 
 

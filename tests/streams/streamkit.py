@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,8 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
+from streams.embedded import free_port
+from streams.kafka import ensure_topics
 from streams.partitioning import canonical_partition
 from streams.settings import Settings, TopicNames, load_settings
 
@@ -457,3 +459,39 @@ def decode_b64(text: str | None) -> bytes | None:
 
 def days_ago(now: datetime, days: float) -> datetime:
     return now - timedelta(days=days)
+
+
+def stream_config(name: str, bootstrap: str, redis_url: str, prefix: str, workdir: Path,
+                  **settings: Any) -> dict[str, Any]:
+    """The YAML document of a worker group: unique topics, app id, Redis prefix; fast test timings."""
+    suffix = uuid.uuid4().hex[:8]
+    doc: dict[str, Any] = {
+        "app_id": f"ts-{name}-{suffix}", "kafka_bootstrap": bootstrap, "redis_url": redis_url,
+        "redis_prefix": f"{prefix}{name}-{suffix}:", "partitions": PARTITIONS, "fast_join": True,
+        "commit_interval_seconds": 0.5, "review_interval_seconds": 0.2, "redis_flush_seconds": 0.02,
+        "log_level": "info", "data_dir": str(workdir / "data"), "topics": topic_names(name)}
+    doc.update(settings)
+    return doc
+
+
+@contextlib.asynccontextmanager
+async def run_group(name: str, doc: dict[str, Any], workdir: Path, bootstrap: str,
+                    workers: int = 1) -> AsyncIterator[StreamGroup]:
+    """Write the config, create every topic before anyone touches it, start the workers and an
+    OutputReader, wait until they own all partitions; stop everything on exit."""
+    config_path = workdir / "tierstream.yaml"
+    loaded = write_config(config_path, doc)
+    await ensure_topics(loaded)
+    group = StreamGroup(name, loaded, config_path, workdir)
+    reader = OutputReader(bootstrap, loaded.topics, loaded.partitions)
+    try:
+        for i in range(workers):
+            wname = f"{name}-w{i + 1}"
+            group.workers.append(spawn_worker(config_path, free_port(), workdir / f"{wname}.log", wname))
+        await reader.start()
+        group.outputs = reader
+        await group.wait_ready()
+        yield group
+    finally:
+        await reader.stop()
+        group.stop()
