@@ -181,6 +181,8 @@ class Pipeline:
             return self.dead_letter(src, result.reason, "rejected")
         self.counters.scored += result.outcome == "applied"
         self.counters.duplicates += result.outcome == "duplicate"
+        if result.resent:
+            result = without_stale_snapshots(state, decoded.message.event_id, result)
         return self._result(decoded.customer, state, result, now_ms)
 
     def on_review(self, customer: str, raw_state: bytes | None, now_ms: int) -> Result | None:
@@ -255,6 +257,20 @@ class Pipeline:
                 c.actions[akey] = c.actions.get(akey, 0) + 1
             elif isinstance(d, Alert):
                 c.alerts[d.alert_kind] = c.alerts.get(d.alert_kind, 0) + 1
+
+
+def without_stale_snapshots(state: CustomerState, cause: str, result: StepResult) -> StepResult:
+    """A resend without its score snapshots when the state has moved on since `cause`.
+
+    A snapshot is rebuilt from the state (the outbox keeps decisions, not profiles), so once later
+    events are in the state it would carry their figures under the old snapshot's id: a repeat that
+    is not exact. Such a snapshot went out before the later events were scored (outputs are sent as
+    they are made, before the next event), and the later snapshots supersede it anyway.
+    """
+    last = state.outbox[-1] if state.outbox else None
+    if last is not None and last.cause == cause and last.emitted_ms == state.clock_ms:
+        return result
+    return replace(result, decisions=tuple(d for d in result.decisions if d.kind != "score"))
 
 
 def profile_of(ev: Evaluation, state: CustomerState, ctx: OutputContext,
