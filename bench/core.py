@@ -20,7 +20,7 @@ from scoring.step import step
 from streams.cli import main as tierstream_main
 from streams.cli import parse_day
 from streams.history import CsvLayout, Row, read_history
-from streams.replay import end_of_day_ms
+from streams.replay import end_of_day_ms, jobs_for
 
 
 def best_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -54,9 +54,10 @@ def step_all(by_customer: dict[str, list[CoreEvent]], config: ScoringConfig) -> 
             state = step(state, event, event.at_ms, customer, config).state
 
 
-def replay_seconds(log: Path, out: Path, exact: bool = False) -> float:
+def replay_seconds(log: Path, out: Path, exact: bool = False, jobs: int | None = None) -> float:
     """Wall time of `tierstream replay LOG --as-of ... --out OUT` run in this process (no interpreter start)."""
-    argv = ["replay", str(log), "--as-of", CDNOW_AS_OF, "--out", str(out), *(["--exact"] if exact else [])]
+    argv = ["replay", str(log), "--as-of", CDNOW_AS_OF, "--out", str(out), *(["--exact"] if exact else []),
+            *([] if jobs is None else ["--jobs", str(jobs)])]
     started = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):
         tierstream_main(argv)
@@ -92,6 +93,9 @@ def run_core(workdir: Path, clones: int, repeats: int, config: ScoringConfig, ex
     warm.write_text("".join(log.read_text().splitlines(keepends=True)[:50]))
     replay_seconds(warm, workdir / "warm-up-scores.csv")
     replay_s = min(replay_seconds(log, workdir / "scores.csv") for _ in range(repeats))
+    one_s = min(replay_seconds(log, workdir / "scores-1.csv", jobs=1) for _ in range(repeats))
+    if (workdir / "scores.csv").read_bytes() != (workdir / "scores-1.csv").read_bytes():
+        raise RuntimeError("replay wrote different rows with one process and with several")
     exact_s = replay_seconds(log, workdir / "scores-exact.csv", exact=True) if exact else None
     states = [fold(NEW_STATE, ev, now_ms, config)[0] for ev in by_customer.values()]
     sizes = [len(encode_state(s)) for s in states]
@@ -100,6 +104,8 @@ def run_core(workdir: Path, clones: int, repeats: int, config: ScoringConfig, ex
         "core_fold_events_per_s": rows / fold_s,
         "core_step_events_per_s": rows / step_s,
         "replay_rows_per_s": rows / replay_s,
+        "replay_jobs": jobs_for(customers, None),
+        "replay_one_process_rows_per_s": rows / one_s,
         "replay_exact_rows_per_s": rows / exact_s if exact_s else None,
         "replay_seconds": replay_s,
         "cdnow_state_bytes_mean": statistics.fmean(sizes),

@@ -7,9 +7,9 @@ epoch days (UTC calendar days since 1970-01-01).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import NamedTuple
 
 MS_PER_DAY = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -24,9 +24,8 @@ class Kind(IntEnum):
     ENQUIRY = 4
 
 
-@dataclass(frozen=True, slots=True)
-class CoreEvent:
-    """One input event.
+class CoreEvent(NamedTuple):
+    """One input event (immutable; a named tuple because replay makes one per row).
 
     `amount_cents` is in minor units (1/100) of `currency` and >= 0 (the refund
     for a return); `severity` is 1-5 for complaints, 0 otherwise.

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
@@ -21,9 +20,6 @@ from scoring.state import (
     Bucket,
     CustomerState,
 )
-
-# Bucket counter slots touched by each kind: (cents slot, count slot).
-_SLOTS = {Kind.PURCHASE: (0, 1), Kind.RETURN: (2, 3), Kind.COMPLAINT: (4, 5), Kind.ENQUIRY: (None, 6)}
 
 
 class Outcome(Enum):
@@ -56,14 +52,15 @@ def to_base_cents(event: CoreEvent, config: ScoringConfig) -> int | None:
 
 def check_event(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
     """Why the core refuses the event, or "" when it is acceptable."""
-    if event.at_ms > now_ms + config.max_future_seconds * 1000:
+    kind, _, at_ms, cents, currency, severity = event
+    if at_ms > now_ms + config.max_future_seconds * 1000:
         return f"occurred_at is more than {config.max_future_seconds:g}s after now"
-    if event.amount_cents < 0:
+    if cents < 0:
         return "amount must be >= 0"
-    if event.kind is Kind.COMPLAINT and not 1 <= event.severity <= 5:
+    if kind is Kind.COMPLAINT and not 1 <= severity <= 5:
         return "severity must be 1-5"
-    if to_base_cents(event, config) is None:
-        return f"currency {event.currency!r} has no rate to {config.base_currency}"
+    if currency and currency != config.base_currency and currency not in config.fx_rates:
+        return f"currency {currency!r} has no rate to {config.base_currency}"
     return ""
 
 
@@ -103,23 +100,27 @@ def advance(state: CustomerState, now_ms: int, config: ScoringConfig) -> Custome
 class _Draft:
     """A private, mutable working copy; never escapes this module."""
 
-    __slots__ = ("base", "buckets", "clock_ms", "config", "figs", "horizon", "old_days", "old_ids", "start")
+    __slots__ = ("base", "buckets", "clock_ms", "config", "count", "days", "first", "first_cents", "first_seen",
+                 "horizon", "last", "old_days", "old_ids", "start", "total")
 
     def __init__(self, state: CustomerState, now_ms: int, config: ScoringConfig) -> None:
         self.base = state
         self.config = config
         self.clock_ms = max(state.clock_ms, now_ms)
-        self.start = window_start(self.clock_ms // MS_PER_DAY, config)
-        self.horizon = self.clock_ms // MS_PER_DAY - config.dedupe_days + 1  # first day whose ids are kept
-        self.buckets = {d: b for d, b in state.buckets.items() if d >= self.start}
-        self.old_ids = {key: day for day, key in state.old_ids if day >= self.horizon}
+        today = self.clock_ms // MS_PER_DAY
+        self.start = start = window_start(today, config)
+        self.horizon = today - config.dedupe_days + 1  # first day whose ids are kept
+        buckets = state.buckets
+        self.buckets = {d: b for d, b in buckets.items() if d >= start} if buckets else {}
+        self.old_ids = {key: day for day, key in state.old_ids if day >= self.horizon} if state.old_ids else {}
         self.old_days = set(state.old_days)
-        if len(self.buckets) != len(state.buckets):  # days left the window: keep their purchase days and ids
-            for day, b in state.buckets.items():
-                if day < self.start:
+        if len(self.buckets) != len(buckets):  # days left the window: keep their purchase days and ids
+            for day, b in buckets.items():
+                if day < start:
                     self._retire(day, b)
-        self.figs: list[Any] = [state.first_day, state.last_day, state.purchase_days, state.total_cents,
-                                state.first_day_cents, state.purchases, state.first_seen_day]
+        self.first, self.last, self.days = state.first_day, state.last_day, state.purchase_days
+        self.total, self.first_cents, self.count = state.total_cents, state.first_day_cents, state.purchases
+        self.first_seen = state.first_seen_day
 
     def _retire(self, day: int, bucket: Bucket) -> None:
         """A day left the window: its purchase day and event ids move to the all-time memory."""
@@ -133,55 +134,72 @@ class _Draft:
         day = event.at_ms // MS_PER_DAY
         key = hash64(event.event_id)
         bucket = self.buckets.get(day)
-        if day < self.start:
+        inside = day >= self.start
+        if not inside:
             if key in self.old_ids:
                 return False
             if day >= self.horizon:  # older events cannot be recognised again (see dedupe_days)
                 self.old_ids[key] = day
         elif bucket is not None and key in bucket[IDS]:
             return False
-        cents = to_base_cents(event, self.config) or 0
-        if event.kind is Kind.PURCHASE:
-            self._purchase_all_time(day, cents, bucket)
-        figs = self.figs
-        if figs[6] is None or day < figs[6]:
-            figs[6] = day
-        if day >= self.start:
-            self.buckets[day] = _bump(bucket or EMPTY_BUCKET, event, cents, key)
+        currency = event.currency
+        cents = event.amount_cents if not currency or currency == self.config.base_currency else (
+            to_base_cents(event, self.config) or 0)
+        kind = event.kind
+        if kind is Kind.PURCHASE:
+            self._purchase_all_time(day, cents, bucket, inside)
+        if self.first_seen is None or day < self.first_seen:
+            self.first_seen = day
+        if inside:
+            self.buckets[day] = _bump(bucket, kind, event.severity, cents, key)
         return True
 
-    def _purchase_all_time(self, day: int, cents: int, bucket: Bucket | None) -> None:
-        first, last, days, total, first_cents, count, _ = self.figs
-        if first is None or last is None:
-            self.figs[0:6] = [day, day, 1, cents, cents, 1]
-            if day < self.start:
+    def _purchase_all_time(self, day: int, cents: int, bucket: Bucket | None, inside: bool) -> None:
+        first = self.first
+        if first is None:
+            self.first = self.last = day
+            self.days = self.count = 1
+            self.total = self.first_cents = cents
+            if not inside:
                 self.old_days.add(day)
             return
-        new_day = not (day in self.old_days or (bucket is not None and bucket[P_COUNT] > 0))
-        if day < self.start:
-            self.old_days.add(day)
+        old_days = self.old_days
+        if day not in old_days and (bucket is None or not bucket[P_COUNT]):
+            self.days += 1
+        if not inside:
+            old_days.add(day)
         if day < first:
-            first, first_cents = day, cents
+            self.first, self.first_cents = day, cents
         elif day == first:
-            first_cents += cents
-        self.figs[0:6] = [first, max(last, day), days + new_day, total + cents, first_cents, count + 1]
+            self.first_cents += cents
+        if self.last is None or day > self.last:
+            self.last = day
+        self.total += cents
+        self.count += 1
 
     def freeze(self) -> CustomerState:
         b = self.base
-        old_ids = tuple(sorted((day, key) for key, day in self.old_ids.items()))
+        old_ids = tuple(sorted((day, key) for key, day in self.old_ids.items())) if self.old_ids else ()
         old_days = b.old_days if len(self.old_days) == len(b.old_days) else tuple(sorted(self.old_days))
-        return CustomerState(  # type: ignore[call-arg] # positional: dataclasses.replace costs 4x here
-            self.buckets, old_ids, old_days, *self.figs, self.clock_ms, b.scored_day, b.tier, b.tier_since,
-            b.segment, b.at_risk, b.score_centi, b.outbox, b.review_day,
+        return CustomerState(
+            self.buckets, old_ids, old_days, self.first, self.last, self.days, self.total, self.first_cents,
+            self.count, self.first_seen, self.clock_ms, b.scored_day, b.tier, b.tier_since, b.segment, b.at_risk,
+            b.score_centi, b.outbox, b.review_day,
         )
 
 
-def _bump(bucket: Bucket, event: CoreEvent, cents: int, key: int) -> Bucket:
-    values: list[Any] = list(bucket)
-    cents_slot, count_slot = _SLOTS[event.kind]
-    if cents_slot is not None:
-        values[cents_slot] += cents if event.kind is not Kind.COMPLAINT else event.severity
-    values[count_slot] += 1
-    ids = bucket[IDS]
-    values[IDS] = tuple(sorted((*ids, key)))
-    return tuple(values)
+def _bump(bucket: Bucket | None, kind: Kind, severity: int, cents: int, key: int) -> Bucket:
+    """The day's bucket with one more event of `kind`; ids stay sorted."""
+    ids: tuple[int, ...]
+    if bucket is None:
+        bucket, ids = EMPTY_BUCKET, (key,)
+    else:
+        ids = tuple(sorted((*bucket[IDS], key)))
+    pc, pn, rc, rn, cs, cn, en, _ = bucket
+    if kind is Kind.PURCHASE:
+        return (pc + cents, pn + 1, rc, rn, cs, cn, en, ids)
+    if kind is Kind.RETURN:
+        return (pc, pn, rc + cents, rn + 1, cs, cn, en, ids)
+    if kind is Kind.COMPLAINT:
+        return (pc, pn, rc, rn, cs + severity, cn + 1, en, ids)
+    return (pc, pn, rc, rn, cs, cn, en + 1, ids)

@@ -15,8 +15,7 @@ valuable customer is at risk once the ratio exceeds the multiple.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from scoring.btyd import btyd_summary
 from scoring.config import ScoringConfig
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
 MODEL_TRIP_HORIZON_DAYS = 3 * 365  # how far ahead the model's trip day is searched
 
 
-@dataclass(frozen=True, slots=True)
-class Risk:
+class Risk(NamedTuple):
     """At-risk assessment; `gap_days` is the typical gap used, `due_day` when it first trips."""
 
     score: float

@@ -7,16 +7,16 @@ Every term is listed in `Score.components`, so a score always explains itself.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from scoring.config import ScoringConfig
 from scoring.fold import window_start
 from scoring.state import C_COUNT, C_SEV, E_COUNT, P_CENTS, P_COUNT, R_CENTS, R_COUNT, CustomerState, DecayedSlot
 
 
-@dataclass(frozen=True, slots=True)
-class Component:
+class Component(NamedTuple):
     """One term of the composite: its input value and the points it adds (negative: costs)."""
 
     name: str
@@ -24,8 +24,7 @@ class Component:
     points: float
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
     """Sums over the rolling window, in cents and counts."""
 
     purchase_cents: int
@@ -41,9 +40,8 @@ class Window:
 COMPONENT_NAMES = ("recency", "frequency", "monetary", "returns", "complaints", "tenure", "enquiries")
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
-    """A customer's score as of `day` (epoch day). Money in base currency units.
+class Score(NamedTuple):
+    """A customer's score as of `day` (epoch day). Money in base currency units. Immutable.
 
     `points` holds each component's points in `COMPONENT_NAMES` order; their
     sum, clamped to [0, 100] and rounded to 0.01, is `composite`.
@@ -78,13 +76,13 @@ class Score:
 
 
 def rank_at_most(value: float, cuts: Sequence[float]) -> int:
-    """5 when value <= cuts[0], ... 1 when value > cuts[-1] (smaller is better)."""
-    return 5 - sum(1 for cut in cuts if value > cut)
+    """5 when value <= cuts[0], ... 1 when value > cuts[-1] (smaller is better); cuts ascending."""
+    return 5 - bisect_left(cuts, value)
 
 
 def rank_at_least(value: float, cuts: Sequence[float]) -> int:
-    """1 + the number of cut points that value reaches (larger is better)."""
-    return 1 + sum(1 for cut in cuts if value >= cut)
+    """1 + the number of cut points that value reaches (larger is better); cuts ascending."""
+    return 1 + bisect_right(cuts, value)
 
 
 def decayed(state: CustomerState, today: int, slot: DecayedSlot, half_life: int, start: int) -> float:

@@ -11,8 +11,9 @@ integers. Money is in cents of the base currency.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal, NamedTuple
 
 from scoring.decisions import Decision, decode_decisions, encode_decisions
 from scoring.errors import StateDecodeError
@@ -58,15 +59,20 @@ class OutboxEntry:
             raise StateDecodeError(f"damaged outbox entry for {self.cause!r}: {exc!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerState:
-    """Everything the core remembers about one customer. Treat as immutable.
+_NO_BUCKETS: Mapping[int, Bucket] = MappingProxyType({})
+
+
+class CustomerState(NamedTuple):
+    """Everything the core remembers about one customer: an immutable value.
 
     Invariants: every bucket day is inside the window as of `clock_ms`;
     `first_day <= last_day`; `purchase_days >= 1` iff a purchase was seen.
+    A named tuple rather than a frozen dataclass: replay makes one per
+    customer and a frozen dataclass costs 4x as much to build. `buckets` is
+    never changed in place (the fold works on a copy).
     """
 
-    buckets: Mapping[int, Bucket] = field(default_factory=dict)
+    buckets: Mapping[int, Bucket] = _NO_BUCKETS
     old_ids: tuple[tuple[int, int], ...] = ()  # sorted (day, hash) of events before the window, see dedupe_days
     old_days: tuple[int, ...] = ()  # sorted purchase days before the window (exact distinct-day counts)
     first_day: int | None = None
@@ -97,9 +103,8 @@ class CustomerState:
 
 
 NEW_STATE = CustomerState()
-_STATE_FIELDS = tuple(f.name for f in fields(CustomerState))
 
 
 def evolve(state: CustomerState, **changes: Any) -> CustomerState:
-    """A copy of `state` with `changes` (4x faster than dataclasses.replace on this hot path)."""
-    return CustomerState(*[changes[n] if n in changes else getattr(state, n) for n in _STATE_FIELDS])
+    """A copy of `state` with `changes`."""
+    return state._replace(**changes)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from scoring.btyd import btyd_summary
 from scoring.config import ActionSpec, ScoringConfig
@@ -37,8 +37,7 @@ if TYPE_CHECKING:
 MAX_CATCH_UP = 5000  # review days evaluated in one step at most (then it evaluates as of today)
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """The customer's published profile as of `score.day`."""
 
     score: Score

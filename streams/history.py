@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -35,15 +35,17 @@ class HistoryError(Exception):
     """The file as a whole cannot be read (missing column, unreadable file)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """A readable row: its line number (1-based), the customer and the event."""
+
     line: int
     customer_id: str
     event: CoreEvent
 
 
-@dataclass(frozen=True, slots=True)
-class BadRow:
+class BadRow(NamedTuple):
+    """An unreadable row: its line number, why, and the start of its text."""
+
     line: int
     reason: str
     text: str = ""
@@ -82,6 +84,30 @@ def parse_time_ms(text: str, date_format: str | None = None) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def parse_cents(text: str) -> int:
+    """Exact cents of a decimal amount (half to even beyond two decimals).
+
+    Raises InvalidOperation for text that is not a number and ValueError for
+    a non-finite or implausibly large (> 1e9) amount. Plain amounts such as
+    "-12.5" skip Decimal (same result, a third of the time).
+    """
+    whole, _, frac = text.partition(".")
+    negative = whole[:1] == "-"
+    digits = whole[1:] if negative else whole
+    if 0 < len(digits) <= 9 and len(frac) <= 2 and digits.isdecimal() and (not frac or frac.isdecimal()):
+        cents = int(digits) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
+        return -cents if negative else cents
+    return _checked_cents(Decimal(text))
+
+
+def _checked_cents(amount: Decimal) -> int:
+    if not amount.is_finite():
+        raise ValueError("amount is not a finite number")
+    if abs(amount) > 1_000_000_000:
+        raise ValueError("amount is implausibly large (> 1e9)")
+    return to_cents(amount)
 
 
 def open_text(path: Path) -> TextIO:
@@ -149,15 +175,7 @@ def _index(header: list[str], name: str | None, required: bool) -> int | None:
 
 def _read_csv(handle: TextIO, layout: CsvLayout, source: str) -> Iterator[Row | BadRow]:
     rows, header, first = _reader(handle, layout)
-    cols = _Columns(header, layout)
-    times: dict[str, int] = {}
-    for line, values in enumerate(rows, start=first + 1):
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue
-        try:
-            yield cols.row(line, values, times, source)
-        except (ValueError, InvalidOperation, IndexError, KeyError) as exc:
-            yield BadRow(line, _reason(exc), layout.delimiter.join(values)[:200])
+    return _Columns(header, layout).convert(rows, first + 1, source)
 
 
 def _reason(exc: Exception) -> str:
@@ -184,6 +202,38 @@ class _Columns:
         self.quantity = _index(header, layout.quantity, True)
         self.severity = _index(header, layout.severity, True)
 
+    def convert(self, rows: Iterator[list[str]], first_line: int, source: str) -> Iterator[Row | BadRow]:
+        """Rows and bad rows, in file order; blank lines are skipped.
+
+        A plain purchases log (no type, id, currency or quantity column), the
+        common large input, takes an inlined path with the same results.
+        """
+        times: dict[str, int] = {}
+        layout = self.layout
+        plain = (self.type, self.event_id, self.currency, self.quantity) == (None, None, None, None)
+        c, t, a, date_format, prefix = self.customer, self.time, self.amount, layout.date_format, f"{source}:"
+        purchase, refund = Kind.PURCHASE, Kind.RETURN
+        for line, v in enumerate(rows, first_line):
+            try:
+                if not plain:
+                    yield self.row(line, v, times, source)
+                    continue
+                customer = v[c].strip()  # type: ignore[index]
+                if not customer:
+                    raise ValueError("customer id is empty")
+                stamp = v[t]  # type: ignore[index]
+                at_ms = times.get(stamp)
+                if at_ms is None:
+                    at_ms = times[stamp] = parse_time_ms(stamp, date_format)
+                cents = parse_cents(v[a])  # type: ignore[index]
+                if cents < 0:  # a negative sale is a refund
+                    yield Row(line, customer, CoreEvent(refund, prefix + str(line), at_ms, -cents))
+                else:
+                    yield Row(line, customer, CoreEvent(purchase, prefix + str(line), at_ms, cents))
+            except (ValueError, InvalidOperation, IndexError, KeyError) as exc:
+                if v and (len(v) > 1 or v[0].strip()):
+                    yield BadRow(line, _reason(exc), layout.delimiter.join(v)[:200])
+
     def row(self, line: int, v: list[str], times: dict[str, int], source: str) -> Row:
         customer = v[self.customer].strip()  # type: ignore[index]
         if not customer:
@@ -207,14 +257,9 @@ class _Columns:
     def _amount(self, v: list[str], kind: Kind) -> int:
         if kind in (Kind.COMPLAINT, Kind.ENQUIRY):
             return 0
-        amount = Decimal(v[self.amount])  # type: ignore[index]
-        if not amount.is_finite():
-            raise ValueError("amount is not a finite number")
-        if self.quantity is not None:
-            amount *= Decimal(v[self.quantity])
-        if abs(amount) > 1_000_000_000:
-            raise ValueError("amount is implausibly large (> 1e9)")
-        return to_cents(amount)
+        if self.quantity is None:
+            return parse_cents(v[self.amount])  # type: ignore[index]
+        return _checked_cents(Decimal(v[self.amount]) * Decimal(v[self.quantity]))  # type: ignore[index]
 
     def _severity(self, v: list[str]) -> int:
         if self.severity is None or not v[self.severity].strip():

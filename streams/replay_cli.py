@@ -26,10 +26,11 @@ def _rows(inputs: list[Path], layout: CsvLayout) -> Iterator[Row | BadRow]:
         yield from read_history(path, layout)
 
 
-def _with_progress(rows: Iterable[Row | BadRow], console: Console) -> Iterator[Row | BadRow]:
-    if not console.is_terminal:
-        yield from rows
-        return
+def _with_progress(rows: Iterable[Row | BadRow], console: Console) -> Iterable[Row | BadRow]:
+    return _progress(rows, console) if console.is_terminal else rows
+
+
+def _progress(rows: Iterable[Row | BadRow], console: Console) -> Iterator[Row | BadRow]:
     columns = (SpinnerColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("replay")
@@ -42,6 +43,7 @@ def _with_progress(rows: Iterable[Row | BadRow], console: Console) -> Iterator[R
 def run(
     inputs: list[Path], as_of_day: int, config: ScoringConfig, out: Path, layout: CsvLayout,
     strict: bool, exact: bool, decisions_out: Path | None, console: Console, model: ValueModel | None = None,
+    jobs: int | None = None,
 ) -> int:
     """Run a replay; 0 on success, 1 on a bad row under --strict, 2 on a bad file or column option."""
     reported: list[BadRow] = []
@@ -57,7 +59,7 @@ def run(
             decisions = stack.enter_context(decisions_out.open("w")) if decisions_out else None
             stats = run_replay(_with_progress(_rows(inputs, layout), console), as_of_day, config, sink,
                                strict=strict, exact=exact, decisions_out=decisions, on_bad=on_bad,
-                               model=model)
+                               model=model, jobs=jobs)
     except HistoryError as exc:  # the file or a column option is wrong: a usage error
         console.print(f"tierstream: error: {exc}", markup=False)
         return 2

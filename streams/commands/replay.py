@@ -59,16 +59,22 @@ def replay(
     model: Annotated[Path | None, typer.Option(help="Value model from `tierstream fit`: adds p_alive, "
                                                     "expected purchases and clv; at-risk from the model.",
                                                exists=True, dir_okay=False)] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help=(
+        "Processes that score customers (batch mode; same output). Default: one per CPU (at most 8) "
+        "from 20,000 customers up, else 1."))] = None,
 ) -> None:
     """Score a transaction history offline through the same core as the stream: one row per customer."""
-    from streams.modelfile import load_model
     from streams.replay_cli import run
 
     settings = settings_from(config)
     if decisions_out is not None and not exact:
         raise typer.BadParameter("--decisions-out needs --exact", param_hint="--decisions-out")
     layout = csv_layout(**locals())
-    value_model = load_model(model) if model is not None else None
+    value_model = None
+    if model is not None:  # scipy and the value model load only when asked for (a second off the start)
+        from streams.modelfile import load_model
+
+        value_model = load_model(model)
     code = run(inputs, parse_day(as_of), settings.scoring, out, layout, strict, exact, decisions_out, err,
-               value_model)
+               value_model, jobs)
     raise typer.Exit(code)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from scoring import NEW_STATE, StateDecodeError, decode_state, encode_state, step
 from scoring.codec import VERSION, peek_review_day
 from scoring.events import MS_PER_DAY
+from scoring.state import evolve
 
 T0 = 20_000
 
@@ -49,7 +48,7 @@ def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enq
 ])
 def test_edge_values_round_trip(change, purchase, fold_at):
     base = fold_at([purchase(T0, 10)], T0)
-    _round_trip(replace(base, **change))
+    _round_trip(evolve(base, **change))
 
 
 def test_unusual_cause_text_in_outbox_round_trips(purchase, cfg):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from scoring import NEW_STATE, evaluate, score
 from scoring.config import SEGMENTS
 from scoring.lifecycle import assess_risk, is_valuable, segment, typical_gap
+from scoring.state import evolve
 
 T0 = 20_000
 
@@ -118,7 +117,7 @@ def test_at_risk_uses_default_gap_with_one_purchase_day(recency, risk_score, fla
 @pytest.mark.parametrize(("tier", "flag"), [("AAA", True), ("A", True), ("B", False), ("C", False), (None, False)])
 def test_valuable_by_tier(tier, flag, purchase, fold_at, cfg):
     state, last = _weekly_buyer(purchase, fold_at, amount=20)     # M = 2
-    state = replace(state, tier=tier)
+    state = evolve(state, tier=tier)
     s = score(state, last + 30, cfg)
     assert is_valuable(s, tier, cfg) is flag
     assert assess_risk(state, s, tier, cfg).is_at_risk is flag

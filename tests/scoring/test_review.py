@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from scoring import NEW_STATE, evaluate, next_review_at, next_review_day, step
 from scoring.events import MS_PER_DAY
+from scoring.state import evolve
 
 T0 = 20_000
 
@@ -64,7 +64,7 @@ def test_every_step_caches_its_review_day(weekly, stepper, complaint, cfg):
 ])
 def test_review_days_walk_through_every_change_point(scored_offset, expected_offset, purchase, fold_at, cfg):
     state = fold_at([purchase(T0, 10, id="only")], T0)
-    state = replace(_scored(state, T0, cfg), scored_day=T0 + scored_offset)
+    state = evolve(_scored(state, T0, cfg), scored_day=T0 + scored_offset)
     assert next_review_day(state, cfg) == T0 + expected_offset
 
 
@@ -72,7 +72,7 @@ def test_complaint_half_life_is_a_review_day(purchase, complaint, fold_at, confi
     config = config_with(complaint_half_life_days=7)
     state = _scored(fold_at([purchase(T0, 10), complaint(T0, 4)], T0), T0, config)
     assert next_review_day(state, config) == T0 + 7
-    assert next_review_day(replace(state, scored_day=T0 + 7), config) == T0 + 14
+    assert next_review_day(evolve(state, scored_day=T0 + 7), config) == T0 + 14
 
 
 def test_enquiry_half_life_is_a_review_day(enquiry, fold_at, config_with):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 
@@ -19,6 +18,7 @@ from scoring import (
     step,
 )
 from scoring.events import MS_PER_DAY
+from scoring.state import evolve
 from scoring.step import review_cause
 
 T0 = 20_000
@@ -228,11 +228,11 @@ def test_time_step_with_nothing_to_do_changes_nothing_but_the_clock(purchase, st
     half_past = T0 * MS_PER_DAY + 12 * 3_600_000 + 600_000    # 12:10, within the 15-minute outbox TTL
     result = step(state, None, round(half_past), CUST, cfg)
     assert (result.outcome, result.decisions) == ("reviewed", ())
-    assert replace(result.state, clock_ms=state.clock_ms) == state
+    assert evolve(result.state, clock_ms=state.clock_ms) == state
     # later, only the expired outbox entry goes too
     evening = step(state, None, T0 * MS_PER_DAY + 20 * 3_600_000, CUST, cfg)
     assert evening.decisions == ()
-    assert replace(evening.state, clock_ms=state.clock_ms, outbox=state.outbox) == state
+    assert evolve(evening.state, clock_ms=state.clock_ms, outbox=state.outbox) == state
     assert evening.state.outbox == ()
 
 
@@ -254,7 +254,7 @@ def test_clock_never_runs_backwards_in_step(purchase, cfg):
 # --- catch-up --------------------------------------------------------------------------------
 
 def _strip(state):
-    return replace(state, outbox=())
+    return evolve(state, outbox=())
 
 
 @pytest.mark.parametrize("jump", [10, 60, 200, 400, 900])
