@@ -168,3 +168,29 @@ def test_model_watcher_sees_a_replaced_model_of_the_same_size(tmp_path: Path, fi
 
 def _purchase(event_id: str, day: int, amount: float) -> CoreEvent:
     return CoreEvent(Kind.PURCHASE, event_id, day * MS_PER_DAY, round(amount * 100), "USD")
+
+
+def test_an_input_with_no_readable_row_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Wrong columns (here the quantity read as the date): every row is bad. One line naming the first
+    bad row, exit 2, instead of "skipped N bad rows" and a fit error."""
+    wrong = ["--delimiter", "whitespace", "--columns", "customer_id,id,amount,occurred_at,quantity"]
+    for command in (["evaluate", str(CDNOW), "--cal-end", "1997-12-31"],
+                    ["fit", str(CDNOW), "--as-of", "1997-12-31", "--out", str(tmp_path / "m.json")]):
+        code, _, err = run_cli([*command, *wrong], capsys)
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"tierstream: error: {CDNOW}: no row could be read"), err
+        assert "line 1:" in lines[0] and "skipped" not in err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_fit_with_a_horizon_longer_than_the_history_allows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model.json"
+    code, _, err = run_cli(["fit", str(CDNOW), "--as-of", "1997-09-30", "--horizon-days", "365",
+                            "--out", str(out), *LAYOUT], capsys)
+    assert code == 0, err
+    assert "P(no purchase in 136 days) (history too short for the 365 days asked for)" in err
+    risk = json.loads(out.read_text())["at_risk"]
+    assert (risk["horizon_days"], risk["requested_horizon_days"]) == (136, 365)

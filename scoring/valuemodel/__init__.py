@@ -10,7 +10,13 @@ from scoring.valuemodel.bgnbd import BgNbdParams, expected_purchases, fit_bgnbd,
 from scoring.valuemodel.clv import clv
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.evaluate import Evaluation, Score, evaluate
-from scoring.valuemodel.features import FEATURE_NAMES, FEATURE_NAMES_V1, at_risk_features, feature_columns
+from scoring.valuemodel.features import (
+    FEATURE_NAMES,
+    FEATURE_NAMES_V1,
+    FEATURE_NAMES_V2,
+    at_risk_features,
+    feature_columns,
+)
 from scoring.valuemodel.gammagamma import (
     GammaGammaParams,
     conditional_expected_average_profit,
@@ -25,6 +31,7 @@ from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds, rf
 __all__ = [
     "FEATURE_NAMES",
     "FEATURE_NAMES_V1",
+    "FEATURE_NAMES_V2",
     "MODEL_FORMAT",
     "AtRiskModel",
     "BgNbdParams",

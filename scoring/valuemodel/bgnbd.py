@@ -116,8 +116,8 @@ def expected_purchases(
     """
     ts, xs, txs, Ts = as_float(t), as_float(x), as_float(t_x), as_float(T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    log_hyp = _log_hyp2f1(r + xs, b + xs, a + b + xs - 1.0, ts / (alpha + Ts + ts))
-    survive = np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
+    sign, log_hyp = _log_hyp2f1(r + xs, b + xs, a + b + xs - 1.0, ts / (alpha + Ts + ts))
+    survive = sign * np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
     if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
     # lifetimes divides by 1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), which is 1 / P(alive).
     result: FloatArray = np.maximum(if_alive * p_alive(params, xs, txs, Ts), 0.0)  # no -1e-17 from rounding
@@ -140,10 +140,17 @@ def p_no_purchase(
     return result
 
 
-def _log_hyp2f1(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> FloatArray:
-    """log 2F1(a, b; c; z) for 0 <= z < 1, via Euler's transformation where 2F1 overflows."""
+def _log_hyp2f1(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Sign and log |2F1(a, b; c; z)| for 0 <= z < 1, via Euler's transformation where 2F1 overflows.
+
+    2F1 is negative for some c < 0, which a fit with a + b < 1 gives one-time
+    buyers (c = a + b - 1); the sign is kept apart so that no log of a
+    negative number turns the expectation into NaN.
+    """
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        direct = np.log(hyp2f1(a, b, c, z))
-        euler = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    result: FloatArray = np.where(np.isinf(direct), euler, direct)
-    return result
+        direct = hyp2f1(a, b, c, z)
+        euler = hyp2f1(c - a, c - b, c, z)
+        overflow = ~np.isfinite(direct)
+        value = np.where(overflow, euler, direct)
+        log_abs = np.log(np.abs(value)) + np.where(overflow, (c - a - b) * np.log1p(-z), 0.0)
+    return np.sign(value), log_abs

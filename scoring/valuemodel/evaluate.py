@@ -14,18 +14,16 @@ input order) and `all` (every customer with a purchase by calibration end;
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from scoring.valuemodel.arrays import BoolArray, FloatArray
-from scoring.valuemodel.atrisk import DEFAULT_L2, DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, fit_at_risk
+from scoring.valuemodel.atrisk import DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, AtRiskModel, fit_at_risk
 from scoring.valuemodel.bgnbd import fit_bgnbd, p_alive
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.metrics import precision_at_top, roc_auc
+from scoring.valuemodel.segments import segments
 from scoring.valuemodel.summary import History, PurchaseLog, Summary, bought_between, purchase_log, summarise
 
 METHODS = ("model", "one_minus_p_alive", "recency_days")
@@ -43,11 +41,18 @@ class Score:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Scores by segment, then by method (see module docstring)."""
+    """Scores by segment, then by method (see module docstring).
+
+    `label_horizon_days` is the horizon the at-risk model was trained on:
+    `horizon_days`, or shorter when the calibration period is too short for
+    training windows of the full holdout length; `l2` the strength it chose.
+    """
 
     cal_end_day: int
     horizon_days: int
     scores: dict[str, dict[str, Score]]
+    label_horizon_days: int = 0
+    l2: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe mapping."""
@@ -58,7 +63,7 @@ def evaluate(
     transactions_by_customer: Mapping[Any, History],
     cal_end_day: int,
     horizon_days: int | None = None,
-    l2: float = DEFAULT_L2,
+    l2: float | None = None,
     n_windows: int = DEFAULT_WINDOWS,
     step_days: int = DEFAULT_STEP_DAYS,
 ) -> Evaluation:
@@ -72,10 +77,11 @@ def evaluate(
     horizon = _horizon(log, cal_end_day, horizon_days)
     s = summarise(log, cal_end_day)
     lapsed = ~bought_between(log, cal_end_day, cal_end_day + horizon)[s.customer]
-    risk = _method_scores(log, s, cal_end_day, horizon, l2, n_windows, step_days)
-    segments = _segments(s)
-    scores = {name: {m: _score(lapsed[mask], risk[m][mask]) for m in METHODS} for name, mask in segments.items()}
-    return Evaluation(cal_end_day, horizon, scores)
+    model = fit_at_risk(log, cal_end_day, horizon, l2, n_windows, step_days)
+    risk = _method_scores(model, s)
+    masks = segments(s)
+    scores = {name: {m: _score(lapsed[mask], risk[m][mask]) for m in METHODS} for name, mask in masks.items()}
+    return Evaluation(cal_end_day, horizon, scores, model.horizon_days, model.l2)
 
 
 def _horizon(log: PurchaseLog, cal_end_day: int, horizon_days: int | None) -> int:
@@ -85,10 +91,7 @@ def _horizon(log: PurchaseLog, cal_end_day: int, horizon_days: int | None) -> in
     return horizon
 
 
-def _method_scores(
-    log: PurchaseLog, s: Summary, cal_end_day: int, horizon: int, l2: float, n_windows: int, step_days: int
-) -> dict[str, FloatArray]:
-    model = fit_at_risk(log, cal_end_day, horizon, l2, n_windows, step_days)
+def _method_scores(model: AtRiskModel, s: Summary) -> dict[str, FloatArray]:
     bg = fit_bgnbd(s.x, s.t_x, s.T)
     return {
         "model": model.risk(bg, s.x, s.t_x, s.T, s.mean_repeat_value),
@@ -97,14 +100,7 @@ def _method_scores(
     }
 
 
-def _segments(s: Summary) -> dict[str, BoolArray]:
-    repeat = s.x > 0
-    order = np.argsort(-s.total_value[repeat], kind="stable")
-    top = np.zeros(int(repeat.sum()), dtype=np.bool_)
-    top[order[: math.ceil(top.size / 3)]] = True
-    top_third = np.zeros_like(repeat)
-    top_third[np.flatnonzero(repeat)[top]] = True
-    return {"repeat": repeat, "repeat_top_value_third": top_third, "all": np.ones_like(repeat)}
+_segments = segments  # the name the tests used before segments had a module
 
 
 def _score(labels: BoolArray, scores: FloatArray) -> Score:

@@ -4,9 +4,15 @@ Every feature is a function of (x, t_x, T, mean repeat value), the BG/NBD
 parameters and the horizon only, so the stream can compute it per customer
 (`scoring.valuemodel.scalar.at_risk_1`, kept in exact agreement with
 `feature_columns`).
+
+`SILENCE_DIRECTION` says how each feature moves while a customer stays silent
+(T grows, x and t_x fixed): the fit constrains the coefficients to these
+signs, so the at-risk score never falls while a customer does not buy.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +22,10 @@ from scoring.valuemodel.bgnbd import BgNbdParams, expected_purchases, p_alive, p
 
 # Probabilities are kept this far from 0 and 1 before taking log-odds.
 LOGIT_EPS = 1e-12
+# Repeat purchase days at which a customer counts fully as a frequent buyer
+# in the split of linear recency (`frequent_share`).
+FREQUENT_AT = 10
+RECENCY_UNIT_DAYS = 100.0
 
 FEATURES = {
     "log_recency": "log(1 + days since last purchase day)",
@@ -29,6 +39,25 @@ FEATURES = {
     "is_one_time": "1 when x == 0",
     "p_no_purchase": "BG/NBD P(no purchase day in the horizon)",
     "logit_no_purchase": "its log-odds, the probability kept within [1e-12, 1 - 1e-12]",
+    "recency_occasional": "days since last purchase day / 100, times 1 - frequent_share(x)",
+    "recency_frequent": "days since last purchase day / 100, times frequent_share(x)",
+}
+
+# +1: rises while the customer stays silent; -1: falls; 0: constant.
+SILENCE_DIRECTION = {
+    "log_recency": 1,
+    "log_frequency": 0,
+    "log_overdue": 1,
+    "log_age": 1,
+    "log_mean_value": 0,
+    "p_alive": -1,
+    "log_expected": -1,
+    "log1p_expected": -1,
+    "is_one_time": 0,
+    "p_no_purchase": 1,
+    "logit_no_purchase": 1,
+    "recency_occasional": 1,
+    "recency_frequent": 1,
 }
 
 # Model format 1 (tierstream.valuemodel/1).
@@ -47,7 +76,7 @@ FEATURE_NAMES_V1 = (
 # horizon), as a probability and as log-odds) and a bounded transform of the
 # expected purchases, so that a customer the BG/NBD calls certainly dead does
 # not get an unbounded feature value.
-FEATURE_NAMES = (
+FEATURE_NAMES_V2 = (
     "log_recency",
     "log_frequency",
     "log_overdue",
@@ -60,7 +89,19 @@ FEATURE_NAMES = (
     "logit_no_purchase",
 )
 
-KNOWN_FEATURE_SETS = (FEATURE_NAMES, FEATURE_NAMES_V1)
+# Model format 3: days since the last purchase also enter linearly, with one
+# slope for occasional and one for frequent buyers. On CDNOW the odds of not
+# buying keep rising linearly with recency long after log(recency) flattens,
+# and less steeply for frequent buyers; log(recency) alone let other features
+# outrank the longest-silent customers.
+FEATURE_NAMES = (*FEATURE_NAMES_V2, "recency_occasional", "recency_frequent")
+
+KNOWN_FEATURE_SETS = (FEATURE_NAMES, FEATURE_NAMES_V2, FEATURE_NAMES_V1)
+
+
+def frequent_share(x: float) -> float:
+    """0 for a one-time buyer, rising with log(1 + x) to 1 at `FREQUENT_AT` repeat days and beyond."""
+    return min(math.log1p(x), math.log1p(FREQUENT_AT)) / math.log1p(FREQUENT_AT)
 
 
 def feature_columns(
@@ -79,6 +120,8 @@ def feature_columns(
     overdue = np.where(repeat, recency / np.maximum(gap, 1.0), 0.0)
     expected = expected_purchases(bg, horizon_days, xs, txs, Ts)
     none = np.clip(p_no_purchase(bg, horizon_days, xs, txs, Ts), LOGIT_EPS, 1.0 - LOGIT_EPS)
+    share = np.minimum(np.log1p(xs), math.log1p(FREQUENT_AT)) / math.log1p(FREQUENT_AT)
+    linear = recency / RECENCY_UNIT_DAYS
     return {
         "log_recency": np.log1p(recency),
         "log_frequency": np.log1p(xs),
@@ -91,6 +134,8 @@ def feature_columns(
         "is_one_time": (~repeat).astype(np.float64),
         "p_no_purchase": none,
         "logit_no_purchase": np.log(none) - np.log1p(-none),
+        "recency_occasional": linear * (1.0 - share),
+        "recency_frequent": linear * share,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
@@ -19,17 +21,27 @@ def _loss(w: FloatArray, X: FloatArray, y: FloatArray, l2: float) -> tuple[float
     return float(loss), grad
 
 
-def fit_logistic(X: FloatArray, y: FloatArray, l2: float) -> FloatArray:
+def fit_logistic(X: FloatArray, y: FloatArray, l2: float, signs: Sequence[int] | None = None) -> FloatArray:
     """Weights [intercept, coefficients...] of P(y = 1 | X); X should be standardised.
 
-    Raises ValueModelError unless both labels occur or when the optimiser fails.
+    `signs`, one per column: +1 keeps the coefficient >= 0, -1 keeps it <= 0,
+    0 leaves it free. Raises ValueModelError unless both labels occur or when
+    the optimiser fails.
     """
     if y.size == 0 or y.min() == y.max():
         raise ValueModelError("logistic fit needs both labels in the training data")
     start = np.zeros(X.shape[1] + 1)
     start[0] = np.log(y.mean() / (1.0 - y.mean()))
+    limits = {1: (0.0, None), -1: (None, 0.0), 0: (None, None)}
+    bounds = [(None, None)] + [limits[int(np.sign(s))] for s in (signs or [0] * X.shape[1])]
     result = minimize(
-        _loss, start, args=(X, y, l2), jac=True, method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-9}
+        _loss,
+        start,
+        args=(X, y, l2),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 2000, "gtol": 1e-9},
     )
     if not np.all(np.isfinite(result.x)):
         raise ValueModelError("logistic fit did not converge")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy.typing as npt
 
 from scoring.valuemodel.arrays import FloatArray
-from scoring.valuemodel.atrisk import DEFAULT_L2, DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, AtRiskModel, fit_at_risk
+from scoring.valuemodel.atrisk import DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, AtRiskModel, fit_at_risk
 from scoring.valuemodel.bgnbd import BgNbdParams, fit_bgnbd
 from scoring.valuemodel.clv import clv
 from scoring.valuemodel.errors import ValueModelError
@@ -17,11 +17,11 @@ from scoring.valuemodel.gammagamma import GammaGammaParams, fit_gamma_gamma
 from scoring.valuemodel.summary import History, PurchaseLog, purchase_log, summarise, window_activity
 from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds
 
-MODEL_FORMAT = "tierstream.valuemodel/2"
-# Format 1 differs only in the at-risk model's feature set (`FEATURE_NAMES_V1`)
-# and its lack of training metadata; such files are still read and scored as
-# they were fitted.
-READABLE_FORMATS = (MODEL_FORMAT, "tierstream.valuemodel/1")
+MODEL_FORMAT = "tierstream.valuemodel/3"
+# Formats 1 and 2 differ only in the at-risk model's feature set
+# (`FEATURE_NAMES_V1`, `FEATURE_NAMES_V2`) and training metadata; such files
+# are still read and scored as they were fitted.
+READABLE_FORMATS = (MODEL_FORMAT, "tierstream.valuemodel/2", "tierstream.valuemodel/1")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class ValueModel:
 
     @classmethod
     def from_dict(cls, data: Any) -> ValueModel:
-        """Inverse of `to_dict`, also of format 1; raises ValueModelError on another format or a bad mapping."""
+        """Inverse of `to_dict`, also of formats 1 and 2; raises ValueModelError on another format or a bad mapping."""
         if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             raise ValueModelError(f"value model: expected a mapping with format {MODEL_FORMAT!r}")
         try:
@@ -94,7 +94,7 @@ def fit_value_model(
     horizon_days: int = 90,
     window_days: int = 365,
     version: str | None = None,
-    l2: float = DEFAULT_L2,
+    l2: float | None = None,
     n_windows: int = DEFAULT_WINDOWS,
     step_days: int = DEFAULT_STEP_DAYS,
 ) -> ValueModel:
@@ -102,8 +102,10 @@ def fit_value_model(
 
     Input: per customer a list of (epoch day, amount) purchases. The at-risk
     model is trained on cuts from `as_of_day - horizon_days` back (see
-    `scoring.valuemodel.atrisk`), so the history must be clearly longer than
-    `horizon_days`. Raises ValueModelError when a part cannot be fitted.
+    `scoring.valuemodel.atrisk`); with less than twice `horizon_days` of
+    history its label horizon is shortened (recorded in the model). `l2` None
+    chooses the at-risk model's L2 strength by validation inside the history.
+    Raises ValueModelError when a part cannot be fitted.
     """
     log = purchase_log(list(transactions_by_customer.values()))
     s = summarise(log, as_of_day)

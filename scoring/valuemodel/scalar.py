@@ -15,7 +15,7 @@ from scipy.special import hyp2f1
 
 from scoring.valuemodel.bgnbd import BgNbdParams
 from scoring.valuemodel.clv import DAYS_PER_MONTH
-from scoring.valuemodel.features import LOGIT_EPS
+from scoring.valuemodel.features import LOGIT_EPS, RECENCY_UNIT_DAYS, frequent_share
 from scoring.valuemodel.model import ValueModel
 
 
@@ -44,14 +44,17 @@ def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive:
         return 0.0
     r, alpha, a, b = bg.r, bg.alpha, bg.a, bg.b
     z = t / (alpha + T + t)
-    hyp = float(hyp2f1(r + x, b + x, a + b + x - 1.0, z))
+    c = a + b + x - 1.0
+    hyp = float(hyp2f1(r + x, b + x, c, z))
     if math.isinf(hyp) or math.isnan(hyp):  # Euler's transformation, as the vectorised version
-        c = a + b + x - 1.0
-        log_hyp = math.log(float(hyp2f1(c - r - x, c - b - x, c, z))) + (c - r - 2 * x - b) * math.log1p(-z)
+        hyp = float(hyp2f1(c - r - x, c - b - x, c, z))
+        log_scale = (c - r - 2 * x - b) * math.log1p(-z)
     else:
-        log_hyp = math.log(hyp)
-    survive = math.exp(log_hyp + (r + x) * math.log((alpha + T) / (alpha + T + t)))
-    return max(0.0, (a + b + x - 1.0) / (a - 1.0) * (1.0 - survive) * alive)  # no -1e-17 from rounding
+        log_scale = 0.0
+    # 2F1 is negative for some c < 0 (a + b < 1, x == 0): keep its sign out of the log.
+    log_abs = math.log(abs(hyp)) if hyp != 0.0 else -math.inf
+    survive = math.copysign(math.exp(log_abs + log_scale + (r + x) * math.log((alpha + T) / (alpha + T + t))), hyp)
+    return max(0.0, c / (a - 1.0) * (1.0 - survive) * alive)  # no -1e-17 from rounding
 
 
 def customer_value(
@@ -119,6 +122,10 @@ def at_risk_1(
         "p_no_purchase": none,
         "logit_no_purchase": math.log(none) - math.log1p(-none),
     }
+    if "recency_occasional" in m.feature_names:
+        share, linear = frequent_share(x), recency / RECENCY_UNIT_DAYS
+        features["recency_occasional"] = linear * (1.0 - share)
+        features["recency_frequent"] = linear * share
     z = m.weights[0]
     for w, name, c, s in zip(m.weights[1:], m.feature_names, m.center, m.scale, strict=True):
         z += w * (features[name] - c) / s

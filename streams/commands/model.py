@@ -29,30 +29,43 @@ from streams.history import BadRow, CsvLayout, HistoryError, read_history
 History = dict[str, list[tuple[int, float]]]
 
 
-def purchase_histories(inputs: list[Path], layout: CsvLayout, until_day: int | None = None) -> tuple[History, int]:
-    """Per customer, (epoch day, amount) purchases sorted by day; and the number of bad rows skipped."""
+def purchase_histories(
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None
+) -> tuple[History, int, tuple[Path, BadRow] | None]:
+    """Per customer, (epoch day, amount) purchases sorted by day; the number of bad rows skipped; and
+    the first bad row of the first input none of whose rows could be read (None when each had a good row)."""
     histories: History = defaultdict(list)
-    bad = 0
+    bad, unreadable = 0, None
     for path in inputs:
+        first_bad, good = None, 0
         for row in read_history(path, layout):
             if isinstance(row, BadRow):
                 bad += 1
+                first_bad = first_bad or row
                 continue
+            good += 1
             event = row.event
             day = event.at_ms // MS_PER_DAY
             if event.kind is Kind.PURCHASE and (until_day is None or day <= until_day):
                 histories[row.customer_id].append((day, event.amount_cents / 100))
+        if first_bad is not None and not good and unreadable is None:
+            unreadable = (path, first_bad)
     for purchases in histories.values():
         purchases.sort()
-    return dict(histories), bad
+    return dict(histories), bad, unreadable
 
 
 def _histories(inputs: list[Path], layout: CsvLayout, until_day: int | None = None) -> History:
     try:
-        histories, bad = purchase_histories(inputs, layout, until_day)
+        histories, bad, all_bad = purchase_histories(inputs, layout, until_day)
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
+    if all_bad is not None:  # wrong columns or format: one clear line instead of a fit error
+        path, row = all_bad
+        err.print(f"tierstream: error: {path}: no row could be read; first bad row, line {row.line}: {row.reason}",
+                  markup=False)
+        raise typer.Exit(2)
     if bad:
         err.print(f"skipped {bad:,} bad rows (see `tierstream replay --strict` to find them)")
     return histories
@@ -92,9 +105,13 @@ def fit(
     err.print(f"fitted {model.version} on {len(histories):,} customers -> {out}\n"
               f"BG/NBD r={bg.r:.4f} alpha={bg.alpha:.4f} a={bg.a:.4f} b={bg.b:.4f}; "
               f"Gamma-Gamma p={gg.p:.4f} q={gg.q:.4f} v={gg.v:.4f}\n"
-              f"at-risk: P(no purchase in {risk.horizon_days} days), trained on {risk.windows} windows "
-              f"{risk.step_days} days apart\n"
+              f"at-risk: P(no purchase in {risk.horizon_days} days){_shortened(risk.requested_horizon_days)}, "
+              f"trained on {risk.windows} windows {risk.step_days} days apart, L2 {risk.l2:g}\n"
               f"thresholds (adopt in tierstream.yaml `scoring:`): {json.dumps(th.to_dict())}", markup=False)
+
+
+def _shortened(requested: int) -> str:
+    return f" (history too short for the {requested} days asked for)" if requested else ""
 
 
 @app.command("evaluate", epilog="""Examples:
@@ -123,8 +140,10 @@ def evaluate_command(
     except ValueModelError as exc:
         err.print(f"tierstream: cannot evaluate: {exc}", markup=False)
         raise typer.Exit(1) from None
+    trained = (f"; at-risk model trained on {result.label_horizon_days}-day labels, the calibration period "
+               f"being too short for {result.horizon_days}" if result.label_horizon_days != result.horizon_days else "")
     table = Table("segment", "method", "customers", "did not buy", "ROC AUC", "precision@top20%",
-                  title=f"who stops buying in the {result.horizon_days} days after the calibration end")
+                  title=f"who stops buying in the {result.horizon_days} days after the calibration end{trained}")
     for segment, methods in result.scores.items():
         for method, score in methods.items():
             table.add_row(segment, method, f"{score.customers:,}", f"{score.positives:,}",

@@ -25,6 +25,7 @@ from scipy.optimize import approx_fprime
 from scoring.valuemodel import (
     FEATURE_NAMES,
     FEATURE_NAMES_V1,
+    FEATURE_NAMES_V2,
     AtRiskModel,
     BgNbdParams,
     GammaGammaParams,
@@ -49,6 +50,7 @@ from scoring.valuemodel import (
     roc_auc,
     summarise,
 )
+from scoring.valuemodel.atrisk import L2_CANDIDATES
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
 PACKAGE = Path(__file__).resolve().parents[2] / "scoring" / "valuemodel"
@@ -442,9 +444,10 @@ def value_model(cdnow_histories: dict[int, History]) -> ValueModel:
 def test_value_model_round_trips_through_json(value_model: ValueModel) -> None:
     data = json.loads(json.dumps(value_model.to_dict()))
     assert ValueModel.from_dict(data) == value_model
-    assert data["format"] == "tierstream.valuemodel/2" and data["version"] == "test-1"
+    assert data["format"] == "tierstream.valuemodel/3" and data["version"] == "test-1"
     assert data["at_risk"]["feature_names"] == list(FEATURE_NAMES)
     assert data["at_risk"]["windows"] == 3 and data["at_risk"]["step_days"] == 30
+    assert data["at_risk"]["requested_horizon_days"] == 0 and data["at_risk"]["l2"] in L2_CANDIDATES
 
 
 def test_value_model_parts_match_the_separate_fits(
@@ -475,6 +478,7 @@ def test_value_model_ignores_purchases_after_as_of(cdnow_histories: dict[int, Hi
         {"format": "tierstream.valuemodel/1", "version": "v"},
         {"format": "tierstream.valuemodel/2", "version": "v"},
         {"format": "tierstream.valuemodel/3"},
+        {"format": "tierstream.valuemodel/4", "version": "v"},
     ],
 )
 def test_value_model_rejects_malformed_mappings(broken: dict[str, object]) -> None:
@@ -533,8 +537,56 @@ def test_format_1_model_still_loads_and_scores_as_fitted() -> None:
     x, t_x, T, m = (np.array(c, dtype=float) for c in zip(*V1_ROWS, strict=True))
     assert model.risk(x, t_x, T, m) == pytest.approx(V1_RISK, rel=1e-12)
     assert model.value(x, t_x, T, m) == pytest.approx(V1_CLV, rel=1e-12)
-    again = ValueModel.from_dict(json.loads(json.dumps(model.to_dict())))  # re-saved as format 2
-    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/2"
+    again = ValueModel.from_dict(json.loads(json.dumps(model.to_dict())))  # re-saved as format 3
+    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/3"
+
+
+# A model written by format 2 (the at-risk model on FEATURE_NAMES_V2): fitted on CDNOW
+# to 1997-12-31 with horizon 90 by the code before format 3, with its risk for V1_ROWS.
+MODEL_V2 = {
+    "format": "tierstream.valuemodel/2", "version": "cdnow-v2", "as_of_day": 10226, "window_days": 365,
+    "bgnbd": {"r": 0.2483710049311997, "alpha": 33.340483685730554, "a": 0.6166962494413759,
+              "b": 2.198472648227284},
+    "gamma_gamma": {"p": 5.038147854124797, "q": 3.9786199128951076, "v": 21.088783842782668},
+    "at_risk": {
+        "horizon_days": 90,
+        "feature_names": ["log_recency", "log_frequency", "log_overdue", "log_age", "log_mean_value", "p_alive",
+                          "log1p_expected", "is_one_time", "p_no_purchase", "logit_no_purchase"],
+        "center": [4.857953993712068, 0.42051125800362255, 0.48800393646530366, 5.293881123473501,
+                   1.2984111486165022, 0.8176766928163847, 0.19809820646300558, 0.61405741762127,
+                   0.8446496010537348, 1.9845709401169993],
+        "scale": [0.8998141175624548, 0.613096118641835, 0.9146278224857546, 0.17165376959813544,
+                  1.6847643500708027, 0.26970907216324225, 0.24007219312890749, 0.4868171170835829,
+                  0.15907326075327902, 1.061134169040339],
+        "weights": [1.868426732704657, 0.12833952202657153, -0.17286046082368703, -0.004855636887203279,
+                    0.035069228631776785, -0.12172027160685735, 0.04516713667049643, -0.1567806389256097,
+                    0.0976741083799202, 0.16137520972235675, 0.1445495124952363],
+        "l2": 0.1, "windows": 3, "step_days": 30,
+    },
+    "thresholds": {"recency_days": [122, 285, 309, 332], "frequency_counts": [1.0, 1.0, 2.0, 3.0],
+                   "monetary_amounts": [14.99, 29.69, 51.46, 107.85]},
+}
+V2_RISK = [0.8088967436602558, 0.8896589518181556, 0.6316419242757644, 0.8426198985377105, 0.8929178579541985,
+           0.8348597386425024]
+
+
+def test_format_2_model_still_loads_and_scores_as_fitted() -> None:
+    model = ValueModel.from_dict(json.loads(json.dumps(MODEL_V2)))
+    assert model.at_risk.feature_names == FEATURE_NAMES_V2 and model.at_risk.requested_horizon_days == 0
+    x, t_x, T, m = (np.array(c, dtype=float) for c in zip(*V1_ROWS, strict=True))
+    assert model.risk(x, t_x, T, m) == pytest.approx(V2_RISK, rel=1e-12)
+    assert model.value(x, t_x, T, m) == pytest.approx(V1_CLV, rel=1e-7)  # the same BG/NBD and Gamma-Gamma fit
+    again = ValueModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/3"
+
+
+def test_expected_purchases_stay_finite_when_a_plus_b_is_below_one() -> None:
+    """A fit on a short history can give a + b < 1; then 2F1(r, b; a + b - 1; z) of a one-time buyer
+    is negative and its log was NaN. The expectation is still a positive number, growing with t."""
+    params = BgNbdParams(r=0.264, alpha=28.9, a=0.258, b=0.549)
+    got = expected_purchases(params, [30.0, 90.0, 365.0], 0, 0, 41)
+    assert np.all(np.isfinite(got)) and np.all(got > 0) and np.all(np.diff(got) > 0)
+    assert np.isfinite(p_no_purchase(params, 90.0, 0, 0, 41)).all()
 
 
 # --- BG/NBD probability of no purchase in a horizon -----------------------------------------

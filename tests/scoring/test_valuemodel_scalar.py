@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_valuemodel import MODEL_V1
+from test_valuemodel import MODEL_V1, MODEL_V2
 from test_valuemodel_heldout import SIM_START, simulate
 
 from scoring.valuemodel import (
     FEATURE_NAMES,
     FEATURE_NAMES_V1,
+    FEATURE_NAMES_V2,
     ValueModel,
     clv,
     expected_purchases,
@@ -64,10 +65,16 @@ def assert_close(got: float, want: float, what: str, row: tuple[float, ...]) -> 
     assert math.isclose(got, want, rel_tol=REL, abs_tol=1e-300), (what, row, got, want)
 
 
-@pytest.mark.parametrize("which", ["cdnow", "format-1"])
+OLD_FORMATS = {"format-1": (MODEL_V1, FEATURE_NAMES_V1), "format-2": (MODEL_V2, FEATURE_NAMES_V2)}
+
+
+@pytest.mark.parametrize("which", ["cdnow", "format-1", "format-2"])
 def test_customer_value_equals_the_vectorised_functions(cdnow_model: ValueModel, which: str) -> None:
-    model = cdnow_model if which == "cdnow" else ValueModel.from_dict(json.loads(json.dumps(MODEL_V1)))
-    assert model.at_risk.feature_names == (FEATURE_NAMES if which == "cdnow" else FEATURE_NAMES_V1)
+    if which == "cdnow":
+        model, names = cdnow_model, FEATURE_NAMES
+    else:
+        model, names = ValueModel.from_dict(json.loads(json.dumps(OLD_FORMATS[which][0]))), OLD_FORMATS[which][1]
+    assert model.at_risk.feature_names == names
     x, t_x, T, m = random_customers(1500, seed=3)
     want_alive = p_alive(model.bg, x, t_x, T)
     want_90 = expected_purchases(model.bg, 90, x, t_x, T)
