@@ -179,7 +179,8 @@ class _Draft:
 
     def freeze(self) -> CustomerState:
         b = self.base
-        old_ids = tuple(sorted((day, key) for key, day in self.old_ids.items())) if self.old_ids else ()
+        ids = self.old_ids
+        old_ids = tuple(sorted(zip(ids.values(), ids.keys(), strict=True))) if ids else ()  # (day, hash)
         old_days = b.old_days if len(self.old_days) == len(b.old_days) else tuple(sorted(self.old_days))
         return CustomerState(
             self.buckets, old_ids, old_days, self.first, self.last, self.days, self.total, self.first_cents,

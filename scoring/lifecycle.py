@@ -61,7 +61,8 @@ def assess_risk(
     ratio = s.recency_days / gap
     risk = min(1.0, max(0.0, (ratio - 1) / (2 * (multiple - 1))))
     flag = is_overdue(s.recency_days, gap, multiple) and is_valuable(s, tier, config)
-    return Risk(round(risk, 4), flag, gap, state.last_day + first_overdue_recency(gap, multiple))
+    risk = round(risk, 4) if 0.0 < risk < 1.0 else risk  # 0 and 1 are already round (and most common)
+    return Risk(risk, flag, gap, state.last_day + first_overdue_recency(gap, multiple))
 
 
 def is_overdue(recency_days: int, gap: float, multiple: float) -> bool:
@@ -70,9 +71,9 @@ def is_overdue(recency_days: int, gap: float, multiple: float) -> bool:
 
 
 def first_overdue_recency(gap: float, multiple: float) -> int:
-    """Smallest whole recency that `is_overdue`, decided by the same float expression."""
+    """Smallest whole recency that `is_overdue`, decided by the same float expression (inlined: hot)."""
     recency = max(0, math.floor(multiple * gap) - 1)
-    while not is_overdue(recency, gap, multiple):
+    while not recency / gap > multiple:
         recency += 1
     return recency
 

@@ -128,11 +128,14 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     c_weight = decayed(state, today, C_SEV, config.complaint_half_life_days, start) if w.complaints else 0.0
     e_weight = decayed(state, today, E_COUNT, config.enquiry_half_life_days, start) if w.enquiries else 0.0
     points = _points(config, r, f, m, rate, c_weight, e_weight, tenure)
-    composite = round(min(100.0, max(0.0, sum(points))), 2)
+    total = sum(points)
+    # round() of a float costs ~0.3 us (correct rounding): skipped where it cannot change anything
+    composite = 0.0 if total <= 0.0 else 100.0 if total >= 100.0 else round(total, 2)
     annual = max(0.0, net) * config.value_margin * 365 / config.window_days
     return Score(
         today, composite, r, f, m, recency, w.purchases, w.purchase_cents / 100, w.return_cents / 100,
-        round(rate, 4), w.complaints, c_weight, e_weight, tenure, round(annual, 2), w.recent_cents / 100, points,
+        round(rate, 4) if rate else 0.0, w.complaints, c_weight, e_weight, tenure, round(annual, 2) if annual else 0.0,
+        w.recent_cents / 100, points,
         w.previous_cents / 100,
     )
 

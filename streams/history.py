@@ -7,7 +7,9 @@ number and reason, for the caller to report and count.
 from __future__ import annotations
 
 import csv
+import gzip
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,7 +20,7 @@ from typing import NamedTuple, TextIO
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.inputs import InputEvent
-from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from scoring.events import MS_PER_DAY, CoreEvent, Kind, to_ms
 from streams.convert import to_cents, to_core
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -35,6 +37,10 @@ class HistoryError(Exception):
     """The file as a whole cannot be read (missing column, unreadable file)."""
 
 
+class NotUtf8Error(ValueError):
+    """A field the row keeps holds bytes that are not UTF-8."""
+
+
 class Row(NamedTuple):
     """A readable row: its line number (1-based), the customer and the event."""
 
@@ -44,11 +50,17 @@ class Row(NamedTuple):
 
 
 class BadRow(NamedTuple):
-    """An unreadable row: its line number, why, and the start of its text."""
+    """An unreadable row: its line number, why, the start of its text and the file it is in."""
 
     line: int
     reason: str
     text: str = ""
+    source: str = ""
+
+    @property
+    def where(self) -> str:
+        """`line N`, after the file's name when known."""
+        return f"{self.source}, line {self.line}" if self.source else f"line {self.line}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,7 @@ def parse_time_ms(text: str, date_format: str | None = None) -> int:
         moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return to_ms(moment)  # exact integer arithmetic, as the stream converts the same time
 
 
 def parse_cents(text: str) -> int:
@@ -111,56 +123,106 @@ def _checked_cents(amount: Decimal) -> int:
 
 
 def open_text(path: Path) -> TextIO:
-    """Open a history file, or stdin for '-'."""
+    """Open a history file (gzip-compressed when its name ends in .gz), or stdin for '-'."""
     if str(path) == "-":
         return sys.stdin
     try:
-        return path.open(newline="", encoding="utf-8", errors="strict")
+        # utf-8-sig drops a byte-order mark (Excel's "CSV UTF-8"); bytes that are not UTF-8 become lone
+        # surrogates, so one bad byte costs its own row (see `undecodable`), not the rest of the file.
+        if path.suffix.lower() == ".gz":
+            return gzip.open(path, "rt", newline="", encoding="utf-8-sig", errors="surrogateescape")
+        return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise HistoryError(f"{path}: {exc.strerror}") from None
 
 
 def read_history(path: Path, layout: CsvLayout) -> Iterator[Row | BadRow]:
-    """Rows of a .jsonl/.ndjson file of typed events, or of a CSV file laid out as `layout`."""
-    name = str(path).lower()
+    """Rows of a .jsonl/.ndjson file of typed events, or of a CSV file laid out as `layout`; either may be .gz."""
     handle = open_text(path)
+    line = 0  # the last line read
     try:
-        if name.endswith((".jsonl", ".ndjson")):
-            yield from _read_jsonl(handle)
-        else:
-            yield from _read_csv(handle, layout, str(path))
-    except UnicodeDecodeError as exc:
-        yield BadRow(-1, f"file is not UTF-8 ({exc.reason}); rows after this point were not read")
+        rows = _read_jsonl(handle, str(path)) if is_jsonl(path) else _read_csv(handle, layout, str(path))
+        for row in rows:
+            line = row.line
+            yield row
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        reason = f"file is not valid gzip ({exc or type(exc).__name__})"
+        if not line:  # nothing could be read: the file as a whole is bad
+            raise HistoryError(f"{path}: {reason}") from None
+        yield BadRow(line + 1, f"{reason}; this line and those after it were not read", "", str(path))
     finally:
         if handle is not sys.stdin:
             handle.close()
 
 
-def _read_jsonl(handle: TextIO) -> Iterator[Row | BadRow]:
+def is_jsonl(path: Path) -> bool:
+    """A file of typed JSON events, one a line (by its name; compressed or not)."""
+    return str(path).lower().removesuffix(".gz").endswith((".jsonl", ".ndjson"))
+
+
+def undecodable(text: str) -> str:
+    """Why `text` (decoded with surrogateescape) is not UTF-8, or "" when it is."""
+    if text.isascii():
+        return ""
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            return f"not UTF-8 (byte 0x{ord(ch) - 0xDC00:02x})"
+    return ""
+
+
+def printable(text: str) -> str:
+    """`text` with undecodable bytes shown as escapes, safe to print or encode."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _read_jsonl(handle: TextIO, source: str) -> Iterator[Row | BadRow]:
     for line, text in enumerate(handle, start=1):
         if not text.strip():
+            continue
+        if reason := undecodable(text):
+            yield BadRow(line, reason, printable(text[:200]), source)
             continue
         try:
             message = _INPUT.validate_json(text)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            yield BadRow(line, f"{where}: {err['msg']}" if where else err["msg"], text[:200])
+            yield BadRow(line, f"{where}: {err['msg']}" if where else err["msg"], text[:200], source)
             continue
         yield Row(line, message.customer_id, to_core(message))
 
 
-def _reader(handle: TextIO, layout: CsvLayout) -> tuple[Iterator[list[str]], list[str], int]:
-    if layout.delimiter in ("whitespace", " ", "\\s"):
-        rows: Iterator[list[str]] = (text.split() for text in handle)
-    else:
-        rows = csv.reader(handle, delimiter=layout.delimiter)
+Record = tuple[int, list[str]]  # (first physical line, fields)
+
+
+def is_whitespace(delimiter: str) -> bool:
+    return delimiter in ("whitespace", " ", "\\s")
+
+
+def _records(handle: TextIO, layout: CsvLayout) -> Iterator[Record]:
+    """Each record with the physical line it starts on (a quoted CSV field may span lines)."""
+    if is_whitespace(layout.delimiter):
+        for line, text in enumerate(handle, start=1):
+            yield line, text.split()
+        return
+    reader = csv.reader(handle, delimiter=layout.delimiter)
+    last = 0
+    for fields in reader:
+        yield last + 1, fields
+        last = reader.line_num
+
+
+def _reader(handle: TextIO, layout: CsvLayout) -> tuple[Iterator[Record], list[str]]:
+    records = _records(handle, layout)
     if layout.columns:
-        return rows, list(layout.columns), 0
-    header = next(rows, None)
-    if header is None:
+        return records, list(layout.columns)
+    first = next(records, None)
+    if first is None:
         raise HistoryError("the file is empty: no header row")
-    return rows, [h.strip() for h in header], 1
+    header = [h.strip() for h in first[1]]
+    if reason := undecodable("".join(header)):
+        raise HistoryError(f"the header row is {reason}: is the file UTF-8 text?")
+    return records, header
 
 
 def _index(header: list[str], name: str | None, required: bool) -> int | None:
@@ -174,8 +236,16 @@ def _index(header: list[str], name: str | None, required: bool) -> int | None:
 
 
 def _read_csv(handle: TextIO, layout: CsvLayout, source: str) -> Iterator[Row | BadRow]:
-    rows, header, first = _reader(handle, layout)
-    return _Columns(header, layout).convert(rows, first + 1, source)
+    records, header = _reader(handle, layout)
+    return _Columns(header, layout).convert(records, source)
+
+
+def _check_text(text: str, what: str, empty_ok: bool = False) -> None:
+    """ValueError when a kept field is empty or holds bytes that are not UTF-8."""
+    if not text and not empty_ok:
+        raise ValueError(f"{what} is empty")
+    if reason := undecodable(text):
+        raise NotUtf8Error(f"{what} is {reason}")
 
 
 def _reason(exc: Exception) -> str:
@@ -202,7 +272,7 @@ class _Columns:
         self.quantity = _index(header, layout.quantity, True)
         self.severity = _index(header, layout.severity, True)
 
-    def convert(self, rows: Iterator[list[str]], first_line: int, source: str) -> Iterator[Row | BadRow]:
+    def convert(self, records: Iterator[Record], source: str) -> Iterator[Row | BadRow]:
         """Rows and bad rows, in file order; blank lines are skipped.
 
         A plain purchases log (no type, id, currency or quantity column), the
@@ -213,14 +283,14 @@ class _Columns:
         plain = (self.type, self.event_id, self.currency, self.quantity) == (None, None, None, None)
         c, t, a, date_format, prefix = self.customer, self.time, self.amount, layout.date_format, f"{source}:"
         purchase, refund = Kind.PURCHASE, Kind.RETURN
-        for line, v in enumerate(rows, first_line):
+        for line, v in records:
             try:
                 if not plain:
                     yield self.row(line, v, times, source)
                     continue
                 customer = v[c].strip()  # type: ignore[index]
-                if not customer:
-                    raise ValueError("customer id is empty")
+                if not customer or not customer.isascii():
+                    _check_text(customer, "customer id")
                 stamp = v[t]  # type: ignore[index]
                 at_ms = times.get(stamp)
                 if at_ms is None:
@@ -232,12 +302,13 @@ class _Columns:
                     yield Row(line, customer, CoreEvent(purchase, prefix + str(line), at_ms, cents))
             except (ValueError, InvalidOperation, IndexError, KeyError) as exc:
                 if v and (len(v) > 1 or v[0].strip()):
-                    yield BadRow(line, _reason(exc), layout.delimiter.join(v)[:200])
+                    text = (" " if is_whitespace(layout.delimiter) else layout.delimiter).join(v)
+                    reason = _reason(exc) if isinstance(exc, NotUtf8Error) else undecodable(text) or _reason(exc)
+                    yield BadRow(line, reason, printable(text[:200]), source)
 
     def row(self, line: int, v: list[str], times: dict[str, int], source: str) -> Row:
         customer = v[self.customer].strip()  # type: ignore[index]
-        if not customer:
-            raise ValueError("customer id is empty")
+        _check_text(customer, "customer id")
         stamp = v[self.time]  # type: ignore[index]
         at_ms = times.get(stamp)
         if at_ms is None:
@@ -250,6 +321,8 @@ class _Columns:
             kind, amount = Kind.RETURN, -amount  # a negative sale is a refund
         event_id = v[self.event_id].strip() if self.event_id is not None else ""
         currency = v[self.currency].strip() if self.currency is not None else ""
+        if not (event_id + currency).isascii():
+            _check_text(event_id + currency, "event id or currency", empty_ok=True)
         severity = self._severity(v) if kind is Kind.COMPLAINT else 0
         return Row(line, customer, CoreEvent(
             kind, event_id or f"{source}:{line}", at_ms, amount, currency, severity))

@@ -122,7 +122,8 @@ def profiles_batch(
         state, applied, rejected = fold(NEW_STATE, events, now, config)
         stats.rejected += len(rejected)
         stats.duplicates += len(events) - applied - len(rejected)
-        yield Profile(customer, state, evaluate(state, as_of_day, config, model))
+        if applied:  # a customer none of whose events could be applied does not exist (as in the stream)
+            yield Profile(customer, state, evaluate(state, as_of_day, config, model))
 
 
 def profiles_exact(
@@ -139,6 +140,8 @@ def profiles_exact(
             stats.duplicates += result.outcome == "duplicate"
             state = result.state
             _write_outputs(sink, customer, result, config, model)
+        if state is NEW_STATE:  # every event was rejected: the stream never creates this customer
+            continue
         result = step(state, None, now, customer, config, model=model)
         _write_outputs(sink, customer, result, config, model)
         assert result.evaluation is not None
@@ -168,7 +171,7 @@ def profile_row(p: Profile, as_of_day: int, config: ScoringConfig, model: ValueM
     s, ev = p.evaluation.score, p.evaluation
     summary = btyd_summary(p.state, as_of_day)
     btyd: list[object] = ["", "", "", ""] if summary is None else [
-        summary.x, summary.t_x, summary.T, round(summary.mean_repeat_value, 6)]
+        summary.x, summary.t_x, summary.T, round(summary.mean_repeat_value, 6) if summary.x else 0.0]
     extra: list[object] = []
     if model is not None:
         figures = model_fields(value_of(p.state, as_of_day, config, model))

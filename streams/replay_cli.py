@@ -6,7 +6,7 @@ import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -51,12 +51,13 @@ def run(
     def on_bad(row: BadRow) -> None:
         reported.append(row)
         if len(reported) <= MAX_REPORTED:
-            console.print(f"line {row.line}: {row.reason} (skipped)", markup=False)
+            where = row.where if len(inputs) > 1 else f"line {row.line}"
+            console.print(f"{where}: {row.reason} (skipped)", markup=False)
 
     try:
         with contextlib.ExitStack() as stack:
-            sink = sys.stdout if str(out) == "-" else stack.enter_context(out.open("w", newline=""))
-            decisions = stack.enter_context(decisions_out.open("w")) if decisions_out else None
+            sink = sys.stdout if str(out) == "-" else stack.enter_context(_create(out, newline=""))
+            decisions = stack.enter_context(_create(decisions_out)) if decisions_out else None
             stats = run_replay(_with_progress(_rows(inputs, layout), console), as_of_day, config, sink,
                                strict=strict, exact=exact, decisions_out=decisions, on_bad=on_bad,
                                model=model, jobs=jobs)
@@ -70,6 +71,14 @@ def run(
         console.print(f"... and {len(reported) - MAX_REPORTED:,} more bad rows")
     _summary(stats, config, console)
     return 0
+
+
+def _create(path: Path, newline: str | None = None) -> IO[str]:
+    """An output file opened for writing; a path that cannot be written is a usage error (one line)."""
+    try:
+        return path.open("w", newline=newline, encoding="utf-8")
+    except OSError as exc:
+        raise HistoryError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _summary(stats: ReplayStats, config: ScoringConfig, console: Console) -> None:

@@ -19,7 +19,7 @@ from scoring.errors import ConfigError
 from scoring.events import CoreEvent, Kind, from_ms
 from streams.cli import ConfigOpt, app, err, settings_from
 from streams.convert import InputMessage
-from streams.history import BadRow, CsvLayout, HistoryError, Row, read_history
+from streams.history import BadRow, CsvLayout, HistoryError, Row, is_jsonl, open_text, read_history
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class _JsonlOriginals:
     """The original messages of a JSONL file, read in step with `read_history` (which keeps only core events)."""
 
     def __init__(self, path: Path) -> None:
-        self.handle = path.open(encoding="utf-8")
+        self.handle = open_text(path)
         self.line, self.text = 0, ""
 
     def message(self, line: int) -> InputMessage:
@@ -64,8 +64,7 @@ class _JsonlOriginals:
 
 def messages(path: Path, layout: CsvLayout, base_currency: str) -> Iterator[tuple[int, InputMessage] | BadRow]:
     """(line, message) for every good row of a history; a BadRow for every bad one."""
-    is_jsonl = str(path).lower().endswith((".jsonl", ".ndjson")) and str(path) != "-"
-    originals = _JsonlOriginals(path) if is_jsonl else None
+    originals = _JsonlOriginals(path) if is_jsonl(path) and str(path) != "-" else None
     try:
         for item in read_history(path, layout):
             if isinstance(item, BadRow):
