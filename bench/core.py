@@ -19,8 +19,9 @@ from scoring.state import NEW_STATE, CustomerState
 from scoring.step import step
 from streams.cli import main as tierstream_main
 from streams.cli import parse_day
-from streams.history import CsvLayout, Row, read_history
-from streams.replay import end_of_day_ms, jobs_for
+from streams.history import CsvLayout, Inputs, Row, read_history
+from streams.replay import end_of_day_ms
+from streams.replay_parallel import jobs_for
 
 
 def best_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -104,7 +105,7 @@ def run_core(workdir: Path, clones: int, repeats: int, config: ScoringConfig, ex
         "core_fold_events_per_s": rows / fold_s,
         "core_step_events_per_s": rows / step_s,
         "replay_rows_per_s": rows / replay_s,
-        "replay_jobs": jobs_for(customers, None),
+        "replay_jobs": jobs_for(Inputs((log,), CsvLayout()), None),
         "replay_one_process_rows_per_s": rows / one_s,
         "replay_exact_rows_per_s": rows / exact_s if exact_s else None,
         "replay_seconds": replay_s,

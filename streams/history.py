@@ -6,6 +6,7 @@ number and reason, for the caller to report and count.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import sys
@@ -61,6 +62,21 @@ class BadRow(NamedTuple):
     def where(self) -> str:
         """`line N`, after the file's name when known."""
         return f"{self.source}, line {self.line}" if self.source else f"line {self.line}"
+
+
+class Part(NamedTuple):
+    """One of `total` disjoint parts of a history, by customer: `hash(id) % total == number`.
+
+    For readers in processes forked from one parent (they share its string hash
+    seed). A row whose customer cannot be read, and a file-level problem, belong
+    to part 0, so every row is counted, and every bad row reported, exactly once.
+    """
+
+    number: int
+    total: int
+
+    def owns(self, customer: str | None) -> bool:
+        return self.number == 0 if customer is None else hash(customer) % self.total == self.number
 
 
 @dataclass(frozen=True)
@@ -136,20 +152,54 @@ def open_text(path: Path) -> TextIO:
         raise HistoryError(f"{path}: {exc.strerror}") from None
 
 
-def read_history(path: Path, layout: CsvLayout) -> Iterator[Row | BadRow]:
-    """Rows of a .jsonl/.ndjson file of typed events, or of a CSV file laid out as `layout`; either may be .gz."""
+@dataclass(frozen=True)
+class Inputs:
+    """The history files of one run ('-' for stdin), read in order as one history."""
+
+    paths: tuple[Path, ...]
+    layout: CsvLayout
+
+    def rows(self, part: Part | None = None) -> Iterator[Row | BadRow]:
+        for path in self.paths:
+            yield from read_history(path, self.layout, part)
+
+    def position(self, row: BadRow) -> tuple[int, int]:
+        """Where a bad row is in the whole history: (file, line)."""
+        names = [str(p) for p in self.paths]
+        return names.index(row.source) if row.source in names else len(names), row.line
+
+    @property
+    def rereadable(self) -> bool:
+        """Every input is a file: it can be read again (by another process). Stdin cannot."""
+        return all(str(p) != "-" for p in self.paths)
+
+    def text_bytes(self) -> int:
+        """About how much text there is to read (a compressed file counts 5x its size); 0 when unknown."""
+        total = 0
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size * (5 if path.suffix.lower() == ".gz" else 1)
+        return total
+
+
+def read_history(path: Path, layout: CsvLayout, part: Part | None = None) -> Iterator[Row | BadRow]:
+    """Rows of a .jsonl/.ndjson file of typed events, or of a CSV file laid out as `layout`; either may be .gz.
+
+    With `part`, only the rows (and bad rows) of that part (see `Part`).
+    """
     handle = open_text(path)
-    line = 0  # the last line read
+    where = [0]  # the last line read, kept up to date by the reader
     try:
-        rows = _read_jsonl(handle, str(path)) if is_jsonl(path) else _read_csv(handle, layout, str(path))
-        for row in rows:
-            line = row.line
-            yield row
+        if is_jsonl(path):
+            yield from _read_jsonl(handle, str(path), part, where)
+        else:
+            yield from _read_csv(handle, layout, str(path), part, where)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         reason = f"file is not valid gzip ({exc or type(exc).__name__})"
-        if not line:  # nothing could be read: the file as a whole is bad
+        if not where[0]:  # nothing could be read: the file as a whole is bad
             raise HistoryError(f"{path}: {reason}") from None
-        yield BadRow(line + 1, f"{reason}; this line and those after it were not read", "", str(path))
+        if part is None or part.owns(None):
+            yield BadRow(where[0] + 1, f"{reason}; this line and those after it were not read", "", str(path))
     finally:
         if handle is not sys.stdin:
             handle.close()
@@ -175,21 +225,25 @@ def printable(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _read_jsonl(handle: TextIO, source: str) -> Iterator[Row | BadRow]:
+def _read_jsonl(handle: TextIO, source: str, part: Part | None, where: list[int]) -> Iterator[Row | BadRow]:
     for line, text in enumerate(handle, start=1):
+        where[0] = line
         if not text.strip():
             continue
         if reason := undecodable(text):
-            yield BadRow(line, reason, printable(text[:200]), source)
+            if part is None or part.owns(None):
+                yield BadRow(line, reason, printable(text[:200]), source)
             continue
         try:
             message = _INPUT.validate_json(text)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            yield BadRow(line, f"{where}: {err['msg']}" if where else err["msg"], text[:200], source)
+            if part is None or part.owns(None):
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                yield BadRow(line, f"{loc}: {err['msg']}" if loc else err["msg"], text[:200], source)
             continue
-        yield Row(line, message.customer_id, to_core(message))
+        if part is None or part.owns(message.customer_id):
+            yield Row(line, message.customer_id, to_core(message))
 
 
 Record = tuple[int, list[str]]  # (first physical line, fields)
@@ -235,9 +289,11 @@ def _index(header: list[str], name: str | None, required: bool) -> int | None:
     return header.index(name)
 
 
-def _read_csv(handle: TextIO, layout: CsvLayout, source: str) -> Iterator[Row | BadRow]:
+def _read_csv(
+    handle: TextIO, layout: CsvLayout, source: str, part: Part | None, where: list[int],
+) -> Iterator[Row | BadRow]:
     records, header = _reader(handle, layout)
-    return _Columns(header, layout).convert(records, source)
+    return _Columns(header, layout).convert(records, source, part, where)
 
 
 def _check_text(text: str, what: str, empty_ok: bool = False) -> None:
@@ -272,8 +328,10 @@ class _Columns:
         self.quantity = _index(header, layout.quantity, True)
         self.severity = _index(header, layout.severity, True)
 
-    def convert(self, records: Iterator[Record], source: str) -> Iterator[Row | BadRow]:
-        """Rows and bad rows, in file order; blank lines are skipped.
+    def convert(
+        self, records: Iterator[Record], source: str, part: Part | None = None, where: list[int] | None = None,
+    ) -> Iterator[Row | BadRow]:
+        """Rows and bad rows (of `part`, when given), in file order; blank lines are skipped.
 
         A plain purchases log (no type, id, currency or quantity column), the
         common large input, takes an inlined path with the same results.
@@ -283,14 +341,20 @@ class _Columns:
         plain = (self.type, self.event_id, self.currency, self.quantity) == (None, None, None, None)
         c, t, a, date_format, prefix = self.customer, self.time, self.amount, layout.date_format, f"{source}:"
         purchase, refund = Kind.PURCHASE, Kind.RETURN
+        where = where if where is not None else [0]
         for line, v in records:
+            where[0] = line
+            customer = None  # until it is known to be readable
             try:
-                if not plain:
-                    yield self.row(line, v, times, source)
+                name = v[c].strip()  # type: ignore[index]
+                if not name or not name.isascii():
+                    _check_text(name, "customer id")
+                customer = name
+                if part is not None and hash(customer) % part.total != part.number:
                     continue
-                customer = v[c].strip()  # type: ignore[index]
-                if not customer or not customer.isascii():
-                    _check_text(customer, "customer id")
+                if not plain:
+                    yield self.row(line, v, customer, times, source)
+                    continue
                 stamp = v[t]  # type: ignore[index]
                 at_ms = times.get(stamp)
                 if at_ms is None:
@@ -301,14 +365,13 @@ class _Columns:
                 else:
                     yield Row(line, customer, CoreEvent(purchase, prefix + str(line), at_ms, cents))
             except (ValueError, InvalidOperation, IndexError, KeyError) as exc:
-                if v and (len(v) > 1 or v[0].strip()):
+                if (part is None or part.owns(customer)) and v and (len(v) > 1 or v[0].strip()):
                     text = (" " if is_whitespace(layout.delimiter) else layout.delimiter).join(v)
                     reason = _reason(exc) if isinstance(exc, NotUtf8Error) else undecodable(text) or _reason(exc)
                     yield BadRow(line, reason, printable(text[:200]), source)
 
-    def row(self, line: int, v: list[str], times: dict[str, int], source: str) -> Row:
-        customer = v[self.customer].strip()  # type: ignore[index]
-        _check_text(customer, "customer id")
+    def row(self, line: int, v: list[str], customer: str, times: dict[str, int], source: str) -> Row:
+        """The row of a general layout; `customer` is its checked customer id."""
         stamp = v[self.time]  # type: ignore[index]
         at_ms = times.get(stamp)
         if at_ms is None:

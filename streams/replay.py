@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import csv
 import gc
-import io
 import json
-import multiprocessing as mp
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
 from scoring.btyd import btyd_summary
 from scoring.config import ScoringConfig
@@ -42,12 +39,15 @@ COLUMNS = (
 )
 UNBOUNDED_DEDUPE_DAYS = 1_000_000
 MODEL_COLUMNS = ("p_alive", "expected_purchases_90", "expected_purchases_365", "clv")
-PARALLEL_MIN_CUSTOMERS = 20_000  # below this a batch replay runs in one process unless told otherwise
-CHUNK_MIN_CUSTOMERS = 1_000
+PROGRESS_EVERY = 10_000  # rows between two progress reports
 
 
 class StrictError(Exception):
     """A bad row under --strict."""
+
+    def __init__(self, row: BadRow) -> None:
+        super().__init__(f"line {row.line}: {row.reason}")
+        self.row = row
 
 
 @dataclass
@@ -82,19 +82,24 @@ def end_of_day_ms(as_of_day: int) -> int:
 
 def group_rows(
     rows: Iterable[Row | BadRow], as_of_day: int, stats: ReplayStats, strict: bool,
-    on_bad: Callable[[BadRow], None],
+    on_bad: Callable[[BadRow], None], on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, list[CoreEvent]]:
-    """Customer -> events in file order; counts and reports what is left out."""
+    """Customer -> events in file order; counts and reports what is left out.
+
+    `on_progress(n)` hears every `PROGRESS_EVERY` rows that n more were read.
+    """
     limit = end_of_day_ms(as_of_day)
     by_customer: dict[str, list[CoreEvent]] = {}
     read = later = 0
     for item in rows:
         read += 1
+        if on_progress is not None and not read % PROGRESS_EVERY:
+            on_progress(PROGRESS_EVERY)
         if isinstance(item, BadRow):
             stats.bad += 1
             if strict:
                 stats.rows += read
-                raise StrictError(f"line {item.line}: {item.reason}")
+                raise StrictError(item)
             on_bad(item)
             continue
         _, customer, event = item
@@ -189,93 +194,45 @@ def write_profiles(
     model: ValueModel | None = None,
 ) -> None:
     """The header, then one row per profile."""
-    csv.writer(out, lineterminator="\n").writerow(COLUMNS + (MODEL_COLUMNS if model is not None else ()))
+    csv.writer(out, lineterminator="\n").writerow(header(model))
     write_rows(out, profiles, as_of_day, stats, config, model)
 
 
+class TextSink(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
 def write_rows(
-    out: IO[str], profiles: Iterable[Profile], as_of_day: int, stats: ReplayStats, config: ScoringConfig,
-    model: ValueModel | None,
+    out: TextSink, profiles: Iterable[Profile], as_of_day: int, stats: ReplayStats, config: ScoringConfig,
+    model: ValueModel | None, customers: list[str] | None = None,
 ) -> None:
+    """One CSV row per profile; the customer of each row is appended to `customers` when given."""
     writer = csv.writer(out, lineterminator="\n")
     tiers = stats.tiers
     for p in profiles:
         stats.customers += 1
         tiers[p.evaluation.tier] += 1
         writer.writerow(profile_row(p, as_of_day, config, model))
-
-
-def jobs_for(customers: int, requested: int | None) -> int:
-    """Processes for a batch replay: `requested`, else one per usable CPU (at most 8) for large inputs.
-
-    Only where processes can be forked (they inherit the parsed events instead of receiving them);
-    one process below `PARALLEL_MIN_CUSTOMERS` customers, where starting them costs more than it saves.
-    """
-    if "fork" not in mp.get_all_start_methods():
-        return 1
-    if requested is not None:
-        return max(1, min(requested, customers // CHUNK_MIN_CUSTOMERS or 1))
-    if customers < PARALLEL_MIN_CUSTOMERS:
-        return 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(usable, 8))
-
-
-# What forked workers read: set just before the pool starts, inherited copy-on-write, cleared after.
-_JOB: dict[str, Any] = {}
-
-
-def _score_chunk(bounds: tuple[int, int]) -> tuple[str, ReplayStats]:
-    """In a worker: the CSV rows of customers[lo:hi] (sorted order) and their counts."""
-    customers, by_customer, as_of_day, config, model = _JOB["args"]
-    lo, hi = bounds
-    stats, buffer = ReplayStats(), io.StringIO()
-    chunk = {c: by_customer[c] for c in customers[lo:hi]}
-    write_rows(buffer, profiles_batch(chunk, as_of_day, config, stats, model), as_of_day, stats, config, model)
-    return buffer.getvalue(), stats
-
-
-def write_parallel(
-    out: IO[str], by_customer: dict[str, list[CoreEvent]], as_of_day: int, config: ScoringConfig,
-    stats: ReplayStats, model: ValueModel | None, jobs: int,
-) -> None:
-    """As `write_profiles(out, profiles_batch(...))`, the customers split over `jobs` forked processes.
-
-    Rows come out in the same (sorted) order with the same content: each process runs the same
-    functions on a contiguous slice of the sorted customers.
-    """
-    customers = sorted(by_customer)
-    step = max(CHUNK_MIN_CUSTOMERS, -(-len(customers) // (4 * jobs)))  # ~4 chunks a process: even finish
-    bounds = [(lo, min(lo + step, len(customers))) for lo in range(0, len(customers), step)]
-    csv.writer(out, lineterminator="\n").writerow(COLUMNS + (MODEL_COLUMNS if model is not None else ()))
-    _JOB["args"] = (customers, by_customer, as_of_day, config, model)
-    try:
-        with mp.get_context("fork").Pool(jobs) as pool:
-            for text, part in pool.imap(_score_chunk, bounds):
-                out.write(text)
-                stats.customers += part.customers
-                stats.rejected += part.rejected
-                stats.duplicates += part.duplicates
-                stats.tiers.update(part.tiers)
-    finally:
-        _JOB.clear()
+        if customers is not None:
+            customers.append(p.customer_id)
 
 
 def run_replay(
     rows: Iterable[Row | BadRow], as_of_day: int, config: ScoringConfig, out: IO[str], *,
     strict: bool = False, exact: bool = False, decisions_out: IO[str] | None = None,
-    on_bad: Callable[[BadRow], None] = lambda _: None, model: ValueModel | None = None, jobs: int | None = None,
+    on_bad: Callable[[BadRow], None] = lambda _: None, model: ValueModel | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ReplayStats:
-    """Replay `rows` and write one CSV row per customer to `out`.
+    """Replay `rows` in this process and write one CSV row per customer to `out`.
 
-    `jobs`: processes for the batch mode (None: see `jobs_for`); `exact` always runs in one.
+    (`streams.replay_parallel.replay_inputs` also runs a batch replay of files in several.)
     """
     stats = ReplayStats()
     started = time.perf_counter()
     paused = gc.isenabled()
     gc.disable()  # a batch of acyclic values: the cyclic collector would only re-scan them (~15%)
     try:
-        _replay(rows, as_of_day, config, out, stats, strict, exact, decisions_out, on_bad, model, jobs)
+        _replay(rows, as_of_day, config, out, stats, strict, exact, decisions_out, on_bad, model, on_progress)
     finally:
         if paused:
             gc.enable()
@@ -286,16 +243,23 @@ def run_replay(
 def _replay(
     rows: Iterable[Row | BadRow], as_of_day: int, config: ScoringConfig, out: IO[str], stats: ReplayStats,
     strict: bool, exact: bool, decisions_out: IO[str] | None, on_bad: Callable[[BadRow], None],
-    model: ValueModel | None, jobs: int | None,
+    model: ValueModel | None, on_progress: Callable[[int], None] | None,
 ) -> None:
-    # Offline the state is transient: remember every event id, however old (the stream bounds it).
-    config = config.model_copy(update={"dedupe_days": UNBOUNDED_DEDUPE_DAYS})
-    by_customer = group_rows(rows, as_of_day, stats, strict, on_bad)
+    config = offline(config)
+    by_customer = group_rows(rows, as_of_day, stats, strict, on_bad, on_progress)
     if exact:
         profiles = profiles_exact(by_customer, as_of_day, config, stats, decisions_out, model)
-    elif (processes := jobs_for(len(by_customer), jobs)) > 1:
-        write_parallel(out, by_customer, as_of_day, config, stats, model, processes)
-        return
     else:
         profiles = profiles_batch(by_customer, as_of_day, config, stats, model)
     write_profiles(out, profiles, as_of_day, stats, config, model)
+
+
+def offline(config: ScoringConfig) -> ScoringConfig:
+    """The config of a replay: the state is transient, so every event id is remembered, however old
+    (the stream bounds that memory with `dedupe_days`)."""
+    return config.model_copy(update={"dedupe_days": UNBOUNDED_DEDUPE_DAYS})
+
+
+def header(model: ValueModel | None) -> tuple[str, ...]:
+    """The output's columns."""
+    return COLUMNS + (MODEL_COLUMNS if model is not None else ())

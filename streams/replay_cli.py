@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from scoring.config import ScoringConfig
-from streams.history import BadRow, CsvLayout, HistoryError, Row, read_history
-from streams.replay import ReplayStats, StrictError, run_replay
+from streams.history import BadRow, CsvLayout, HistoryError, Inputs
+from streams.replay import ReplayStats, StrictError
+from streams.replay_parallel import replay_inputs
 
 if TYPE_CHECKING:
     from scoring.valuemodel.model import ValueModel
@@ -21,23 +22,17 @@ if TYPE_CHECKING:
 MAX_REPORTED = 20
 
 
-def _rows(inputs: list[Path], layout: CsvLayout) -> Iterator[Row | BadRow]:
-    for path in inputs:
-        yield from read_history(path, layout)
-
-
-def _with_progress(rows: Iterable[Row | BadRow], console: Console) -> Iterable[Row | BadRow]:
-    return _progress(rows, console) if console.is_terminal else rows
-
-
-def _progress(rows: Iterable[Row | BadRow], console: Console) -> Iterator[Row | BadRow]:
-    columns = (SpinnerColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+@contextlib.contextmanager
+def _progress(console: Console) -> Iterator[Callable[[int], None] | None]:
+    """On a terminal, a progress line (rows read, time) and the callback that advances it."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.completed:,} rows read"), TimeElapsedColumn())
+    # No refresh thread: the batch may fork, and a fork should not copy a thread holding a lock.
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as progress:
         task = progress.add_task("replay")
-        for n, row in enumerate(rows, start=1):
-            if n % 20_000 == 0:
-                progress.update(task, completed=n)
-            yield row
+        yield lambda rows: progress.update(task, advance=rows, refresh=True)
 
 
 def run(
@@ -46,11 +41,12 @@ def run(
     jobs: int | None = None,
 ) -> int:
     """Run a replay; 0 on success, 1 on a bad row under --strict, 2 on a bad file or column option."""
-    reported: list[BadRow] = []
+    reported = 0
 
     def on_bad(row: BadRow) -> None:
-        reported.append(row)
-        if len(reported) <= MAX_REPORTED:
+        nonlocal reported
+        reported += 1
+        if reported <= MAX_REPORTED:
             where = row.where if len(inputs) > 1 else f"line {row.line}"
             console.print(f"{where}: {row.reason} (skipped)", markup=False)
 
@@ -58,17 +54,18 @@ def run(
         with contextlib.ExitStack() as stack:
             sink = sys.stdout if str(out) == "-" else stack.enter_context(_create(out, newline=""))
             decisions = stack.enter_context(_create(decisions_out)) if decisions_out else None
-            stats = run_replay(_with_progress(_rows(inputs, layout), console), as_of_day, config, sink,
-                               strict=strict, exact=exact, decisions_out=decisions, on_bad=on_bad,
-                               model=model, jobs=jobs)
+            on_progress = stack.enter_context(_progress(console))
+            stats = replay_inputs(Inputs(tuple(inputs), layout), as_of_day, config, sink, strict=strict,
+                                  exact=exact, decisions_out=decisions, on_bad=on_bad, model=model, jobs=jobs,
+                                  on_progress=on_progress)
     except HistoryError as exc:  # the file or a column option is wrong: a usage error
         console.print(f"tierstream: error: {exc}", markup=False)
         return 2
     except StrictError as exc:
         console.print(f"tierstream: --strict: {exc}", markup=False)
         return 1
-    if len(reported) > MAX_REPORTED:
-        console.print(f"... and {len(reported) - MAX_REPORTED:,} more bad rows")
+    if stats.bad > MAX_REPORTED:
+        console.print(f"... and {stats.bad - MAX_REPORTED:,} more bad rows")
     _summary(stats, config, console)
     return 0
 

@@ -2,8 +2,7 @@
 
 The BTYD columns are checked against hand-computed cases and against lifetimes' own
 CDNOW summary; every row read is accounted for in the summary; `--exact` is checked
-against stepping the core event by event as the stream does; `--jobs N` against
-`--jobs 1` byte for byte.
+against stepping the core event by event as the stream does. `--jobs`: test_replay_parallel.py.
 """
 
 from __future__ import annotations
@@ -28,10 +27,9 @@ from schemas.outputs import ContactActionRequested, CustomerAlert, CustomerScore
 from scoring.events import MS_PER_DAY
 from scoring.state import NEW_STATE
 from scoring.step import step
-from streams import replay as replay_module
 from streams.cli import main
 from streams.history import CsvLayout, Row, read_history
-from streams.replay import end_of_day_ms, jobs_for, run_replay
+from streams.replay import end_of_day_ms, run_replay
 from streams.settings import load_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -585,64 +583,6 @@ def test_exact_and_batch_differ_only_on_the_tier_path(varied: Path) -> None:
     assert batch_counts["duplicates"] > 0 and batch_counts["rejected"] > 0 and batch_counts["after_as_of"] > 0
     assert {k: v for k, v in batch_counts.items() if k != "tiers"} == {
         k: v for k, v in exact_counts.items() if k != "tiers"}
-
-
-# --- --jobs: the multi-process batch path ----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cdnow_with_ids(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int, int]:
-    """CDNOW as a CSV with event ids and currencies: every 37th row sent twice, every 53rd in GBP (rejected).
-    -> (path, duplicates, rejected, customers with an event applied)."""
-    lines, duplicates, rejected = ["customer_id,event_id,occurred_at,amount,currency"], 0, 0
-    kept: set[str] = set()
-    for n, text in enumerate(CDNOW.read_text().splitlines()):
-        customer, _, day, _, amount = text.split()
-        currency = "GBP" if n % 53 == 1 else "USD"
-        copies = 2 if n % 37 == 0 else 1
-        lines += [f"{customer},e{n},{day},{amount},{currency}"] * copies
-        if currency == "GBP":
-            rejected += copies  # checked before the id: a copy of a rejected event is rejected again
-        else:
-            duplicates += copies - 1
-            kept.add(customer)
-    path = tmp_path_factory.mktemp("jobs") / "cdnow.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path, duplicates, rejected, len(kept)
-
-
-def test_jobs_write_the_same_bytes_and_counts(cdnow_with_ids: tuple[Path, int, int, int], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    path, duplicates, rejected, customers = cdnow_with_ids
-    forked: list[int] = []
-    original = replay_module.write_parallel
-
-    def spy(*args: Any) -> None:
-        forked.append(args[-1])
-        original(*args)
-
-    monkeypatch.setattr(replay_module, "write_parallel", spy)
-    options = ("--as-of", "1998-06-30", "--id-col", "event_id", "--currency-col", "currency")
-    one = replay(path, *options, "--jobs", "1", "--out", tmp_path / "one.csv")
-    two = replay(path, *options, "--jobs", "2", "--out", tmp_path / "two.csv")
-    assert one.code == two.code == 0
-    assert forked == [2]  # --jobs 1 ran in this process, --jobs 2 in two forked ones
-    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
-    assert 2300 < customers < 2357  # some customers have only rejected events: they get no row
-    assert len(table((tmp_path / "two.csv").read_text())) == customers == summary(two.err)["customers"]
-    assert summary(two.err) == summary(one.err)
-    assert (summary(two.err)["duplicates"], summary(two.err)["rejected"]) == (duplicates, rejected)
-
-
-@pytest.mark.parametrize(("customers", "requested", "cpus", "expected"), [
-    (2357, 2, 4, 2), (2357, 8, 16, 2),      # at least 1,000 customers a process
-    (999, 4, 4, 1), (5000, 3, 1, 3),        # asked for: not capped by the CPUs
-    (2357, None, 16, 1), (19_999, None, 16, 1),  # small inputs: one process unless asked
-    (20_000, None, 16, 8), (20_000, None, 3, 3), (20_000, 1, 16, 1),
-])
-def test_jobs_for(customers: int, requested: int | None, cpus: int, expected: int,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay_module.os, "sched_getaffinity", lambda _: set(range(cpus)), raising=False)
-    assert jobs_for(customers, requested) == expected
 
 
 def test_batch_now_is_the_last_ms_of_the_as_of_day() -> None:

@@ -123,9 +123,13 @@ async def test_outputs_only_on_change_and_redelivery_repeats_ids(stream: StreamG
     for topic in (t.tier_changes, t.actions, t.scores):  # the upgrade's outputs were resent on every topic
         await out.wait_for(lambda topic=topic: len(out.of(topic, customer, cause=upgrade)) == 2,
                            f"the resent upgrade outputs on {topic}")
-    snapshot = await out.wait_score(customer, str(barrier["event_id"]))
+    snapshot = await out.wait_score(customer, str(barrier["event_id"]))  # on the same partition, after the resends
     assert snapshot["score"] == 86.0
-    await out.wait_for(lambda: len(out.scores(customer, cause=events[0]["event_id"])) == 2, "the resent first score")
+    # The first event's snapshot is not resent: the state has moved past it, so a rebuilt one would carry later
+    # figures under its id; the later snapshots supersede it. Its tier change is resent (same id).
+    first = str(events[0]["event_id"])
+    assert len(out.scores(customer, cause=first)) == 1
+    await out.wait_for(lambda: len(out.tiers(customer, cause=first)) == 2, "the resent first tier change")
 
     after = {r["id"] for r in out.for_customer(customer)}
     assert after - before == {snapshot["id"]}
