@@ -16,6 +16,7 @@ platform cannot fork.
 from __future__ import annotations
 
 import csv
+import gc
 import heapq
 import multiprocessing as mp
 import os
@@ -72,8 +73,14 @@ def replay_inputs(
         return run_replay(inputs.rows(), as_of_day, config, out, strict=strict, exact=exact,
                           decisions_out=decisions_out, on_bad=on_bad, model=model, on_progress=on_progress)
     started = time.perf_counter()
-    parts = _run_parts(_Job(inputs, as_of_day, offline(config), model, strict, processes), on_progress)
-    stats = _merge(parts, inputs, out, model, on_bad)
+    paused = gc.isenabled()
+    gc.disable()  # as in one process; and a collection in a forked process would copy the pages it touches
+    try:
+        parts = _run_parts(_Job(inputs, as_of_day, offline(config), model, strict, processes), on_progress)
+        stats = _merge(parts, inputs, out, model, on_bad)
+    finally:
+        if paused:
+            gc.enable()
     stats.seconds = time.perf_counter() - started
     return stats
 
