@@ -21,7 +21,19 @@ from schemas.outputs import (
 )
 
 __all__ = [
-    "INPUT_MODELS", "OUTPUT_MODELS", "ComplaintFiled", "ContactActionRequested", "CustomerAlert",
-    "CustomerScore", "DeadLetter", "EnquiryReceived", "InputEvent", "LineItem", "OrderReturned",
-    "PurchaseCompleted", "ScoreComponent", "TierChanged", "TouchPlan",
+    "INPUT_MODELS",
+    "OUTPUT_MODELS",
+    "ComplaintFiled",
+    "ContactActionRequested",
+    "CustomerAlert",
+    "CustomerScore",
+    "DeadLetter",
+    "EnquiryReceived",
+    "InputEvent",
+    "LineItem",
+    "OrderReturned",
+    "PurchaseCompleted",
+    "ScoreComponent",
+    "TierChanged",
+    "TouchPlan",
 ]

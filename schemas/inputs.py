@@ -66,8 +66,11 @@ class EnquiryReceived(Message):
 
 
 InputEvent = Annotated[
-    PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived, Field(discriminator="type")]
+    PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived, Field(discriminator="type")
+]
 INPUT_MODELS: dict[str, type[Message]] = {
-    "purchase": PurchaseCompleted, "return": OrderReturned,
-    "complaint": ComplaintFiled, "enquiry": EnquiryReceived,
+    "purchase": PurchaseCompleted,
+    "return": OrderReturned,
+    "complaint": ComplaintFiled,
+    "enquiry": EnquiryReceived,
 }

@@ -9,8 +9,9 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import CustomerId, Message
 
-OutputId = Field(pattern=r"^[0-9a-f]{32}$",
-                 description="Deterministic id (32 hex): same cause, same id. Deduplicate on it.")
+OutputId = Field(
+    pattern=r"^[0-9a-f]{32}$", description="Deterministic id (32 hex): same cause, same id. Deduplicate on it."
+)
 
 
 class Output(Message):
@@ -61,7 +62,8 @@ class ContactActionRequested(Output):
     cost: float = Field(ge=0, description="Cost of the action, base currency.")
     annual_value: float = Field(ge=0, description="What the customer is worth (see value_basis), base currency.")
     value_basis: Literal["annual_value", "clv"] = Field(
-        default="annual_value", description="annual_value: net spend a year x margin; clv: the value model's CLV.")
+        default="annual_value", description="annual_value: net spend a year x margin; clv: the value model's CLV."
+    )
     roi_decision: Literal["approved", "downgraded", "skipped"] = Field(description="ROI guard's verdict.")
     reason: str = Field(description="Why the ROI guard decided so.")
     tier: str = Field(description="Customer's tier when requested.")
@@ -76,7 +78,8 @@ class CustomerAlert(Output):
     at_risk_score: float = Field(ge=0, le=1, description="Risk of having stopped buying, 0-1.")
     value_at_stake: float = Field(ge=0, description="Value at stake (see value_basis), base currency.")
     value_basis: Literal["annual_value", "clv"] = Field(
-        default="annual_value", description="annual_value, or clv with a value model.")
+        default="annual_value", description="annual_value, or clv with a value model."
+    )
     reason: str = Field(description="Why, in words.")
 
 
@@ -109,9 +112,11 @@ class CustomerScore(Output):
     components: list[ScoreComponent] = Field(description="How the composite was made.")
     p_alive: float | None = Field(default=None, ge=0, le=1, description="Value model: P(still a customer).")
     expected_purchases_90: float | None = Field(
-        default=None, ge=0, description="Value model: expected purchase days in the next 90 days.")
+        default=None, ge=0, description="Value model: expected purchase days in the next 90 days."
+    )
     expected_purchases_365: float | None = Field(
-        default=None, ge=0, description="Value model: expected purchase days in the next 365 days.")
+        default=None, ge=0, description="Value model: expected purchase days in the next 365 days."
+    )
     clv: float | None = Field(default=None, ge=0, description="Value model: discounted CLV, base currency.")
     next_review_at: AwareDatetime | None = Field(description="When the score may next change with no event.")
 
@@ -135,6 +140,9 @@ class DeadLetter(Message):
 
 
 OUTPUT_MODELS: dict[str, type[Message]] = {
-    "TierChanged": TierChanged, "ContactActionRequested": ContactActionRequested,
-    "CustomerAlert": CustomerAlert, "CustomerScore": CustomerScore, "DeadLetter": DeadLetter,
+    "TierChanged": TierChanged,
+    "ContactActionRequested": ContactActionRequested,
+    "CustomerAlert": CustomerAlert,
+    "CustomerScore": CustomerScore,
+    "DeadLetter": DeadLetter,
 }

@@ -71,10 +71,24 @@ def _or_none(value: int) -> int | None:
 def encode_state(state: CustomerState) -> bytes:
     """Serialise a state; `decode_state(encode_state(s)) == s` for every state."""
     s = state
-    out = bytearray(_HEADER.pack(
-        VERSION, _day(s.review_day), _day(s.first_day), _day(s.last_day), _day(s.first_seen_day),
-        _day(s.scored_day), _day(s.tier_since), s.purchase_days, s.purchases, s.total_cents, s.first_day_cents,
-        s.clock_ms, 1 if s.at_risk else 0, _day(s.score_centi)))
+    out = bytearray(
+        _HEADER.pack(
+            VERSION,
+            _day(s.review_day),
+            _day(s.first_day),
+            _day(s.last_day),
+            _day(s.first_seen_day),
+            _day(s.scored_day),
+            _day(s.tier_since),
+            s.purchase_days,
+            s.purchases,
+            s.total_cents,
+            s.first_day_cents,
+            s.clock_ms,
+            1 if s.at_risk else 0,
+            _day(s.score_centi),
+        )
+    )
     _varint(out, len(s.buckets))
     previous = 0
     for day in sorted(s.buckets):
@@ -130,7 +144,7 @@ class _Reader:
             shift += 7
 
     def raw(self, size: int) -> bytes:
-        chunk = self.data[self.pos:self.pos + size]
+        chunk = self.data[self.pos : self.pos + size]
         if len(chunk) != size:
             raise IndexError("truncated")
         self.pos += size
@@ -178,8 +192,22 @@ def peek_review_day(data: bytes) -> int | None:
 
 def _decode(r: _Reader) -> CustomerState:
     try:
-        (_, review_day, first_day, last_day, first_seen_day, scored_day, tier_since, purchase_days, purchases,
-         total_cents, first_day_cents, clock_ms, at_risk, score_centi) = _HEADER.unpack_from(r.data, 0)
+        (
+            _,
+            review_day,
+            first_day,
+            last_day,
+            first_seen_day,
+            scored_day,
+            tier_since,
+            purchase_days,
+            purchases,
+            total_cents,
+            first_day_cents,
+            clock_ms,
+            at_risk,
+            score_centi,
+        ) = _HEADER.unpack_from(r.data, 0)
     except struct.error:
         raise ValueError("truncated header") from None
     r.pos = _HEADER.size
@@ -197,11 +225,24 @@ def _decode(r: _Reader) -> CustomerState:
         day += r.varint()
         old_days.append(day)
     return CustomerState(
-        buckets=buckets, old_ids=tuple(old_ids), old_days=tuple(old_days), first_day=_or_none(first_day),
-        last_day=_or_none(last_day), purchase_days=purchase_days, total_cents=total_cents,
-        first_day_cents=first_day_cents, purchases=purchases, first_seen_day=_or_none(first_seen_day),
-        clock_ms=clock_ms, scored_day=_or_none(scored_day), tier=r.text(), tier_since=_or_none(tier_since),
-        segment=r.text(), at_risk=bool(at_risk), score_centi=_or_none(score_centi), outbox=_read_outbox(r),
+        buckets=buckets,
+        old_ids=tuple(old_ids),
+        old_days=tuple(old_days),
+        first_day=_or_none(first_day),
+        last_day=_or_none(last_day),
+        purchase_days=purchase_days,
+        total_cents=total_cents,
+        first_day_cents=first_day_cents,
+        purchases=purchases,
+        first_seen_day=_or_none(first_seen_day),
+        clock_ms=clock_ms,
+        scored_day=_or_none(scored_day),
+        tier=r.text(),
+        tier_since=_or_none(tier_since),
+        segment=r.text(),
+        at_risk=bool(at_risk),
+        score_centi=_or_none(score_centi),
+        outbox=_read_outbox(r),
         review_day=_or_none(review_day),
     )
 

@@ -57,7 +57,8 @@ class ContactRule(_Frozen):
     from_tiers: tuple[str, ...] = Field(default=(), description="Previous tier in this list (empty: any).")
     to_tiers: tuple[str, ...] = Field(default=(), description="Current tier in this list (empty: any).")
     direction: Direction = Field(
-        default="any", description="For tier_changed: up, down, new (first assignment) or any.")
+        default="any", description="For tier_changed: up, down, new (first assignment) or any."
+    )
     segments: tuple[str, ...] = Field(default=(), description="Current segment in this list (empty: any).")
     action: ActionSpec
 
@@ -103,27 +104,53 @@ def _default_rules() -> tuple[ContactRule, ...]:
         return ContactRule(name=name, on=on, action=action, **kw)
 
     return (
-        rule("welcome-top-tier", "tier_changed",
-             ActionSpec(type="vip_welcome", channel="phone", priority="high", due_in_days=2,
-                        owner="account_manager"), to_tiers=("AAA",)),
-        rule("thank-upgrade", "tier_changed",
-             ActionSpec(type="upgrade_thanks", channel="email", due_in_days=1),
-             to_tiers=("A", "B"), direction="up"),
-        rule("win-back-downgrade", "tier_changed",
-             ActionSpec(type="win_back_offer", channel="email", priority="high", due_in_days=3),
-             from_tiers=("AAA", "A"), direction="down"),
-        rule("retain-at-risk", "at_risk",
-             ActionSpec(type="retention_call", channel="phone", priority="urgent", due_in_days=1,
-                        owner="account_manager")),
-        rule("top-tier-complaint", "top_tier_complaint",
-             ActionSpec(type="service_recovery_call", channel="phone", priority="urgent",
-                        due_in_days=0, owner="service_desk")),
-        rule("review-bad-business", "segment_changed",
-             ActionSpec(type="account_review", channel="online", priority="low", due_in_days=14,
-                        owner="finance"), segments=("bad_business",)),
-        rule("nurture-rising", "segment_changed",
-             ActionSpec(type="nurture_offer", channel="email", due_in_days=7),
-             segments=("rising",), to_tiers=("B", "C")),
+        rule(
+            "welcome-top-tier",
+            "tier_changed",
+            ActionSpec(type="vip_welcome", channel="phone", priority="high", due_in_days=2, owner="account_manager"),
+            to_tiers=("AAA",),
+        ),
+        rule(
+            "thank-upgrade",
+            "tier_changed",
+            ActionSpec(type="upgrade_thanks", channel="email", due_in_days=1),
+            to_tiers=("A", "B"),
+            direction="up",
+        ),
+        rule(
+            "win-back-downgrade",
+            "tier_changed",
+            ActionSpec(type="win_back_offer", channel="email", priority="high", due_in_days=3),
+            from_tiers=("AAA", "A"),
+            direction="down",
+        ),
+        rule(
+            "retain-at-risk",
+            "at_risk",
+            ActionSpec(
+                type="retention_call", channel="phone", priority="urgent", due_in_days=1, owner="account_manager"
+            ),
+        ),
+        rule(
+            "top-tier-complaint",
+            "top_tier_complaint",
+            ActionSpec(
+                type="service_recovery_call", channel="phone", priority="urgent", due_in_days=0, owner="service_desk"
+            ),
+        ),
+        rule(
+            "review-bad-business",
+            "segment_changed",
+            ActionSpec(type="account_review", channel="online", priority="low", due_in_days=14, owner="finance"),
+            segments=("bad_business",),
+        ),
+        rule(
+            "nurture-rising",
+            "segment_changed",
+            ActionSpec(type="nurture_offer", channel="email", due_in_days=7),
+            segments=("rising",),
+            to_tiers=("B", "C"),
+        ),
     )
 
 
@@ -133,21 +160,28 @@ class ScoringConfig(_Frozen):
     version: str = Field(default="rules-1", description="Config version stamped on every output.")
     base_currency: str = Field(default="USD", description="Currency of all scored amounts (ISO 4217).")
     fx_rates: dict[str, float] = Field(
-        default_factory=dict, description="Units of base currency per unit of another currency.")
+        default_factory=dict, description="Units of base currency per unit of another currency."
+    )
     window_days: int = Field(default=365, ge=7, le=3650, description="Rolling window for F, M and returns.")
     dedupe_days: int = Field(
-        default=3 * 365, ge=7, description="Event ids are remembered until their day is this old (redeliveries).")
+        default=3 * 365, ge=7, description="Event ids are remembered until their day is this old (redeliveries)."
+    )
     max_future_seconds: float = Field(
-        default=86_400, ge=0, description="Events later than now + this are rejected (clock skew).")
+        default=86_400, ge=0, description="Events later than now + this are rejected (clock skew)."
+    )
     # R/F/M thresholds: four cut points each.
     recency_days: tuple[int, int, int, int] = Field(
-        default=(30, 90, 180, 365), description="R=5 when days since last purchase <= first, ... R=1 above last.")
+        default=(30, 90, 180, 365), description="R=5 when days since last purchase <= first, ... R=1 above last."
+    )
     frequency_counts: tuple[float, float, float, float] = Field(
-        default=(2, 4, 8, 16), description="F=1+number of cut points the window purchase count reaches.")
+        default=(2, 4, 8, 16), description="F=1+number of cut points the window purchase count reaches."
+    )
     monetary_amounts: tuple[float, float, float, float] = Field(
-        default=(100, 300, 1000, 3000), description="M=1+number of cut points the window net spend reaches.")
+        default=(100, 300, 1000, 3000), description="M=1+number of cut points the window net spend reaches."
+    )
     weights: tuple[float, float, float] = Field(
-        default=(35, 30, 35), description="Points R, F, M contribute at score 5 (linear from 0 at 1).")
+        default=(35, 30, 35), description="Points R, F, M contribute at score 5 (linear from 0 at 1)."
+    )
     return_tolerance: float = Field(default=0.1, ge=0, le=1, description="Return rate that costs nothing.")
     return_penalty_per_rate: float = Field(default=60, ge=0, description="Points per unit return rate above tolerance.")
     return_penalty_max: float = Field(default=30, ge=0)
@@ -168,13 +202,15 @@ class ScoringConfig(_Frozen):
     rising_ratio: float = Field(default=1.5, gt=1)
     declining_ratio: float = Field(default=0.5, gt=0, lt=1)
     bad_business_share: float = Field(
-        default=0.5, gt=0, description="Bad business when returns + complaint cost >= this share of spend.")
+        default=0.5, gt=0, description="Bad business when returns + complaint cost >= this share of spend."
+    )
     complaint_cost: float = Field(default=25.0, ge=0, description="Cost to serve per complaint severity point.")
     at_risk_gap_multiple: float = Field(default=2.0, gt=1, description="At risk when recency > this x own gap.")
     default_gap_days: float = Field(default=60, gt=0, description="Typical gap when a customer has < 2 purchase days.")
     at_risk_min_m: int = Field(default=4, ge=1, le=5, description="'Valuable' means M score >= this ...")
     at_risk_model_threshold: float = Field(
-        default=0.6, gt=0, lt=1, description="With a value model: at risk when its risk reaches this.")
+        default=0.6, gt=0, lt=1, description="With a value model: at risk when its risk reaches this."
+    )
     clv_horizon_months: int = Field(default=12, ge=1, le=120, description="CLV horizon (30-day months).")
     clv_monthly_discount: float = Field(default=0.01, ge=0, lt=1, description="CLV monthly discount rate.")
     at_risk_tiers: tuple[str, ...] = Field(default=("AAA", "A"), description="... or a tier in this list.")
@@ -183,16 +219,22 @@ class ScoringConfig(_Frozen):
     contact_rules: tuple[ContactRule, ...] = Field(default_factory=_default_rules)
     channel_costs: dict[str, float] = Field(
         default_factory=lambda: {"phone": 15.0, "mail": 3.0, "email": 0.1, "online": 0.0},
-        description="Cost of one action per channel, base currency.")
+        description="Cost of one action per channel, base currency.",
+    )
     channel_ladder: tuple[str, ...] = Field(
-        default=("phone", "mail", "email", "online"), description="Most to least expensive, for downgrades.")
+        default=("phone", "mail", "email", "online"), description="Most to least expensive, for downgrades."
+    )
     roi_max_share: float = Field(
-        default=0.1, gt=0, description="An action may cost at most this share of the annual value.")
+        default=0.1, gt=0, description="An action may cost at most this share of the annual value."
+    )
     value_margin: float = Field(default=1.0, gt=0, description="Share of net spend that is value (margin).")
     frequency_caps: dict[str, FrequencyCap] = Field(default_factory=dict, description="Per action type.")
     outbox_ttl_seconds: float = Field(
-        default=900, ge=0, description="How long outputs are kept in state for resend on redelivery (seconds; "
-                                        "longer than a failover, short enough to keep states small).")
+        default=900,
+        ge=0,
+        description="How long outputs are kept in state for resend on redelivery (seconds; "
+        "longer than a failover, short enough to keep states small).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -81,7 +81,10 @@ class ScoreChanged:
 
 Decision = TierChange | ActionRequest | Alert | ScoreChanged
 _BY_KIND: dict[str, type[Any]] = {
-    "tier_change": TierChange, "action": ActionRequest, "alert": Alert, "score": ScoreChanged,
+    "tier_change": TierChange,
+    "action": ActionRequest,
+    "alert": Alert,
+    "score": ScoreChanged,
 }
 
 

@@ -76,7 +76,10 @@ def apply(state: CustomerState, event: CoreEvent, now_ms: int, config: ScoringCo
 
 
 def fold(
-    state: CustomerState, events: Iterable[CoreEvent], now_ms: int, config: ScoringConfig,
+    state: CustomerState,
+    events: Iterable[CoreEvent],
+    now_ms: int,
+    config: ScoringConfig,
 ) -> tuple[CustomerState, int, list[tuple[CoreEvent, str]]]:
     """Apply many events as of `now_ms`: (new state, events applied, rejected with reasons)."""
     draft = _Draft(state, now_ms, config)
@@ -100,8 +103,23 @@ def advance(state: CustomerState, now_ms: int, config: ScoringConfig) -> Custome
 class _Draft:
     """A private, mutable working copy; never escapes this module."""
 
-    __slots__ = ("base", "buckets", "clock_ms", "config", "count", "days", "first", "first_cents", "first_seen",
-                 "horizon", "last", "old_days", "old_ids", "start", "total")
+    __slots__ = (
+        "base",
+        "buckets",
+        "clock_ms",
+        "config",
+        "count",
+        "days",
+        "first",
+        "first_cents",
+        "first_seen",
+        "horizon",
+        "last",
+        "old_days",
+        "old_ids",
+        "start",
+        "total",
+    )
 
     def __init__(self, state: CustomerState, now_ms: int, config: ScoringConfig) -> None:
         self.base = state
@@ -143,8 +161,11 @@ class _Draft:
         elif bucket is not None and key in bucket[IDS]:
             return False
         currency = event.currency
-        cents = event.amount_cents if not currency or currency == self.config.base_currency else (
-            to_base_cents(event, self.config) or 0)
+        cents = (
+            event.amount_cents
+            if not currency or currency == self.config.base_currency
+            else (to_base_cents(event, self.config) or 0)
+        )
         kind = event.kind
         if kind is Kind.PURCHASE:
             self._purchase_all_time(day, cents, bucket, inside)
@@ -183,9 +204,25 @@ class _Draft:
         old_ids = tuple(sorted(zip(ids.values(), ids.keys(), strict=True))) if ids else ()  # (day, hash)
         old_days = b.old_days if len(self.old_days) == len(b.old_days) else tuple(sorted(self.old_days))
         return CustomerState(
-            self.buckets, old_ids, old_days, self.first, self.last, self.days, self.total, self.first_cents,
-            self.count, self.first_seen, self.clock_ms, b.scored_day, b.tier, b.tier_since, b.segment, b.at_risk,
-            b.score_centi, b.outbox, b.review_day,
+            self.buckets,
+            old_ids,
+            old_days,
+            self.first,
+            self.last,
+            self.days,
+            self.total,
+            self.first_cents,
+            self.count,
+            self.first_seen,
+            self.clock_ms,
+            b.scored_day,
+            b.tier,
+            b.tier_since,
+            b.segment,
+            b.at_risk,
+            b.score_centi,
+            b.outbox,
+            b.review_day,
         )
 
 

@@ -49,7 +49,11 @@ def is_valuable(s: Score, tier: str | None, config: ScoringConfig) -> bool:
 
 
 def assess_risk(
-    state: CustomerState, s: Score, tier: str | None, config: ScoringConfig, model: ValueModel | None = None,
+    state: CustomerState,
+    s: Score,
+    tier: str | None,
+    config: ScoringConfig,
+    model: ValueModel | None = None,
 ) -> Risk:
     """At-risk score in [0, 1] and flag, as of the score's day."""
     gap = typical_gap(state, config)
@@ -116,7 +120,12 @@ def model_risk_on(state: CustomerState, day: int, model: ValueModel) -> float:
 
 
 def _model_risk(
-    state: CustomerState, s: Score, tier: str | None, config: ScoringConfig, model: ValueModel, gap: float,
+    state: CustomerState,
+    s: Score,
+    tier: str | None,
+    config: ScoringConfig,
+    model: ValueModel,
+    gap: float,
 ) -> Risk:
     risk = model_risk_on(state, s.day, model)
     threshold = config.at_risk_model_threshold

@@ -70,7 +70,7 @@ def roi_guard(channel: str, worth: float, config: ScoringConfig, basis: str = "a
         return RoiVerdict("approved", channel, cost, f"{channel} costs {cost:.2f} <= budget {budget:.2f}")
     why = f"{channel} costs {cost:.2f} > {config.roi_max_share:.0%} of {label} {worth:.2f}"
     ladder = config.channel_ladder
-    below = ladder[ladder.index(channel) + 1:] if channel in ladder else ()
+    below = ladder[ladder.index(channel) + 1 :] if channel in ladder else ()
     for cheaper in below:
         if config.channel_costs[cheaper] <= budget:
             c = config.channel_costs[cheaper]
@@ -79,7 +79,10 @@ def roi_guard(channel: str, worth: float, config: ScoringConfig, basis: str = "a
 
 
 def check_frequency_cap(
-    action_type: str, sent_at_s: Sequence[float], now_s: float, config: ScoringConfig,
+    action_type: str,
+    sent_at_s: Sequence[float],
+    now_s: float,
+    config: ScoringConfig,
 ) -> CapDecision:
     """Decide over the epoch-second times this action type was last sent to the customer.
 
@@ -95,8 +98,12 @@ def check_frequency_cap(
     if sent_at_s and now_s - max(sent_at_s) < cooldown_s:
         blocked.append((max(sent_at_s) + cooldown_s, f"cooldown of {cap.cooldown_days:g} days"))
     if len(recent) >= cap.max_count:
-        blocked.append((recent[len(recent) - cap.max_count] + window_s,
-                        f"cap of {cap.max_count} per {cap.per_days:g} days reached"))
+        blocked.append(
+            (
+                recent[len(recent) - cap.max_count] + window_s,
+                f"cap of {cap.max_count} per {cap.per_days:g} days reached",
+            )
+        )
     if blocked:
         retry, _ = max(blocked)
         return CapDecision(False, "; ".join(why for _, why in blocked), retry)

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 
 def next_review_day(
-    state: CustomerState, config: ScoringConfig, model: ValueModel | None = None, risk: Risk | None = None,
+    state: CustomerState,
+    config: ScoringConfig,
+    model: ValueModel | None = None,
+    risk: Risk | None = None,
 ) -> int | None:
     """Earliest epoch day after `state.scored_day` on which the evaluation may change.
 

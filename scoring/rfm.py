@@ -70,8 +70,15 @@ class Score(NamedTuple):
     def components(self) -> tuple[Component, ...]:
         """The explanation: each component's input value and the points it adds."""
         years = (self.tenure_days or 0) // 365
-        values = (self.r, self.f, self.m, self.return_rate, round(self.complaint_weight, 4), years,
-                  round(self.enquiry_weight, 4))
+        values = (
+            self.r,
+            self.f,
+            self.m,
+            self.return_rate,
+            round(self.complaint_weight, 4),
+            years,
+            round(self.enquiry_weight, 4),
+        )
         return tuple(Component(n, v, p) for n, v, p in zip(COMPONENT_NAMES, values, self.points, strict=True))
 
 
@@ -133,15 +140,35 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     composite = 0.0 if total <= 0.0 else 100.0 if total >= 100.0 else round(total, 2)
     annual = max(0.0, net) * config.value_margin * 365 / config.window_days
     return Score(
-        today, composite, r, f, m, recency, w.purchases, w.purchase_cents / 100, w.return_cents / 100,
-        round(rate, 4) if rate else 0.0, w.complaints, c_weight, e_weight, tenure, round(annual, 2) if annual else 0.0,
-        w.recent_cents / 100, points,
+        today,
+        composite,
+        r,
+        f,
+        m,
+        recency,
+        w.purchases,
+        w.purchase_cents / 100,
+        w.return_cents / 100,
+        round(rate, 4) if rate else 0.0,
+        w.complaints,
+        c_weight,
+        e_weight,
+        tenure,
+        round(annual, 2) if annual else 0.0,
+        w.recent_cents / 100,
+        points,
         w.previous_cents / 100,
     )
 
 
 def _points(
-    c: ScoringConfig, r: int, f: int, m: int, rate: float, complaints: float, enquiries: float,
+    c: ScoringConfig,
+    r: int,
+    f: int,
+    m: int,
+    rate: float,
+    complaints: float,
+    enquiries: float,
     tenure: int | None,
 ) -> tuple[float, ...]:
     wr, wf, wm = c.weights
@@ -149,7 +176,11 @@ def _points(
     returns = min(c.return_penalty_max, max(0.0, rate - c.return_tolerance) * c.return_penalty_per_rate)
     enquiry = max(-c.enquiry_points_max, min(c.enquiry_points_max, enquiries * c.enquiry_points))
     return (
-        wr * (r - 1) / 4, wf * (f - 1) / 4, wm * (m - 1) / 4, -returns,
+        wr * (r - 1) / 4,
+        wf * (f - 1) / 4,
+        wm * (m - 1) / 4,
+        -returns,
         -min(c.complaint_penalty_max, complaints * c.complaint_points_per_severity),
-        min(c.tenure_points_max, years * c.tenure_points_per_year), enquiry,
+        min(c.tenure_points_max, years * c.tenure_points_per_year),
+        enquiry,
     )

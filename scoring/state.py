@@ -96,8 +96,15 @@ class CustomerState(NamedTuple):
     def figures(self) -> tuple[object, ...]:
         """The order-independent part: what any permutation of the same events yields."""
         return (
-            tuple(sorted(self.buckets.items())), self.old_ids, self.old_days, self.first_day, self.last_day,
-            self.purchase_days, self.total_cents, self.first_day_cents, self.purchases,
+            tuple(sorted(self.buckets.items())),
+            self.old_ids,
+            self.old_days,
+            self.first_day,
+            self.last_day,
+            self.purchase_days,
+            self.total_cents,
+            self.first_day_cents,
+            self.purchases,
             self.first_seen_day,
         )
 

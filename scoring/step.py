@@ -62,7 +62,10 @@ def review_cause(day: int) -> str:
 
 
 def evaluate(
-    state: CustomerState, today: int, config: ScoringConfig, model: ValueModel | None = None,
+    state: CustomerState,
+    today: int,
+    config: ScoringConfig,
+    model: ValueModel | None = None,
 ) -> Evaluation:
     """Profile as of `today` without changing state (tier from the stored tier)."""
     s = score(state, today, config)
@@ -71,7 +74,10 @@ def evaluate(
 
 
 def value_of(
-    state: CustomerState, today: int, config: ScoringConfig, model: ValueModel | None,
+    state: CustomerState,
+    today: int,
+    config: ScoringConfig,
+    model: ValueModel | None,
 ) -> CustomerValue | None:
     """The value model's figures for a customer as of `today`; None without a model or purchase."""
     summary = btyd_summary(state, today)
@@ -79,13 +85,25 @@ def value_of(
         return None
     from scoring.valuemodel.scalar import customer_value  # noqa: PLC0415 - keeps `import scoring` free of scipy
 
-    return customer_value(model, summary.x, summary.t_x, summary.T, summary.mean_repeat_value,
-                          config.clv_horizon_months, config.clv_monthly_discount)
+    return customer_value(
+        model,
+        summary.x,
+        summary.t_x,
+        summary.T,
+        summary.mean_repeat_value,
+        config.clv_horizon_months,
+        config.clv_monthly_discount,
+    )
 
 
 def step(
-    state: CustomerState, event: CoreEvent | None, now_ms: int, customer_id: str,
-    config: ScoringConfig, cause: str | None = None, model: ValueModel | None = None,
+    state: CustomerState,
+    event: CoreEvent | None,
+    now_ms: int,
+    customer_id: str,
+    config: ScoringConfig,
+    cause: str | None = None,
+    model: ValueModel | None = None,
 ) -> StepResult:
     """Advance one customer by an event, or by time alone when `event` is None."""
     now = max(now_ms, state.clock_ms)
@@ -109,7 +127,10 @@ def step(
     decisions += more
     return StepResult(
         _remember(current, cause, now, tuple(decisions), config),
-        "applied" if event is not None else "reviewed", "", tuple(decisions), evaluation,
+        "applied" if event is not None else "reviewed",
+        "",
+        tuple(decisions),
+        evaluation,
     )
 
 
@@ -121,7 +142,11 @@ def _resend(state: CustomerState, cause: str, outcome: str) -> StepResult:
 
 
 def _catch_up(
-    state: CustomerState, today: int, customer_id: str, config: ScoringConfig, model: ValueModel | None,
+    state: CustomerState,
+    today: int,
+    customer_id: str,
+    config: ScoringConfig,
+    model: ValueModel | None,
 ) -> tuple[CustomerState, list[Decision]]:
     decisions: list[Decision] = []
     for _ in range(MAX_CATCH_UP):
@@ -135,7 +160,11 @@ def _catch_up(
 
 
 def _remember(
-    state: CustomerState, cause: str, now: int, decisions: tuple[Decision, ...], config: ScoringConfig,
+    state: CustomerState,
+    cause: str,
+    now: int,
+    decisions: tuple[Decision, ...],
+    config: ScoringConfig,
 ) -> CustomerState:
     ttl_ms = config.outbox_ttl_seconds * 1000
     kept = tuple(e for e in state.outbox if now - e.emitted_ms <= ttl_ms)
@@ -145,8 +174,14 @@ def _remember(
 
 
 def _decide(
-    state: CustomerState, today: int, cause: str, at_ms: int, customer_id: str,
-    config: ScoringConfig, event: CoreEvent | None, model: ValueModel | None,
+    state: CustomerState,
+    today: int,
+    cause: str,
+    at_ms: int,
+    customer_id: str,
+    config: ScoringConfig,
+    event: CoreEvent | None,
+    model: ValueModel | None,
 ) -> tuple[CustomerState, Evaluation, list[Decision]]:
     ev = evaluate(state, today, config, model)
     maker = _Maker(customer_id, cause, at_ms, ev, config, lambda: value_of(state, today, config, model))
@@ -156,17 +191,32 @@ def _decide(
             maker.action(rule.name, trigger.on, rule.action)
     centi = round(ev.score.composite * 100)
     if (ev.tier, ev.segment, ev.risk.is_at_risk, centi) != (
-            state.tier, state.segment, state.at_risk, state.score_centi):
+        state.tier,
+        state.segment,
+        state.at_risk,
+        state.score_centi,
+    ):
         maker.out.append(ScoreChanged(output_id(customer_id, cause, "score", 0), cause, at_ms))
     since = today if ev.tier != state.tier else state.tier_since
-    scored = evolve(state, scored_day=today, tier=ev.tier, tier_since=since, segment=ev.segment,
-                    at_risk=ev.risk.is_at_risk, score_centi=centi)
+    scored = evolve(
+        state,
+        scored_day=today,
+        tier=ev.tier,
+        tier_since=since,
+        segment=ev.segment,
+        at_risk=ev.risk.is_at_risk,
+        score_centi=centi,
+    )
     new_state = evolve(scored, review_day=next_review_day(scored, config, model, ev.risk))
     return new_state, ev, maker.out
 
 
 def _triggers(
-    state: CustomerState, ev: Evaluation, event: CoreEvent | None, config: ScoringConfig, maker: _Maker,
+    state: CustomerState,
+    ev: Evaluation,
+    event: CoreEvent | None,
+    config: ScoringConfig,
+    maker: _Maker,
 ) -> list[Trigger]:
     found: list[Trigger] = []
     if ev.tier != state.tier:
@@ -175,8 +225,9 @@ def _triggers(
     if ev.segment != state.segment and (state.segment is not None or ev.segment != "new"):
         found.append(Trigger("segment_changed", ev.tier, state.tier, "", ev.segment))
     if ev.risk.is_at_risk and not state.at_risk:
-        maker.alert("at_risk", f"{ev.score.recency_days} days since last purchase, "
-                    f"typical gap {ev.risk.gap_days:.1f} days")
+        maker.alert(
+            "at_risk", f"{ev.score.recency_days} days since last purchase, typical gap {ev.risk.gap_days:.1f} days"
+        )
         found.append(Trigger("at_risk", ev.tier, state.tier, "", ev.segment))
     standing = state.tier or ev.tier
     if event is not None and event.kind is Kind.COMPLAINT and standing in config.top_tiers:
@@ -188,8 +239,15 @@ def _triggers(
 class _Maker:
     """Builds decisions with deterministic ids, numbered per kind within one cause."""
 
-    def __init__(self, customer_id: str, cause: str, at_ms: int, ev: Evaluation, config: ScoringConfig,
-                 valuation: Callable[[], CustomerValue | None]) -> None:
+    def __init__(
+        self,
+        customer_id: str,
+        cause: str,
+        at_ms: int,
+        ev: Evaluation,
+        config: ScoringConfig,
+        valuation: Callable[[], CustomerValue | None],
+    ) -> None:
         self.customer_id, self.cause, self.at_ms, self.ev, self.config = customer_id, cause, at_ms, ev, config
         self._valuation = valuation
         self._value: tuple[float, str] | None = None
@@ -214,22 +272,62 @@ class _Maker:
             direction = "up" if tier_rank(ev.tier, c) < tier_rank(state.tier, c) else "down"
         touch = c.touch_patterns[ev.tier]
         previous = None if state.score_centi is None else state.score_centi / 100
-        self.out.append(TierChange(
-            self._id("tier_change"), self.cause, self.at_ms, state.tier, ev.tier, direction,  # type: ignore[arg-type]
-            ev.score.composite, previous, touch.channel, touch.cadence_days, touch.owner))
+        self.out.append(
+            TierChange(
+                self._id("tier_change"),
+                self.cause,
+                self.at_ms,
+                state.tier,
+                ev.tier,
+                direction,  # type: ignore[arg-type]
+                ev.score.composite,
+                previous,
+                touch.channel,
+                touch.cadence_days,
+                touch.owner,
+            )
+        )
         return direction
 
     def alert(self, kind: str, reason: str) -> None:
         ev = self.ev
         worth, basis = self.value()
-        self.out.append(Alert(
-            self._id("alert"), self.cause, self.at_ms, kind, ev.tier, ev.score.composite,  # type: ignore[arg-type]
-            ev.risk.score, worth, reason, value_basis=basis))
+        self.out.append(
+            Alert(
+                self._id("alert"),
+                self.cause,
+                self.at_ms,
+                kind,  # type: ignore[arg-type]
+                ev.tier,
+                ev.score.composite,
+                ev.risk.score,
+                worth,
+                reason,
+                value_basis=basis,
+            )
+        )
 
     def action(self, rule: str, trigger: str, spec: ActionSpec) -> None:
         worth, basis = self.value()
         verdict = roi_guard(spec.channel, worth, self.config, basis)
-        self.out.append(ActionRequest(
-            self._id("action"), self.cause, self.at_ms, rule, trigger, spec.type, verdict.channel,
-            spec.channel, spec.priority, spec.owner, self.at_ms + round(spec.due_in_days * MS_PER_DAY),
-            verdict.cost, worth, verdict.decision, verdict.reason, self.ev.tier, value_basis=basis))
+        self.out.append(
+            ActionRequest(
+                self._id("action"),
+                self.cause,
+                self.at_ms,
+                rule,
+                trigger,
+                spec.type,
+                verdict.channel,
+                spec.channel,
+                spec.priority,
+                spec.owner,
+                self.at_ms + round(spec.due_in_days * MS_PER_DAY),
+                verdict.cost,
+                worth,
+                verdict.decision,
+                verdict.reason,
+                self.ev.tier,
+                value_basis=basis,
+            )
+        )

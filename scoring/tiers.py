@@ -26,7 +26,11 @@ def tier_rank(name: str, config: ScoringConfig) -> int:
 
 
 def assign_tier(
-    score: float, current: str | None, since_day: int | None, today: int, config: ScoringConfig,
+    score: float,
+    current: str | None,
+    since_day: int | None,
+    today: int,
+    config: ScoringConfig,
 ) -> str:
     """The tier for `score` given the current tier and the day it was entered."""
     candidate = raw_tier(score, config)
@@ -36,7 +40,7 @@ def assign_tier(
         return candidate  # same or higher: entering needs only the threshold
     if since_day is not None and today - since_day < config.min_dwell_days:
         return current
-    for tier in config.tiers[tier_rank(current, config):]:
+    for tier in config.tiers[tier_rank(current, config) :]:
         if score >= tier.min_score - config.hysteresis_margin:
             return tier.name
     return config.tiers[-1].name
