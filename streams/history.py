@@ -85,7 +85,7 @@ class CsvLayout:
 
     customer: str = "customer_id"
     time: str = "occurred_at"
-    amount: str = "amount"
+    amount: str | None = "amount"  # None: a log without amounts (every amount 0)
     type: str | None = None
     event_id: str | None = None
     currency: str | None = None
@@ -279,12 +279,12 @@ def _reader(handle: TextIO, layout: CsvLayout) -> tuple[Iterator[Record], list[s
     return records, header
 
 
-def _index(header: list[str], name: str | None, required: bool) -> int | None:
+def _index(header: list[str], name: str | None, required: bool, hint: str = "") -> int | None:
     if name is None:
         return None
     if name not in header:
         if required:
-            raise HistoryError(f"no column {name!r}; the columns are: {', '.join(header)}")
+            raise HistoryError(f"no column {name!r}; the columns are: {', '.join(header)}{hint}")
         return None
     return header.index(name)
 
@@ -321,7 +321,7 @@ class _Columns:
         self.layout = layout
         self.customer = _index(header, layout.customer, True)
         self.time = _index(header, layout.time, True)
-        self.amount = _index(header, layout.amount, True)
+        self.amount = _index(header, layout.amount, True, "; --amount-col none reads a log without amounts")
         self.type = _index(header, layout.type, True)
         self.event_id = _index(header, layout.event_id, True)
         self.currency = _index(header, layout.currency, True)
@@ -359,7 +359,7 @@ class _Columns:
                 at_ms = times.get(stamp)
                 if at_ms is None:
                     at_ms = times[stamp] = parse_time_ms(stamp, date_format)
-                cents = parse_cents(v[a])  # type: ignore[index]
+                cents = 0 if a is None else parse_cents(v[a])
                 if cents < 0:  # a negative sale is a refund
                     yield Row(line, customer, CoreEvent(refund, prefix + str(line), at_ms, -cents))
                 else:
@@ -391,11 +391,11 @@ class _Columns:
             kind, event_id or f"{source}:{line}", at_ms, amount, currency, severity))
 
     def _amount(self, v: list[str], kind: Kind) -> int:
-        if kind in (Kind.COMPLAINT, Kind.ENQUIRY):
+        if kind in (Kind.COMPLAINT, Kind.ENQUIRY) or self.amount is None:
             return 0
         if self.quantity is None:
-            return parse_cents(v[self.amount])  # type: ignore[index]
-        return _checked_cents(Decimal(v[self.amount]) * Decimal(v[self.quantity]))  # type: ignore[index]
+            return parse_cents(v[self.amount])
+        return _checked_cents(Decimal(v[self.amount]) * Decimal(v[self.quantity]))
 
     def _severity(self, v: list[str]) -> int:
         if self.severity is None or not v[self.severity].strip():

@@ -264,6 +264,34 @@ def select_l2(windows: list[_Window], names: tuple[str, ...], candidates: tuple[
     return max(candidates, key=lambda l2: (round(scored[l2], 4), l2 == DEFAULT_L2))
 
 
+def bgnbd_only(fit: _Fit, names: tuple[str, ...]) -> _Fit:
+    """The model that is BG/NBD's own P(no purchase in the horizon): all weight on its log-odds.
+
+    On standardised features, logit = center + scale * z, so intercept `center` and
+    coefficient `scale` give back the probability itself (kept within `LOGIT_EPS`).
+    """
+    k = names.index("logit_no_purchase")
+    weights = np.zeros(len(names) + 1)
+    weights[0], weights[k + 1] = fit.center[k], fit.scale[k]
+    return _Fit(fit.center, fit.scale, weights)
+
+
+def prefers_bgnbd(windows: list[_Window], names: tuple[str, ...], l2: float) -> bool:
+    """Whether BG/NBD's own P(no purchase) ranks the latest window better than the logistic model
+    fitted with `l2` on the earlier ones (as for `select_l2`; on data that follow the BG/NBD story
+    the extra features only add noise). False with fewer than two windows or on a tie."""
+    if len(windows) < 2 or "logit_no_purchase" not in names:
+        return False
+    try:
+        fit = _fit(windows[1:], l2, names)
+    except ValueModelError:
+        return False
+    latest = windows[0]
+    logistic = validation_score(latest, fit.predict(latest.features))
+    bgnbd = validation_score(latest, bgnbd_only(fit, names).predict(latest.features))
+    return not np.isnan(logistic) and not np.isnan(bgnbd) and round(bgnbd, 4) > round(logistic, 4)
+
+
 def fit_at_risk(
     log: PurchaseLog,
     cal_end_day: int,
@@ -274,7 +302,10 @@ def fit_at_risk(
 ) -> AtRiskModel:
     """Fit the at-risk model using only purchase days on or before `cal_end_day`.
 
-    `l2` None chooses it by validation inside the calibration period (`select_l2`).
+    `l2` None chooses it by validation inside the calibration period (`select_l2`),
+    and with it whether the logistic layer earns its place over BG/NBD's own
+    P(no purchase) (`prefers_bgnbd`; then `l2` is recorded as 0 and the weights
+    pass that probability through).
     """
     horizon = label_horizon(log, cal_end_day, horizon_days)
     first = int(log.day.min())
@@ -282,6 +313,8 @@ def fit_at_risk(
     windows = _windows(log, cuts, horizon, FEATURE_NAMES)
     chosen = select_l2(windows, FEATURE_NAMES) if l2 is None else l2
     fit = _fit(windows, chosen, FEATURE_NAMES)
+    if l2 is None and prefers_bgnbd(windows, FEATURE_NAMES, chosen):
+        fit, chosen = bgnbd_only(fit, FEATURE_NAMES), 0.0
     return AtRiskModel(
         horizon,
         floats(fit.center),

@@ -2,7 +2,9 @@
 
 `repeat`: x > 0 at the summary's end day; `repeat_top_value_third`: the
 third of repeat buyers with the highest spend up to that day (rounded up,
-ties by input order); `all`: every customer in the summary.
+ties by input order; in a log without amounts, where every spend is 0, the
+most purchase days stand for the most value); `all`: every customer in the
+summary.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from scoring.valuemodel.summary import Summary
 def segments(s: Summary) -> dict[str, BoolArray]:
     """Masks over the summary's customers, by segment name."""
     repeat = s.x > 0
-    order = np.argsort(-s.total_value[repeat], kind="stable")
+    value = s.total_value[repeat]
+    order = np.argsort(-(value if value.any() else s.x[repeat]), kind="stable")
     top = np.zeros(int(repeat.sum()), dtype=np.bool_)
     top[order[: math.ceil(top.size / 3)]] = True
     top_third = np.zeros_like(repeat)

@@ -13,7 +13,8 @@ Inputs = Annotated[list[Path], typer.Argument(
     help="CSV or JSONL (.jsonl) histories; '-' reads stdin.", exists=True, dir_okay=False, allow_dash=True)]
 CustomerCol = Annotated[str, typer.Option(help="Customer id column.")]
 TimeCol = Annotated[str, typer.Option(help="Event time column (ISO or YYYYMMDD).")]
-AmountCol = Annotated[str, typer.Option(help="Amount column (negative in a purchases log: a refund).")]
+AmountCol = Annotated[str, typer.Option(help="Amount column (negative in a purchases log: a refund); "
+                                             "'none' for a log without amounts.")]
 TypeCol = Annotated[str | None, typer.Option(help="Event type column of a mixed log (purchase, return, "
                                                   "complaint, enquiry).")]
 IdCol = Annotated[str | None, typer.Option(help="Event id column; rows without one are distinct events.")]
@@ -33,6 +34,7 @@ def csv_layout(
 ) -> CsvLayout:
     """The CsvLayout the shared options describe (extra keyword arguments are ignored)."""
     return CsvLayout(
-        customer=customer_col, time=time_col, amount=amount_col, type=type_col, event_id=id_col,
-        currency=currency_col, quantity=quantity_col, severity=severity_col, delimiter=delimiter,
+        customer=customer_col, time=time_col, amount=None if amount_col.lower() == "none" else amount_col,
+        type=type_col, event_id=id_col, currency=currency_col, quantity=quantity_col, severity=severity_col,
+        delimiter=delimiter,
         columns=tuple(c.strip() for c in columns.split(",")) if columns else (), date_format=date_format)

@@ -50,7 +50,8 @@ from scoring.valuemodel import (
     roc_auc,
     summarise,
 )
-from scoring.valuemodel.atrisk import L2_CANDIDATES
+from scoring.valuemodel.atrisk import L2_CANDIDATES, _fit, _Window, bgnbd_only, prefers_bgnbd
+from scoring.valuemodel.segments import segments
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
 PACKAGE = Path(__file__).resolve().parents[2] / "scoring" / "valuemodel"
@@ -447,7 +448,8 @@ def test_value_model_round_trips_through_json(value_model: ValueModel) -> None:
     assert data["format"] == "tierstream.valuemodel/3" and data["version"] == "test-1"
     assert data["at_risk"]["feature_names"] == list(FEATURE_NAMES)
     assert data["at_risk"]["windows"] == 3 and data["at_risk"]["step_days"] == 30
-    assert data["at_risk"]["requested_horizon_days"] == 0 and data["at_risk"]["l2"] in L2_CANDIDATES
+    assert data["at_risk"]["requested_horizon_days"] == 0
+    assert data["at_risk"]["l2"] in (*L2_CANDIDATES, 0.0)  # 0: BG/NBD's own P(no purchase) won the validation
 
 
 def test_value_model_parts_match_the_separate_fits(
@@ -649,3 +651,39 @@ def test_valuemodel_module_is_pure(path: Path) -> None:
 
 def test_expected_value_approaches_own_mean_with_many_purchases() -> None:
     assert math.isclose(expected_average_value(GammaGammaParams(p=2, q=3, v=4), [1e9], [7.0])[0], 7.0, rel_tol=1e-6)
+
+
+# --- the BG/NBD-only candidate ---------------------------------------------------------------------
+
+def _window_where(labels_follow: int, rng: np.random.Generator, n: int = 3000) -> Any:
+    """A training window whose lapse labels follow one feature column (the others are noise)."""
+    features = rng.normal(size=(n, len(FEATURE_NAMES)))
+    lapsed = (features[:, labels_follow] + 0.3 * rng.normal(size=n) > 0).astype(np.float64)
+    repeat = np.ones(n, dtype=np.bool_)
+    return _Window(features, lapsed, {"repeat": repeat, "repeat_top_value_third": repeat})
+
+
+def test_the_bgnbd_only_model_passes_bgnbd_p_no_purchase_through() -> None:
+    rng = np.random.default_rng(3)
+    windows = [_window_where(0, rng) for _ in range(2)]
+    k = FEATURE_NAMES.index("logit_no_purchase")
+    model = bgnbd_only(_fit(windows, 0.1, FEATURE_NAMES), FEATURE_NAMES)
+    logits = windows[0].features[:, k]
+    assert model.predict(windows[0].features) == pytest.approx(1 / (1 + np.exp(-logits)), rel=1e-9)
+
+
+@pytest.mark.parametrize(("latest_follows", "expected"), [("logit_no_purchase", True), ("log_recency", False)])
+def test_bgnbd_is_preferred_only_when_it_ranks_the_latest_window_better(latest_follows: str, expected: bool) -> None:
+    rng = np.random.default_rng(5)
+    older = [_window_where(FEATURE_NAMES.index("log_recency"), rng) for _ in range(2)]
+    latest = _window_where(FEATURE_NAMES.index(latest_follows), rng)
+    assert prefers_bgnbd([latest, *older], FEATURE_NAMES, 0.1) is expected
+    assert prefers_bgnbd([latest], FEATURE_NAMES, 0.1) is False  # nothing to validate on
+
+
+def test_without_amounts_the_top_value_third_is_the_most_frequent() -> None:
+    histories = [[(0, 0.0), (d, 0.0)] for d in (10, 20, 30)] + [[(0, 0.0), (5, 0.0), (9, 0.0), (12, 0.0)]]
+    masks = segments(summarise(purchase_log(histories), 40))
+    assert masks["repeat"].tolist() == [True] * 4
+    # ceil(4 / 3) = 2: the customer with three repeat days, then the first of the ties
+    assert masks["repeat_top_value_third"].tolist() == [True, False, False, True]
