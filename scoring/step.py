@@ -48,12 +48,27 @@ class Evaluation(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
+    """A step's new state and decisions.
+
+    `views` holds, for each cause whose score snapshot this step decided, the
+    state and evaluation that snapshot shows: a catch-up review inside an event's
+    step has its own (as of its day), not the step's final one.
+    """
+
     state: CustomerState
     outcome: str  # applied | duplicate | rejected | reviewed
     reason: str
     decisions: tuple[Decision, ...]
     evaluation: Evaluation | None
     resent: bool = False
+    views: tuple[tuple[str, CustomerState, Evaluation], ...] = ()
+
+    def view(self, cause: str) -> tuple[CustomerState, Evaluation] | None:
+        """The state and evaluation behind the snapshot of `cause`, when this step decided it."""
+        for seen, state, evaluation in self.views:
+            if seen == cause:
+                return state, evaluation
+        return None
 
 
 def review_cause(day: int) -> str:
@@ -117,7 +132,7 @@ def step(
             return _resend(state, cause, "duplicate")
     elif any(entry.cause == cause for entry in state.outbox):
         return _resend(state, cause, "duplicate")
-    current, decisions = _catch_up(state, today, customer_id, config, model)
+    current, decisions, views = _catch_up(state, today, customer_id, config, model)
     if event is not None:
         current = applied.state if current is state else apply(current, event, now, config).state
     else:
@@ -125,13 +140,21 @@ def step(
     at_ms = event.at_ms if event is not None else now
     current, evaluation, more = _decide(current, today, cause, at_ms, customer_id, config, event, model)
     decisions += more
+    final = _remember(current, cause, now, tuple(decisions), config)
+    if _has_snapshot(more):
+        views.append((cause, final, evaluation))
     return StepResult(
-        _remember(current, cause, now, tuple(decisions), config),
+        final,
         "applied" if event is not None else "reviewed",
         "",
         tuple(decisions),
         evaluation,
+        views=tuple(views),
     )
+
+
+def _has_snapshot(decisions: list[Decision]) -> bool:
+    return any(d.kind == "score" for d in decisions)
 
 
 def _resend(state: CustomerState, cause: str, outcome: str) -> StepResult:
@@ -147,16 +170,20 @@ def _catch_up(
     customer_id: str,
     config: ScoringConfig,
     model: ValueModel | None,
-) -> tuple[CustomerState, list[Decision]]:
+) -> tuple[CustomerState, list[Decision], list[tuple[str, CustomerState, Evaluation]]]:
     decisions: list[Decision] = []
+    views: list[tuple[str, CustomerState, Evaluation]] = []
     for _ in range(MAX_CATCH_UP):
         due = state.review_day  # cached by the step that last evaluated this state
         if due is None or due >= today:
             break
         state = advance(state, due * MS_PER_DAY, config)
-        state, _, more = _decide(state, due, review_cause(due), due * MS_PER_DAY, customer_id, config, None, model)
+        cause = review_cause(due)
+        state, evaluation, more = _decide(state, due, cause, due * MS_PER_DAY, customer_id, config, None, model)
         decisions += more
-    return state, decisions
+        if _has_snapshot(more):
+            views.append((cause, state, evaluation))
+    return state, decisions, views
 
 
 def _remember(

@@ -215,24 +215,33 @@ class Pipeline:
         evaluation = result.evaluation or evaluate(after, day, self.config, model)
         snapshot = any(d.kind == "score" for d in result.decisions)
         value = value_of(after, day, self.config, model) if snapshot else None
-        outputs = list(self._outputs(result.decisions, evaluation, after, ctx, value))
+        outputs = list(self._outputs(result, evaluation, after, ctx, value))
         if not result.resent:
             self._count(result.decisions)
         profile = profile_of(evaluation, after, ctx, value) if snapshot else None
         state = None if after is before else encode_state(after)
         return Result(customer, state, outputs, profile, after.review_day, result)
 
-    def _outputs(self, decisions: tuple[Decision, ...], ev: Evaluation, state: CustomerState,
+    def _outputs(self, result: StepResult, ev: Evaluation, state: CustomerState,
                  ctx: OutputContext, value: CustomerValue | None) -> Iterator[Outgoing]:
         customer = str(ctx.common["customer_id"])
-        for decision in decisions:
+        for decision in result.decisions:
             message: Message | None = decision_message(decision, ctx)
             if isinstance(decision, ScoreChanged):
-                message = score_message(decision, ev, state, ctx, value)
+                message = self._snapshot(decision, result, ev, state, ctx, value)
             if message is not None:
                 self.counters.outputs += 1
                 yield Outgoing(self._topic_of(decision), customer, message.model_dump_json().encode(),
                                decision=decision)
+
+    def _snapshot(self, decision: ScoreChanged, result: StepResult, ev: Evaluation, state: CustomerState,
+                  ctx: OutputContext, value: CustomerValue | None) -> Message:
+        """The snapshot as of its own cause: a catch-up review's shows the state of its day, not the step's end."""
+        view = result.view(decision.cause)
+        if view is None or view[1] is ev:
+            return score_message(decision, ev, state, ctx, value)
+        at, seen = view
+        return score_message(decision, seen, at, ctx, value_of(at, seen.score.day, self.config, self.model))
 
     def capped(self, out: Outgoing, action: ActionRequest, why: str) -> Outgoing:
         """The action message re-issued as skipped by a frequency cap (same id)."""
@@ -260,17 +269,18 @@ class Pipeline:
 
 
 def without_stale_snapshots(state: CustomerState, cause: str, result: StepResult) -> StepResult:
-    """A resend without its score snapshots when the state has moved on since `cause`.
+    """A resend without the score snapshots that could not be repeated exactly.
 
     A snapshot is rebuilt from the state (the outbox keeps decisions, not profiles), so once later
-    events are in the state it would carry their figures under the old snapshot's id: a repeat that
-    is not exact. Such a snapshot went out before the later events were scored (outputs are sent as
-    they are made, before the next event), and the later snapshots supersede it anyway.
+    events are in the state it would carry their figures under the old snapshot's id. The same holds
+    for the snapshot of a review caught up inside the event's step (it showed its own day). Such a
+    snapshot went out when it was made, and the later snapshots supersede it anyway.
     """
     last = state.outbox[-1] if state.outbox else None
-    if last is not None and last.cause == cause and last.emitted_ms == state.clock_ms:
-        return result
-    return replace(result, decisions=tuple(d for d in result.decisions if d.kind != "score"))
+    current = last is not None and last.cause == cause and last.emitted_ms == state.clock_ms
+    # A catch-up review's snapshot (another cause in the same entry) showed the state of its own day: gone now.
+    kept = tuple(d for d in result.decisions if d.kind != "score" or (current and d.cause == cause))
+    return result if kept == result.decisions else replace(result, decisions=kept)
 
 
 def profile_of(ev: Evaluation, state: CustomerState, ctx: OutputContext,

@@ -166,7 +166,9 @@ def _write_outputs(
     for decision in result.decisions:
         message = decision_message(decision, ctx)
         if message is None:
-            message = score_message(decision, ev, state, ctx, value)
+            at, seen = result.view(decision.cause) or (state, ev)  # a catch-up review's own day
+            figures = value if seen is ev else value_of(at, seen.score.day, config, model)
+            message = score_message(decision, seen, at, ctx, figures)
         if message is not None:
             doc = {"type": type(message).__name__, **message.model_dump(mode="json")}
             sink.write(json.dumps(doc, separators=(",", ":")) + "\n")
