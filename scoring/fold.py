@@ -52,15 +52,14 @@ def to_base_cents(event: CoreEvent, config: ScoringConfig) -> int | None:
 
 def check_event(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
     """Why the core refuses the event, or "" when it is acceptable."""
-    kind, _, at_ms, cents, currency, severity = event
-    if at_ms > now_ms + config.max_future_seconds * 1000:
+    if event.at_ms > now_ms + config.max_future_seconds * 1000:
         return f"occurred_at is more than {config.max_future_seconds:g}s after now"
-    if cents < 0:
+    if event.amount_cents < 0:
         return "amount must be >= 0"
-    if kind is Kind.COMPLAINT and not 1 <= severity <= 5:
+    if event.kind is Kind.COMPLAINT and not 1 <= event.severity <= 5:
         return "severity must be 1-5"
-    if currency and currency != config.base_currency and currency not in config.fx_rates:
-        return f"currency {currency!r} has no rate to {config.base_currency}"
+    if to_base_cents(event, config) is None:
+        return f"currency {event.currency!r} has no rate to {config.base_currency}"
     return ""
 
 
@@ -160,12 +159,7 @@ class _Draft:
                 self.old_ids[key] = day
         elif bucket is not None and key in bucket[IDS]:
             return False
-        currency = event.currency
-        cents = (
-            event.amount_cents
-            if not currency or currency == self.config.base_currency
-            else (to_base_cents(event, self.config) or 0)
-        )
+        cents = to_base_cents(event, self.config) or 0
         kind = event.kind
         if kind is Kind.PURCHASE:
             self._purchase_all_time(day, cents, bucket, inside)

@@ -75,9 +75,9 @@ def is_overdue(recency_days: int, gap: float, multiple: float) -> bool:
 
 
 def first_overdue_recency(gap: float, multiple: float) -> int:
-    """Smallest whole recency that `is_overdue`, decided by the same float expression (inlined: hot)."""
+    """Smallest whole recency that `is_overdue`, decided by the same float expression."""
     recency = max(0, math.floor(multiple * gap) - 1)
-    while not recency / gap > multiple:
+    while not is_overdue(recency, gap, multiple):
         recency += 1
     return recency
 

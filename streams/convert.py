@@ -21,9 +21,11 @@ from scoring.decisions import ActionRequest, Alert, Decision, TierChange
 from scoring.events import CoreEvent, Kind, from_ms, to_ms
 from scoring.review import next_review_at
 from scoring.state import CustomerState
-from scoring.step import Evaluation
+from scoring.step import Evaluation, StepResult, value_of
 
 if TYPE_CHECKING:
+    from scoring.config import ScoringConfig
+    from scoring.valuemodel.model import ValueModel
     from scoring.valuemodel.scalar import CustomerValue
 
 InputMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived
@@ -101,6 +103,17 @@ def score_message(
         annual_value=s.annual_value, next_review_at=nxt, **model_fields(value),
         components=[{"name": c.name, "value": c.value, "points": round(c.points, 4)} for c in s.components],
     )
+
+
+def snapshot_message(
+    decision: Decision, result: StepResult, ev: Evaluation, state: CustomerState, ctx: OutputContext,
+    value: CustomerValue | None, config: ScoringConfig, model: ValueModel | None,
+) -> CustomerScore:
+    """The snapshot of a step's ScoreChanged as of its own cause: a review caught up inside the step
+    shows the state of its day (`StepResult.views`); otherwise `ev`, `state` and `value`."""
+    at, seen = result.view(decision.cause) or (state, ev)
+    figures = value if seen is ev else value_of(at, seen.score.day, config, model)
+    return score_message(decision, seen, at, ctx, figures)
 
 
 def model_fields(value: CustomerValue | None) -> dict[str, float | None]:

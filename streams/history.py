@@ -145,7 +145,7 @@ def open_text(path: Path) -> TextIO:
     try:
         # utf-8-sig drops a byte-order mark (Excel's "CSV UTF-8"); bytes that are not UTF-8 become lone
         # surrogates, so one bad byte costs its own row (see `undecodable`), not the rest of the file.
-        if path.suffix.lower() == ".gz":
+        if is_gzip(path):
             return gzip.open(path, "rt", newline="", encoding="utf-8-sig", errors="surrogateescape")
         return path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
@@ -178,7 +178,7 @@ class Inputs:
         total = 0
         for path in self.paths:
             with contextlib.suppress(OSError):
-                total += path.stat().st_size * (5 if path.suffix.lower() == ".gz" else 1)
+                total += path.stat().st_size * (5 if is_gzip(path) else 1)
         return total
 
 
@@ -205,9 +205,15 @@ def read_history(path: Path, layout: CsvLayout, part: Part | None = None) -> Ite
             handle.close()
 
 
+def is_gzip(path: Path) -> bool:
+    """A gzip-compressed file (by its name)."""
+    return path.suffix.lower() == ".gz"
+
+
 def is_jsonl(path: Path) -> bool:
     """A file of typed JSON events, one a line (by its name; compressed or not)."""
-    return str(path).lower().removesuffix(".gz").endswith((".jsonl", ".ndjson"))
+    name = path.stem if is_gzip(path) else path.name
+    return name.lower().endswith((".jsonl", ".ndjson"))
 
 
 def undecodable(text: str) -> str:
@@ -350,7 +356,7 @@ class _Columns:
                 if not name or not name.isascii():
                     _check_text(name, "customer id")
                 customer = name
-                if part is not None and hash(customer) % part.total != part.number:
+                if part is not None and hash(customer) % part.total != part.number:  # not part.owns: hot
                     continue
                 if not plain:
                     yield self.row(line, v, customer, times, source)

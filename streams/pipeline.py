@@ -33,7 +33,7 @@ from streams.convert import (
     OutputContext,
     decision_message,
     model_fields,
-    score_message,
+    snapshot_message,
     to_core,
 )
 from streams.partitioning import canonical_partition
@@ -228,20 +228,11 @@ class Pipeline:
         for decision in result.decisions:
             message: Message | None = decision_message(decision, ctx)
             if isinstance(decision, ScoreChanged):
-                message = self._snapshot(decision, result, ev, state, ctx, value)
+                message = snapshot_message(decision, result, ev, state, ctx, value, self.config, self.model)
             if message is not None:
                 self.counters.outputs += 1
                 yield Outgoing(self._topic_of(decision), customer, message.model_dump_json().encode(),
                                decision=decision)
-
-    def _snapshot(self, decision: ScoreChanged, result: StepResult, ev: Evaluation, state: CustomerState,
-                  ctx: OutputContext, value: CustomerValue | None) -> Message:
-        """The snapshot as of its own cause: a catch-up review's shows the state of its day, not the step's end."""
-        view = result.view(decision.cause)
-        if view is None or view[1] is ev:
-            return score_message(decision, ev, state, ctx, value)
-        at, seen = view
-        return score_message(decision, seen, at, ctx, value_of(at, seen.score.day, self.config, self.model))
 
     def capped(self, out: Outgoing, action: ActionRequest, why: str) -> Outgoing:
         """The action message re-issued as skipped by a frequency cap (same id)."""

@@ -10,6 +10,7 @@ output the stream would send (written with `decisions_out`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import json
@@ -26,7 +27,7 @@ from scoring.events import MS_PER_DAY, CoreEvent
 from scoring.fold import fold
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import Evaluation, StepResult, evaluate, step, value_of
-from streams.convert import OutputContext, decision_message, model_fields, score_message
+from streams.convert import OutputContext, decision_message, model_fields, snapshot_message
 from streams.history import BadRow, Row
 
 if TYPE_CHECKING:
@@ -60,7 +61,16 @@ class ReplayStats:
     customers: int = 0
     tiers: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
-    bad_examples: list[str] = field(default_factory=list)
+
+    def add(self, other: ReplayStats) -> None:
+        """Count `other`'s rows, customers and tiers in (the parts of a parallel replay)."""
+        self.rows += other.rows
+        self.bad += other.bad
+        self.after_as_of += other.after_as_of
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.customers += other.customers
+        self.tiers.update(other.tiers)
 
     @property
     def rows_per_s(self) -> float:
@@ -166,9 +176,7 @@ def _write_outputs(
     for decision in result.decisions:
         message = decision_message(decision, ctx)
         if message is None:
-            at, seen = result.view(decision.cause) or (state, ev)  # a catch-up review's own day
-            figures = value if seen is ev else value_of(at, seen.score.day, config, model)
-            message = score_message(decision, seen, at, ctx, figures)
+            message = snapshot_message(decision, result, ev, state, ctx, value, config, model)
         if message is not None:
             doc = {"type": type(message).__name__, **message.model_dump(mode="json")}
             sink.write(json.dumps(doc, separators=(",", ":")) + "\n")
@@ -231,15 +239,23 @@ def run_replay(
     """
     stats = ReplayStats()
     started = time.perf_counter()
-    paused = gc.isenabled()
-    gc.disable()  # a batch of acyclic values: the cyclic collector would only re-scan them (~15%)
-    try:
+    with no_cyclic_gc():
         _replay(rows, as_of_day, config, out, stats, strict, exact, decisions_out, on_bad, model, on_progress)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """A batch makes acyclic values only: the cyclic collector would just re-scan them (~15 % of the
+    time), and in a forked process it would copy every page it touched."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if paused:
             gc.enable()
-    stats.seconds = time.perf_counter() - started
-    return stats
 
 
 def _replay(

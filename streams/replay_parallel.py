@@ -16,12 +16,11 @@ platform cannot fork.
 from __future__ import annotations
 
 import csv
-import gc
 import heapq
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from streams.replay import (
     StrictError,
     group_rows,
     header,
+    no_cyclic_gc,
     offline,
     profiles_batch,
     run_replay,
@@ -73,14 +73,9 @@ def replay_inputs(
         return run_replay(inputs.rows(), as_of_day, config, out, strict=strict, exact=exact,
                           decisions_out=decisions_out, on_bad=on_bad, model=model, on_progress=on_progress)
     started = time.perf_counter()
-    paused = gc.isenabled()
-    gc.disable()  # as in one process; and a collection in a forked process would copy the pages it touches
-    try:
+    with no_cyclic_gc():
         parts = _run_parts(_Job(inputs, as_of_day, offline(config), model, strict, processes), on_progress)
         stats = _merge(parts, inputs, out, model, on_bad)
-    finally:
-        if paused:
-            gc.enable()
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -173,19 +168,9 @@ def _merge(
     csv.writer(out, lineterminator="\n").writerow(header(model))
     merged = heapq.merge(*(zip(p.customers, p.lines, strict=True) for p in parts))
     out.writelines(line for _, line in merged)
-    return _sum(p.stats for p in parts)
-
-
-def _sum(parts: Iterable[ReplayStats]) -> ReplayStats:
     total = ReplayStats()
-    for p in parts:
-        total.rows += p.rows
-        total.bad += p.bad
-        total.after_as_of += p.after_as_of
-        total.duplicates += p.duplicates
-        total.rejected += p.rejected
-        total.customers += p.customers
-        total.tiers.update(p.tiers)
+    for part in parts:
+        total.add(part.stats)
     return total
 
 

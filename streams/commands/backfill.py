@@ -139,8 +139,7 @@ async def publish_files(paths: list[Path], layout: CsvLayout, publisher: Publish
 def _report(console: Console, path: Path, row: BadRow, stats: BackfillStats) -> None:
     stats.bad.append((str(path), row))
     if len(stats.bad) <= MAX_REPORTED:
-        where = f"line {row.line}" if row.line >= 0 else "file"
-        console.print(f"{path}: {where}: {row.reason} (skipped)", markup=False, soft_wrap=True)
+        console.print(f"{path}: line {row.line}: {row.reason} (skipped)", markup=False, soft_wrap=True)
 
 
 @app.command(epilog="""Examples:
