@@ -1,6 +1,6 @@
 """The framework's floor: a Faust agent that only decodes each message's JSON.
 
-Same Faust settings as the tierstream worker (`streams.faust_options` from the
+Same Faust settings as the tierstream worker (`streams.worker.faust_options` from the
 same YAML), same `stream.events()` iteration and quiet loggers; no outputs, no
 Redis. With `--table` it also writes each message's bytes into a per-customer
 Table (memory store + changelog, like the worker's): the floor of a stateful
@@ -19,9 +19,9 @@ from typing import Any
 import faust
 from faust.web import Request, Response
 
-from streams.faust_options import faust_options
 from streams.settings import Settings, load_settings
-from streams.worker import QUIET_LOGGERS
+from streams.worker.faust_options import faust_options
+from streams.worker.run import QUIET_LOGGERS
 
 
 def raw_schema(key_type: type) -> Any:

@@ -17,11 +17,11 @@ from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import fold
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import step
-from streams.cli import main as tierstream_main
-from streams.cli import parse_day
-from streams.history import CsvLayout, Inputs, Row, read_history
-from streams.replay import end_of_day_ms
-from streams.replay_parallel import jobs_for
+from streams.cli.base import parse_day
+from streams.cli.main import main as tierstream_main
+from streams.offline.history import CsvLayout, Inputs, Row, read_history
+from streams.offline.parallel import jobs_for
+from streams.offline.replay import end_of_day_ms
 
 
 def best_seconds(work: Callable[[], object], repeats: int) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scoring.events import CoreEvent
 from streams.convert import InputMessage, to_core
-from streams.generator import generate, to_json
+from streams.local.generator import generate, to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 CDNOW_SAMPLE = ROOT / "tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt"

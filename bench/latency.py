@@ -116,4 +116,6 @@ async def _run_loads(ctx: Context, worker: Process, topics: dict[str, str], max_
 
 
 def run_latency(ctx: Context, worker: Process, topics: dict[str, str], max_rate: float) -> dict[str, Any]:
+    if max_rate <= 0:
+        raise RuntimeError("latency: the pipeline part measured no rate to offer a share of")
     return asyncio.run(_run_loads(ctx, worker, topics, max_rate))

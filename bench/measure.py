@@ -34,9 +34,13 @@ class Samples:
         return self.points[-1][1] if self.points else 0
 
     def window(self, since: float = 0.0) -> tuple[int, int] | None:
-        """Indexes of the first sample after `since` that shows progress and of the last growth."""
+        """Indexes of the first sample after `since` that shows progress and of the last growth. When all the
+        progress shows in one sample (a small input done within one poll), the window starts at the sample
+        before it: a rate that counts up to one idle poll interval, never an empty window."""
         start = next((i for i, (t, n) in enumerate(self.points) if t >= since and n > self.points[0][1]), None)
         end = next(i for i in range(len(self.points) - 1, -1, -1) if self.points[i][1] == self.last)
+        if start is not None and end == start and start > 0 and self.points[start - 1][0] >= since:
+            start -= 1
         return None if start is None or end <= start else (start, end)
 
     def rate(self, since: float = 0.0) -> float:
@@ -53,6 +57,11 @@ class Samples:
         if w is None or len(self.cpu) != len(self.points):
             return None
         return (self.cpu[w[1]] - self.cpu[w[0]]) / (self.points[w[1]][1] - self.points[w[0]][1]) * 1e6
+
+    def add(self, count: int, cpu: float, at: float | None = None) -> None:
+        """One sample: the summed count and CPU seconds at `at` (perf_counter; default now)."""
+        self.points.append(((time.perf_counter() if at is None else at) - self.origin, count))
+        self.cpu.append(cpu)
 
     def first_growth(self) -> float | None:
         """Seconds since the origin of the first sample above the first one."""
@@ -85,8 +94,7 @@ def watch(procs: Sequence[Process], target: int, counter: Counter = processed, p
         if count is not None:
             if not samples.points or count > samples.last:
                 grew = now
-            samples.points.append((now - samples.origin, count))
-            samples.cpu.append(sum(proc.cpu_seconds() for proc in procs))
+            samples.add(count, sum(proc.cpu_seconds() for proc in procs), now)
             if count >= target:
                 return samples
         if now - grew > stall or now - samples.origin > timeout:

@@ -19,8 +19,8 @@ import struct
 from pathlib import Path
 
 from bench.services import rss_bytes
-from streams.deadlines import DeadlineIndex
 from streams.partitioning import canonical_partition
+from streams.worker.deadlines import DeadlineIndex
 
 PARTITIONS = 4
 

@@ -20,15 +20,18 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.context import PARTITIONS, Context
 from bench.data import Record, days_for, mixed_messages, records_of
-from bench.measure import watch
+from bench.measure import Samples, processed, watch
 from bench.produce import produce
 from bench.profiling import Profiler
-from bench.services import Process, wait_ready
+from bench.services import Process, wait_ready, wait_until
 from scoring.config import ScoringConfig
 from scoring.events import to_ms
 from streams.partitioning import canonical_partition
-from streams.pipeline import Decoded, Pipeline, Result, Source
 from streams.settings import TopicNames
+from streams.worker.handler import Handler, Outgoing
+from streams.worker.handler import Record as HandlerRecord
+from streams.worker.states import StateCache
+from streams.worker.store import DictStore
 
 SEED = 7
 
@@ -40,50 +43,79 @@ def make_stream(ctx: Context) -> tuple[list[Any], list[Record]]:
     return messages, records_of(messages)
 
 
-def logic_rate(records: list[Record], config: ScoringConfig, now: datetime) -> dict[str, Any]:
-    """The worker's per-event logic alone (decode, step, outputs, state bytes), no Faust, no I/O: its rate,
-    and what it hands to Kafka per event (output messages by topic, their bytes, the state bytes)."""
-    pipeline = Pipeline(config, TopicNames(), PARTITIONS)
-    table: dict[str, bytes] = {}
+def logic_rate(records: list[Record], config: ScoringConfig, now: datetime, batch: int = 500,
+               flush_every: int = 5_000) -> dict[str, Any]:
+    """The worker's per-event logic alone (`Handler.on_batch` on fetched batches of one partition, flushes of
+    states, snapshots and profiles), no Faust, no I/O: its rate, CPU per event, and what it hands to Kafka per
+    event when the partitions' batches interleave (as live traffic does) and a flush comes every
+    `flush_every` events (the worker flushes every second: ~that many events at its rate). A preloaded topic
+    is read partition by partition instead, so the running worker coalesces more (its figure is counted on
+    the topics, see `produced`)."""
+    topics = TopicNames()
+    handler = Handler(config, topics, PARTITIONS, StateCache(DictStore()))
+    handler.owned = set(range(PARTITIONS))
+    by_partition: dict[int, list[HandlerRecord]] = {p: [] for p in range(PARTITIONS)}
+    for r in records:
+        partition = canonical_partition(r.key.decode(), PARTITIONS)
+        by_partition[partition].append(HandlerRecord(topics.events, partition, len(by_partition[partition]),
+                                                     r.key, r.value))
     now_ms = to_ms(now)
-    results = []
-    started = time.perf_counter()
-    for offset, r in enumerate(records):
-        src = Source(TopicNames().events, canonical_partition(r.key.decode(), PARTITIONS), offset, r.key, r.value)
-        decoded = pipeline.decode(src)
-        if isinstance(decoded, Decoded):
-            result = pipeline.on_event(decoded, table.get(decoded.customer), now_ms, src)
-            results.append(result)
-            if isinstance(result, Result) and result.state is not None:
-                table[decoded.customer] = result.state
-    seconds = time.perf_counter() - started
+    outputs: list[Outgoing] = []
+    states: list[bytes] = []
+    snapshots: list[Outgoing] = []
+    handled = since_flush = 0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    while handled < len(records):
+        for partition, queue in by_partition.items():
+            chunk = queue[:batch]
+            del queue[:batch]
+            if not chunk:
+                continue
+            effects = handler.on_batch(partition, chunk, now_ms)
+            outputs += effects.outputs
+            handled += len(chunk)
+            since_flush += len(chunk)
+            if since_flush >= flush_every:
+                flush = handler.take_flush()
+                snapshots += flush.snapshots
+                states += [v for _, _, v in flush.states if v is not None]
+                since_flush = 0
+    flush = handler.take_flush()
+    snapshots += flush.snapshots
+    states += [v for _, _, v in flush.states if v is not None]
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     n = len(records)
-    outputs = [out for res in results if isinstance(res, Result) for out in res.outputs]
     by_topic: dict[str, int] = {}
-    for out in outputs:
+    for out in [*outputs, *snapshots]:
         by_topic[out.topic] = by_topic.get(out.topic, 0) + 1
-    writes = [res.state for res in results if isinstance(res, Result) and res.state is not None]
-    return {"events_per_s": n / seconds, "outputs_per_event": len(outputs) / n,
-            "output_bytes_per_event": sum(len(o.value) for o in outputs) / n,
-            "outputs_by_topic": by_topic, "state_writes_per_event": len(writes) / n,
-            "state_bytes_per_event": sum(len(w) for w in writes) / n,
-            "redis_profiles_per_event": sum(1 for r in results if isinstance(r, Result) and r.profile) / n}
+    records_out = len(outputs) + len(snapshots) + len(states)
+    return {"events_per_s": n / seconds, "us_per_event": seconds / n * 1e6, "cpu_us_per_event": cpu_seconds / n * 1e6,
+            "outputs_per_event": (len(outputs) + len(snapshots)) / n,
+            "output_bytes_per_event": sum(len(o.value) for o in [*outputs, *snapshots]) / n,
+            "outputs_by_topic": by_topic, "state_writes_per_event": len(states) / n,
+            "state_bytes_per_event": sum(len(s) for s in states) / n,
+            "kafka_records_per_event": records_out / n, "batch": batch, "flush_every_events": flush_every}
 
 
 def run_worker_part(ctx: Context, events_topic: str, count: int) -> tuple[Process, dict[str, Any]]:
     """Start the pipeline worker on the preloaded topic; measure its rate and memory. The worker keeps running."""
     topics = ctx.topics("w1", events=events_topic)
-    worker = ctx.start("w1", ctx.config("w1", topics))
-    ready_s = wait_ready(worker)
+    config = ctx.config("w1", topics)
+    worker = ctx.start("w1", config)
+    samples = Samples()
+    ready_s = wait_ready(worker, on_ready=lambda doc: samples.add(processed(doc), worker.cpu_seconds()))
     rss_ready = worker.rss()
     with Profiler(ctx, worker, "pipeline-worker"):
-        samples = watch([worker], count)
+        watch([worker], count, samples=samples)
+    wait_until(lambda: (worker.get("/health") or {}).get("unwritten_customers") == 0, 30, 0.2,
+               f"{worker.name}: every state written", worker)  # the last flush: what it produced is complete
     health = worker.get("/health") or {}
     return worker, {
         "events": count, "processed": samples.last, "complete": samples.last >= count,
         "events_per_s": samples.rate(), "cpu_us_per_event": samples.cpu_us_per_item(), "ready_s": ready_s,
         "rss_ready": rss_ready, "rss_loaded": worker.rss(),
         "customers_with_deadline": health.get("customers_with_deadline"), "topics": topics,
+        "produced": produced(ctx.services.bootstrap, config, count, int(health.get("forwarded", 0))),
     }
 
 
@@ -92,13 +124,46 @@ def run_bare_faust(ctx: Context, events_topic: str, count: int, with_table: bool
     config = ctx.config(name, ctx.topics(name, events=events_topic))
     app = ctx.start(name, config, module="bench.bare_app", args=("--table",) if with_table else ())
     try:
-        ready_s = wait_ready(app)
+        samples = Samples()
+        ready_s = wait_ready(app, on_ready=lambda doc: samples.add(processed(doc), app.cpu_seconds()))
         with Profiler(ctx, app, f"{name}-faust"):
-            samples = watch([app], count)
+            watch([app], count, samples=samples)
         return {"events_per_s": samples.rate(), "cpu_us_per_event": samples.cpu_us_per_item(),
                 "processed": samples.last, "complete": samples.last >= count, "ready_s": ready_s}
     finally:
         app.stop()
+
+
+async def _topic_contents(bootstrap: str, topics: list[str], quiet: float = 2.0) -> dict[str, dict[str, int]]:
+    """Records and value bytes in each topic, read from the start until nothing new comes for `quiet` seconds
+    (the test broker's end offsets are not reliable after multi-record batches)."""
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, fetch_max_wait_ms=200)
+    await consumer.start()
+    out = {topic: {"records": 0, "bytes": 0} for topic in topics}
+    try:
+        last = time.perf_counter()
+        while time.perf_counter() - last < quiet:
+            batch = await consumer.getmany(timeout_ms=300, max_records=5_000)
+            for tp, records in batch.items():
+                figures = out[tp.topic]
+                figures["records"] += len(records)
+                figures["bytes"] += sum(len(r.value or b"") for r in records)
+                last = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return out
+
+
+def produced(bootstrap: str, config: dict[str, Any], inputs: int, forwarded: int) -> dict[str, Any]:
+    """What a worker run produced, counted on its topics: the outputs and the changelog (records and value
+    bytes per input event); events forwarded to their canonical partition are taken from its /health."""
+    topics = config["topics"]
+    names = [topics[name] for name in ("tier_changes", "actions", "alerts", "scores", "dlq")]
+    contents = asyncio.run(_topic_contents(bootstrap, [*names, f"{config['app_id']}-customers-changelog"]))
+    records = sum(c["records"] for c in contents.values()) + forwarded
+    return {"by_topic": contents, "forwarded": forwarded, "records_per_event": records / inputs,
+            "bytes_per_event": sum(c["bytes"] for c in contents.values()) / inputs}
 
 
 async def _consume(bootstrap: str, topic: str, count: int, stall: float = 10.0) -> dict[str, Any]:

@@ -87,9 +87,12 @@ def rows(r: dict[str, Any]) -> list[Row]:
             Row("2 pipeline", f"tierstream worker ({p['customers']:,} customers)", r["pipeline_events_per_s"],
                 "events/s"),
             Row("2 pipeline", "pipeline logic alone, no I/O (in-process)", p.get("logic_events_per_s"), "events/s"),
-            Row("2 pipeline", "  records produced per event (outputs + changelog)",
+            Row("2 pipeline", "  its CPU per event", p.get("logic", {}).get("cpu_us_per_event"), "us"),
+            Row("2 pipeline", "  records produced per event, interleaved partitions, flush every "
+                f"{p['logic']['flush_every_events']:,} events",
                 None, "", f"{p['logic']['outputs_per_event'] + p['logic']['state_writes_per_event']:.2f}, "
                 f"{p['logic']['output_bytes_per_event'] + p['logic']['state_bytes_per_event']:,.0f} bytes"),
+            *_produced_rows(p.get("produced")),
             Row("2 pipeline", "worker / bare Faust", r["pipeline_vs_bare_faust"], "x", ">= 0.8x",
                 _at_least(r["pipeline_vs_bare_faust"], 0.8)),
             Row("2 pipeline", "worker / bare Faust + Table", p.get("vs_bare_faust_table"), "x"),
@@ -99,6 +102,9 @@ def rows(r: dict[str, Any]) -> list[Row]:
                 "us"),
             Row("2 pipeline", "CPU per event: worker", p.get("cpu_us_per_event"), "us"),
             Row("2 pipeline", "CPU-based: bare Faust / worker", p.get("cpu_vs_bare_faust"), "x"),
+            Row("2 pipeline", "CPU per event, worker / bare Faust + Table", _inverse(p.get("cpu_vs_bare_faust_table")),
+                "x", "<= 1.25x", _at_most(_inverse(p.get("cpu_vs_bare_faust_table")), 1.25)),
+            Row("2 pipeline", "CPU per event, worker / bare Faust", _inverse(p.get("cpu_vs_bare_faust")), "x"),
         ]
     for load, lat in r.get("latency_ms", {}).items():
         target = load == "50%"
@@ -140,6 +146,19 @@ def rows(r: dict[str, Any]) -> list[Row]:
             out.append(Row("7 recovery", f"FAILED: rebuilt {rec['rebuilt']:,} of {rec['customers']:,} customers "
                            f"({rec['recovery_errors']:,} recovery errors logged)", None, "", "all", False))
     return out
+
+
+def _inverse(ratio: float | None) -> float | None:
+    return 1 / ratio if ratio else None
+
+
+def _produced_rows(produced: dict[str, Any] | None) -> list[Row]:
+    """What the running worker produced, counted on its topics (outputs, changelog, forwarded events)."""
+    if not produced:
+        return []
+    return [Row("2 pipeline", "  records produced per event by the worker (counted on its topics)", None, "",
+                f"{produced['records_per_event']:.2f}, {produced['bytes_per_event']:,.0f} bytes",
+                _at_most(produced["records_per_event"], 1.3))]
 
 
 def table(results: dict[str, Any]) -> Table:

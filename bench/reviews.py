@@ -26,10 +26,12 @@ from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind, to_ms
 from scoring.state import NEW_STATE
 from scoring.step import step
-from streams.deadlines import DeadlineIndex
 from streams.partitioning import canonical_partition
-from streams.pipeline import Decoded, Pipeline, Result, Source
 from streams.settings import TopicNames
+from streams.worker.deadlines import DeadlineIndex
+from streams.worker.handler import Handler, Record
+from streams.worker.states import StateCache
+from streams.worker.store import DictStore
 
 PARTITIONS = 4
 
@@ -43,22 +45,33 @@ def review_offset_days(config: ScoringConfig, now: datetime) -> int:
 
 
 def review_logic_rate(config: ScoringConfig, now: datetime, customers: int, offset: int) -> float:
-    """Customers/s of the worker's per-customer review logic alone (decode, step, outputs, encode): no I/O."""
-    pipeline = Pipeline(config, TopicNames(), PARTITIONS)
+    """Customers/s of the worker's per-customer review logic alone (`Handler.review`, then the flush that
+    encodes the states and builds the snapshots and profiles): no I/O."""
+    topics = TopicNames()
+    handler = Handler(config, topics, PARTITIONS, StateCache(DictStore()))
+    handler.owned = set(range(PARTITIONS))
     at = now.replace(microsecond=0)
-    table = {}
+    by_partition: dict[int, list[Record]] = {}
+    names: dict[int, list[str]] = {}
     for r in first_purchases("P", customers, at):
-        src = Source(TopicNames().purchases, canonical_partition(r.key.decode(), PARTITIONS), 0, r.key, r.value)
-        decoded = pipeline.decode(src)
-        assert isinstance(decoded, Decoded)
-        result = pipeline.on_event(decoded, None, to_ms(at), src)
-        assert isinstance(result, Result) and result.state is not None
-        table[decoded.customer] = result.state
+        partition = canonical_partition(r.key.decode(), PARTITIONS)
+        queue = by_partition.setdefault(partition, [])
+        queue.append(Record(topics.purchases, partition, len(queue), r.key, r.value))
+        names.setdefault(partition, []).append(r.key.decode())
+    for partition, records in by_partition.items():
+        effects = handler.on_batch(partition, records, to_ms(at))
+        if len(effects.deadlines) != len(records):
+            raise RuntimeError(f"review bench: {len(records) - len(effects.deadlines)} first purchases not scored")
+    handler.take_flush()
     later = to_ms(at) + offset * MS_PER_DAY
     started = time.perf_counter()
-    for customer, raw in table.items():
-        pipeline.on_review(customer, raw, later)
-    return customers / (time.perf_counter() - started)
+    for partition, due in names.items():
+        handler.review(partition, due, later)
+    handler.take_flush()
+    seconds = time.perf_counter() - started
+    if handler.counters.reviewed != customers:
+        raise RuntimeError(f"review bench: {handler.counters.reviewed} of {customers} customers reviewed")
+    return customers / seconds
 
 
 def index_cost(sizes: tuple[int, ...], due: int) -> dict[str, Any]:

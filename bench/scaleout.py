@@ -37,10 +37,12 @@ def run_scaleout(ctx: Context, events_topic: str, count: int, one_worker_rate: f
         wait_until(lambda: split_assigned(workers), 120, 0.1, "two workers sharing the partitions", workers[0])
         settled = time.perf_counter() - samples.origin
         watch(workers, count, samples=samples, stall=10.0)
-        rate = samples.rate(since=settled)
+        # None when the first worker to join had read everything before the group settled (a stream too short
+        # for the worker's rate): there is no two-worker window to measure
+        rate = samples.rate(since=settled) or None
         return {"events_per_s": rate, "one_worker_events_per_s": one_worker_rate,
                 "cpu_us_per_event": samples.cpu_us_per_item(since=settled),
-                "speedup": rate / one_worker_rate if one_worker_rate else None,
+                "speedup": rate / one_worker_rate if rate and one_worker_rate else None,
                 "settled_after_s": settled, "processed": samples.last, "complete": samples.last >= count,
                 "events_after_settled": samples.last - _count_at(samples, settled)}
     finally:

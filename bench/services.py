@@ -11,13 +11,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from streams.embedded import EmbeddedProcess, free_port, start_redis, start_tansu
+from streams.local.embedded import EmbeddedProcess, free_port, start_redis, start_tansu
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -164,11 +165,21 @@ def wait_until(predicate: Any, timeout: float, poll: float = 0.1, what: str = "c
         time.sleep(poll)
 
 
-def wait_ready(proc: Process, timeout: float = 90.0) -> float:
-    """Seconds from the process start until its /health lists owned partitions."""
+def wait_ready(proc: Process, timeout: float = 90.0,
+               on_ready: Callable[[dict[str, Any]], None] | None = None) -> float:
+    """Seconds from the process start until its /health lists owned partitions; `on_ready` gets that
+    /health document (a measurement's first sample: the worker may be done with a small input before
+    the next one)."""
+    seen: list[dict[str, Any]] = []
+
     def ready() -> bool:
         doc = proc.get("/health", timeout=1.0)
-        return bool(doc and doc.get("partitions"))
+        if doc and doc.get("partitions"):
+            seen.append(doc)
+            return True
+        return False
 
     wait_until(ready, timeout, 0.1, f"{proc.name} ready", proc)
+    if on_ready is not None:
+        on_ready(seen[-1])
     return time.perf_counter() - proc.started

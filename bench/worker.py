@@ -1,32 +1,16 @@
-"""Run a tierstream worker as `tierstream worker --config F --web-port P` does, for the benchmark.
+"""Run a tierstream worker exactly as `tierstream worker --config F --web-port P` does, for the benchmark.
 
-The only difference: /health also reports the pipeline's `reviewed` and
-`duplicates` counters when the worker's own document does not (yet), because
-the benchmark's completion signals need them.
+Its /health already reports what the benchmark's completion signals need (`events_scored`,
+`dead_lettered`, `duplicates`, `reviewed`, `customers_with_deadline`).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-import streams.web
 from streams.settings import load_settings
-from streams.worker import run_worker
-
-if TYPE_CHECKING:
-    from streams.app import Tierstream
-
-_original = streams.web.health_document
-
-
-async def _health_with_counters(ts: Tierstream) -> dict[str, Any]:
-    doc = await _original(ts)
-    counters = ts.pipeline.counters
-    doc.setdefault("reviewed", counters.reviewed)
-    doc.setdefault("duplicates", counters.duplicates)
-    return doc
+from streams.worker.run import run_worker
 
 
 def main() -> None:
@@ -34,7 +18,6 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--web-port", type=int, required=True)
     args = parser.parse_args()
-    streams.web.health_document = _health_with_counters
     run_worker(load_settings(args.config, web_port=args.web_port))
 
 

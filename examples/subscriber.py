@@ -67,6 +67,8 @@ async def run(args: argparse.Namespace) -> None:
             for records in batches.values():
                 for record in records:
                     change = json.loads(record.value)
+                    if change.get("type", "TierChanged") != "TierChanged":
+                        continue  # PotentialChanged shares the topic: this subscriber acts on tier changes only
                     if not seen.first_time(change["id"]):
                         duplicates += 1
                         print(f"duplicate {change['id']} skipped", flush=True)

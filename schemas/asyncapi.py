@@ -19,6 +19,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from schemas.base import Message
 from schemas.inputs import INPUT_MODELS
+from schemas.monitoring import WorkerHeartbeat
 from schemas.outputs import OUTPUT_MODELS
 
 ASYNCAPI_VERSION = "2.6.0"
@@ -30,6 +31,8 @@ KEY = {
     "description": "Customer id (UTF-8). Partition: murmur2(key) % partitions, "
     "the Java client's and aiokafka's default partitioner.",
 }
+WORKER_KEY = {"type": "string", "description": "worker_id (UTF-8): host:port of the worker's web server."}
+MONITORING: dict[str, type[Message]] = {"WorkerHeartbeat": WorkerHeartbeat}  # about the workers, keyed by worker id
 
 DESCRIPTION = """\
 Real-time customer value scoring. Producers send purchases, returns, complaints and
@@ -58,13 +61,32 @@ CHANNELS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "Mixed input topic: any input type, tagged by `type`. Keeps one customer's order across "
         "types (backfills); the worker also forwards mis-partitioned events here.",
     ),
-    "tier_changes": ("out", ("TierChanged",), "A customer entered another tier (or got a first tier)."),
+    "tier_changes": (
+        "out",
+        ("TierChanged", "PotentialChanged"),
+        "A customer entered another tier (or got a first tier), or the low value, high potential cell.",
+    ),
     "actions": (
         "out",
         ("ContactActionRequested",),
         "Contact-plan actions after the ROI guard; act on approved and downgraded.",
     ),
-    "alerts": ("out", ("CustomerAlert",), "At-risk customers and complaints from top-tier customers."),
+    "holdouts": (
+        "out",
+        ("ContactActionRequested",),
+        "Held-out contact-plan actions (roi_decision held_out): the customer is in the rule's control group. "
+        "Recorded to measure the rule; never sent to the action topic, not to be acted on.",
+    ),
+    "outcomes": (
+        "out",
+        ("ContactOutcome",),
+        "What followed each measured decision (treated or held out) over the rule's outcome window.",
+    ),
+    "alerts": (
+        "out",
+        ("CustomerAlert",),
+        "At-risk customers, complaints from top-tier customers, top-tier customers sliding to disappointed.",
+    ),
     "scores": (
         "out",
         ("CustomerScore",),
@@ -72,13 +94,13 @@ CHANNELS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "customer, so the latest record per key is the current profile.",
     ),
     "dlq": ("out", ("DeadLetter",), "Inputs that could not be scored, with their original bytes and why."),
+    "metrics": (
+        "out",
+        ("WorkerHeartbeat",),
+        "Every worker's heartbeat every `heartbeat_seconds`: rate, lag, partitions, tiers, errors. "
+        "Keyed by worker id, so the latest record per key is a worker's latest report.",
+    ),
 }
-
-
-def _default_topics() -> dict[str, str]:
-    from streams.settings import TopicNames  # noqa: PLC0415 - the topic names' single source; schemas/ stays first
-
-    return TopicNames().model_dump()
 
 
 def _schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -87,7 +109,8 @@ def _schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     models: dict[str, tuple[type[Message], JsonSchemaMode]] = {
         m.__name__: (m, "validation") for m in INPUT_MODELS.values()
     }
-    models |= {name: (m, "serialization") for name, m in OUTPUT_MODELS.items()}  # what subscribers receive
+    outputs = {**OUTPUT_MODELS, **MONITORING}
+    models |= {name: (m, "serialization") for name, m in outputs.items()}  # what subscribers receive
     for name, (model, mode) in models.items():
         schema = model.model_json_schema(ref_template=REF, mode=mode)
         components.update(schema.pop("$defs", {}))
@@ -103,7 +126,7 @@ def _message(name: str, payload_ref: dict[str, Any], schema: dict[str, Any]) -> 
         "summary": summary,
         "contentType": "application/json",
         "payload": payload_ref,
-        "bindings": {"kafka": {"key": KEY, "bindingVersion": KAFKA_BINDING}},
+        "bindings": {"kafka": {"key": WORKER_KEY if name in MONITORING else KEY, "bindingVersion": KAFKA_BINDING}},
     }
 
 
@@ -125,9 +148,10 @@ def _channel(topic: str, direction: str, names: tuple[str, ...], description: st
     }
 
 
-def asyncapi_document(topics: Mapping[str, str] | None = None, version: str = DOC_VERSION) -> dict[str, Any]:
-    """The AsyncAPI document as a mapping. `topics`: TopicNames fields -> topic names (default names)."""
-    names = dict(topics) if topics is not None else _default_topics()
+def asyncapi_document(topics: Mapping[str, str], version: str = DOC_VERSION) -> dict[str, Any]:
+    """The AsyncAPI document as a mapping. `topics`: TopicNames fields -> topic names (the shell's settings
+    own the names; schemas/ imports nothing of the shell)."""
+    names = dict(topics)
     refs, schemas = _schemas()
     messages = {name: _message(name, ref, schemas[name]) for name, ref in refs.items()}
     channels = {names[key]: _channel(names[key], *spec) for key, spec in CHANNELS.items()}
@@ -166,15 +190,11 @@ def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def asyncapi_yaml(topics: Mapping[str, str] | None = None) -> str:
+def asyncapi_yaml(topics: Mapping[str, str]) -> str:
     """The document as YAML text (key order as built, 2-space indent)."""
     header = (
         "# Generated from schemas/ by schemas/asyncapi.py; do not edit.\n"
-        "# Regenerate: python -m schemas.asyncapi > docs/asyncapi.yaml\n"
+        "# Regenerate: tierstream schemas export (./dev schemas)\n"
     )
     body = yaml.dump(asyncapi_document(topics), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return header + body
-
-
-if __name__ == "__main__":
-    print(asyncapi_yaml(), end="")

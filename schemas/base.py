@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_AMOUNT = Decimal("1000000000")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # epoch days and times are never negative
 
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+# An input id: no control characters (C0, DEL, C1), no line or paragraph separators, and no whitespace at
+# either end (" 42" and "42" would be two customers; an id of spaces only is no id).
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"  # regex escapes (readable in the JSON Schema)
+INPUT_ID_PATTERN = rf"^[^\s{_CONTROLS}]([^{_CONTROLS}]*[^\s{_CONTROLS}])?$"
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a sign only to say "must be >= 0" clearly
+
+Id = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=INPUT_ID_PATTERN,
+        description="No control characters or line separators, no whitespace at either end.",
+    ),
+]
 CustomerId = Annotated[
     str,
     Field(
@@ -19,19 +36,57 @@ CustomerId = Annotated[
         description="Customer id; also the Kafka message key (UTF-8 bytes).",
     ),
 ]
+InputCustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=INPUT_ID_PATTERN,
+        description="Customer id; also the Kafka message key (UTF-8 bytes). No control characters or line "
+        "separators, no whitespace at either end.",
+    ),
+]
+
+
+def _plain_amount(value: Any) -> Any:
+    """A JSON number, or a string of ASCII digits with an optional fraction: nothing a reader could misread."""
+    if isinstance(value, bool):
+        raise ValueError("amount must be a number, not true/false")
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError("amount as a string must be plain ASCII digits with an optional .fraction, e.g. '12.50'")
+    return value
+
+
+def _from_1970(value: datetime) -> datetime:
+    """On or after 1970-01-01T00:00:00Z, and a time that exists in UTC (years 1970-9999)."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("occurred_at must be before year 10000 in UTC") from None
+    if utc < EARLIEST:
+        raise ValueError("occurred_at must be on or after 1970-01-01T00:00:00Z")
+    return value
+
+
 Amount = Annotated[
     Decimal,
+    BeforeValidator(_plain_amount),
     Field(
         ge=0,
         le=MAX_AMOUNT,
         allow_inf_nan=False,
         max_digits=18,
         decimal_places=4,
-        description="Money, >= 0, at most 4 decimals, in `currency` units.",
+        description="Money, >= 0, at most 4 decimals, in `currency` units: a JSON number, or a string of "
+        "ASCII digits with an optional fraction ('12.50'; no sign, exponent, spaces or other digits).",
     ),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD.")]
-OccurredAt = Annotated[AwareDatetime, Field(description="When it happened; ISO 8601 with a UTC offset.")]
+OccurredAt = Annotated[
+    AwareDatetime,
+    AfterValidator(_from_1970),
+    Field(description="When it happened; ISO 8601 with a UTC offset, from 1970-01-01T00:00:00Z on."),
+]
 
 
 class Message(BaseModel):

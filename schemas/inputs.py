@@ -1,19 +1,27 @@
-"""Messages tierstream consumes, one topic per type, keyed by customer id."""
+"""Messages tierstream consumes, one topic per type, keyed by customer id.
+
+Inputs are read strictly where a lenient reading could change a figure: an object with a key twice is
+refused (JSON parsers disagree on which one wins; `load_json`), amounts are JSON numbers or plain digit
+strings, the severity is a JSON integer, ids have no control characters, line separators or whitespace
+at either end, and `occurred_at` is from 1970 on (see docs/delivery.md, Inputs).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from collections import Counter
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt, TypeAdapter
 
-from schemas.base import Amount, Currency, CustomerId, Id, Message, OccurredAt
+from schemas.base import Amount, Currency, Id, InputCustomerId, Message, OccurredAt
 
 
 class LineItem(Message):
     """One line of an order."""
 
     sku: str = Field(min_length=1, max_length=200, description="Product code.")
-    quantity: int = Field(ge=1, le=1_000_000, description="Units.")
+    quantity: StrictInt = Field(ge=1, le=1_000_000, description="Units.")
     unit_price: Amount
 
 
@@ -22,7 +30,7 @@ class PurchaseCompleted(Message):
 
     type: Literal["purchase"] = Field(default="purchase", description="Event type tag.")
     event_id: Id = Field(description="Unique id of this event; redeliveries repeat it.")
-    customer_id: CustomerId
+    customer_id: InputCustomerId
     occurred_at: OccurredAt
     amount: Amount
     currency: Currency
@@ -36,7 +44,7 @@ class OrderReturned(Message):
 
     type: Literal["return"] = Field(default="return", description="Event type tag.")
     event_id: Id = Field(description="Unique id of this event.")
-    customer_id: CustomerId
+    customer_id: InputCustomerId
     occurred_at: OccurredAt
     amount: Amount = Field(description="Amount refunded, >= 0, in `currency` units.")
     currency: Currency | None = Field(default=None, description="Currency; the base currency when absent.")
@@ -49,9 +57,9 @@ class ComplaintFiled(Message):
 
     type: Literal["complaint"] = Field(default="complaint", description="Event type tag.")
     event_id: Id = Field(description="Unique id of this event.")
-    customer_id: CustomerId
+    customer_id: InputCustomerId
     occurred_at: OccurredAt
-    severity: int = Field(ge=1, le=5, description="1 (minor) to 5 (severe).")
+    severity: StrictInt = Field(ge=1, le=5, description="1 (minor) to 5 (severe).")
     category: str = Field(min_length=1, max_length=100, description="e.g. delivery, quality, billing.")
 
 
@@ -60,7 +68,7 @@ class EnquiryReceived(Message):
 
     type: Literal["enquiry"] = Field(default="enquiry", description="Event type tag.")
     event_id: Id = Field(description="Unique id of this event.")
-    customer_id: CustomerId
+    customer_id: InputCustomerId
     occurred_at: OccurredAt
     topic: str = Field(min_length=1, max_length=200, description="What the enquiry is about.")
 
@@ -74,3 +82,27 @@ INPUT_MODELS: dict[str, type[Message]] = {
     "complaint": ComplaintFiled,
     "enquiry": EnquiryReceived,
 }
+_ANY_INPUT: TypeAdapter[Any] = TypeAdapter(InputEvent)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object with the same key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        twice = next(key for key, n in Counter(key for key, _ in pairs).items() if n > 1)
+        raise DuplicateKeyError(f"{twice}: the key appears more than once")
+    return doc
+
+
+def load_json(raw: bytes | str) -> Any:
+    """Parse JSON text, refusing an object with a duplicate key (DuplicateKeyError; a ValueError, as are
+    invalid UTF-8 and invalid JSON)."""
+    return json.loads(raw, object_pairs_hook=_unique_keys)
+
+
+def parse_input(raw: bytes | str) -> PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived:
+    """Any input event from its JSON text (by its `type`); ValueError or pydantic's ValidationError."""
+    return _ANY_INPUT.validate_python(load_json(raw))  # type: ignore[no-any-return]

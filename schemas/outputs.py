@@ -3,7 +3,7 @@ redelivery after a crash repeats it, so subscribers deduplicate by `id`."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -24,6 +24,28 @@ class Output(Message):
     emitted_at: AwareDatetime = Field(description="When tierstream emitted it (UTC).")
     config_version: str = Field(description="Version of the scoring rules in force.")
     model_version: str | None = Field(default=None, description="Version of the value model, if any.")
+    calibration_version: str | None = Field(
+        default=None, description="Version of the population calibration in force (calibrated tiering), if any."
+    )
+
+
+AT_RISK_SCORE = (
+    "0-1. With a value model (model_version set): the probability of having stopped buying; by the rules: "
+    "an overdue index (days since the last purchase against the typical gap), not a probability."
+)
+
+
+def type_tag(name: str) -> Any:
+    """The `type` field of an output: its message name, so outputs can share one file (replay --decisions-out)
+    and be told apart as inputs are by their `type`."""
+    return Field(default=name, description=f'Message type tag, always "{name}".')
+
+
+CauseText = Field(
+    default=None,
+    description='The cause in words, e.g. "purchase 42.00", "return 12.00", "complaint, severity 4", '
+    '"no purchase for 93 days" (a time-driven review). For people: use `cause` to correlate.',
+)
 
 
 class TouchPlan(Message):
@@ -37,22 +59,30 @@ class TouchPlan(Message):
 class TierChanged(Output):
     """The customer entered another tier (topic `customer-tier-changes`)."""
 
+    type: Literal["TierChanged"] = type_tag("TierChanged")
     from_tier: str | None = Field(description="Previous tier; null on first assignment.")
     to_tier: str = Field(description="New tier.")
     direction: Literal["up", "down", "new"] = Field(description="Movement between tiers.")
     score: float = Field(ge=0, le=100, description="Composite score 0-100 now.")
     previous_score: float | None = Field(description="Composite score before, 0-100.")
     touch_plan: TouchPlan = Field(description="The new tier's contact pattern.")
+    cause_text: str | None = CauseText
 
 
 class ContactActionRequested(Output):
     """A contact-plan action after the ROI guard (topic `contact-plan-actions`).
 
-    Act on roi_decision approved or downgraded; skipped is sent so the reason is seen.
+    Act on roi_decision approved or downgraded; skipped is sent so the reason is seen. A held_out action
+    (the customer is in the rule's control group) goes to `contact-plan-holdouts` instead, never to the
+    action topic: it records what would have been sent, so its outcome can be compared.
     """
 
+    type: Literal["ContactActionRequested"] = type_tag("ContactActionRequested")
     rule: str = Field(description="Contact rule that asked for it.")
-    trigger: str = Field(description="tier_changed, segment_changed, at_risk or top_tier_complaint.")
+    trigger: str = Field(
+        description="tier_changed, segment_changed, at_risk, top_tier_complaint, potential_changed or "
+        "satisfaction_dropped."
+    )
     action_type: str = Field(description="What to do, e.g. retention_call.")
     channel: str = Field(description="Channel to use (after the ROI guard).")
     requested_channel: str = Field(description="Channel the rule asked for.")
@@ -64,23 +94,73 @@ class ContactActionRequested(Output):
     value_basis: Literal["annual_value", "clv"] = Field(
         default="annual_value", description="annual_value: net spend a year x margin; clv: the value model's CLV."
     )
-    roi_decision: Literal["approved", "downgraded", "skipped"] = Field(description="ROI guard's verdict.")
+    roi_decision: Literal["approved", "downgraded", "skipped", "held_out"] = Field(
+        description="ROI guard's verdict; held_out: in the rule's control group, not to be sent (cost 0)."
+    )
     reason: str = Field(description="Why the ROI guard decided so.")
     tier: str = Field(description="Customer's tier when requested.")
+    cause_text: str | None = CauseText
+    proposition: str | None = Field(default=None, description="Next best proposition for the customer, e.g. upsell.")
+    proposition_reason: str | None = Field(default=None, description="Why that proposition, in words.")
+
+
+class ContactOutcome(Output):
+    """What followed a measured contact-plan decision, treated or held out, once its window closed
+    (topic `contact-plan-outcomes`). Only rules with a control group (holdout_share > 0) are measured."""
+
+    type: Literal["ContactOutcome"] = type_tag("ContactOutcome")
+    action_id: str = Field(description="Id of the ContactActionRequested (treated or held_out) it follows.")
+    rule: str = Field(description="Contact rule of the decision.")
+    action_type: str = Field(description="What was (or would have been) done.")
+    channel: str = Field(description="Channel used (held out: the one that would have been used).")
+    group: Literal["treated", "held_out"] = Field(description="treated: the action was sent; held_out: the control.")
+    tier: str = Field(description="Customer's tier at the decision.")
+    started_at: AwareDatetime = Field(description="Time of the decision: the window's start (UTC, inclusive).")
+    window_days: int = Field(ge=1, description="Length of the window, days (the rule's outcome_days).")
+    purchases: int = Field(ge=0, description="Purchases with an event time inside the window.")
+    revenue: float = Field(ge=0, description="Their amount, base currency.")
+    returns: float = Field(ge=0, description="Refunds with an event time inside the window, base currency.")
+    cost: float = Field(ge=0, description="What the action cost, base currency (0 when held out).")
+    tier_after: str = Field(description="Customer's tier when the window closed.")
+    tier_move: Literal["up", "down", "same"] = Field(description="From `tier` to `tier_after`.")
+    churned: bool = Field(description="No purchase in the window, and at risk or lapsed when it closed.")
 
 
 class CustomerAlert(Output):
     """Something people must look at now (topic `customer-alerts`)."""
 
-    kind: Literal["at_risk", "top_tier_complaint"] = Field(description="Alert kind.")
+    type: Literal["CustomerAlert"] = type_tag("CustomerAlert")
+    kind: Literal["at_risk", "top_tier_complaint", "satisfaction_drop"] = Field(
+        description="Alert kind; satisfaction_drop: a top-tier customer slid to a disappointed grade or worse."
+    )
     tier: str = Field(description="Customer's tier.")
     score: float = Field(ge=0, le=100, description="Composite score 0-100.")
-    at_risk_score: float = Field(ge=0, le=1, description="Risk of having stopped buying, 0-1.")
+    at_risk_score: float = Field(ge=0, le=1, description=AT_RISK_SCORE)
     value_at_stake: float = Field(ge=0, description="Value at stake (see value_basis), base currency.")
     value_basis: Literal["annual_value", "clv"] = Field(
         default="annual_value", description="annual_value, or clv with a value model."
     )
     reason: str = Field(description="Why, in words.")
+    cause_text: str | None = CauseText
+
+
+class PotentialChanged(Output):
+    """The customer entered the "low value, high potential" cell (topic `customer-tier-changes`, which
+    carries changes of a customer's value standing: tell the two apart by `type`)."""
+
+    type: Literal["PotentialChanged"] = type_tag("PotentialChanged")
+    from_cell: str | None = Field(description="Value x potential cell before; null on a first evaluation.")
+    to_cell: str = Field(description="The cell entered (its configured name, default develop).")
+    potential: float = Field(ge=0, le=1, description="Potential score 0-1 now.")
+    previous_potential: float | None = Field(description="Potential score 0-1 before.")
+    potential_basis: Literal["model", "rules"] = Field(description="model: from the value model; rules: fallback.")
+    tier: str = Field(description="Customer's tier.")
+    proposition: str = Field(description="Next best proposition now, e.g. upsell.")
+    proposition_reason: str = Field(description="Why that proposition, in words.")
+    cause_text: str | None = CauseText
+
+
+GRADE = Literal["very_satisfied", "satisfied", "neutral", "disappointed", "very_disappointed"]
 
 
 class ScoreComponent(Message):
@@ -94,6 +174,7 @@ class ScoreComponent(Message):
 class CustomerScore(Output):
     """Latest profile of a customer (topic `customer-scores`, keyed by customer: latest wins)."""
 
+    type: Literal["CustomerScore"] = type_tag("CustomerScore")
     tier: str = Field(description="Current tier.")
     score: float = Field(ge=0, le=100, description="Composite score 0-100.")
     r_score: int = Field(ge=1, le=5, description="Recency rank 1-5.")
@@ -107,7 +188,7 @@ class CustomerScore(Output):
     tenure_days: int | None = Field(description="Days since the first purchase; null if none.")
     segment: str = Field(description="new, active, rising, declining, lapsed or bad_business.")
     at_risk: bool = Field(description="A valuable customer overdue by their own rhythm.")
-    at_risk_score: float = Field(ge=0, le=1, description="0-1.")
+    at_risk_score: float = Field(ge=0, le=1, description=AT_RISK_SCORE)
     annual_value: float = Field(ge=0, description="Net spend per year x margin, base currency.")
     components: list[ScoreComponent] = Field(description="How the composite was made.")
     p_alive: float | None = Field(default=None, ge=0, le=1, description="Value model: P(still a customer).")
@@ -119,6 +200,18 @@ class CustomerScore(Output):
     )
     clv: float | None = Field(default=None, ge=0, description="Value model: discounted CLV, base currency.")
     next_review_at: AwareDatetime | None = Field(description="When the score may next change with no event.")
+    potential: float | None = Field(default=None, ge=0, le=1, description="Potential score 0-1 (see README).")
+    potential_basis: Literal["model", "rules"] | None = Field(
+        default=None, description="model: from the value model; rules: the trend and frequency fallback."
+    )
+    value_potential_cell: str | None = Field(default=None, description="Value x potential cell (configured name).")
+    satisfaction: GRADE | None = Field(default=None, description="Satisfaction grade.")
+    satisfaction_points: float | None = Field(
+        default=None, ge=0, description="Dissatisfaction points behind the grade (0: nothing against)."
+    )
+    satisfaction_explanation: str | None = Field(default=None, description="The grade in words.")
+    proposition: str | None = Field(default=None, description="Next best proposition, e.g. upsell.")
+    proposition_reason: str | None = Field(default=None, description="Why that proposition, in words.")
 
 
 class DeadLetter(Message):
@@ -141,7 +234,9 @@ class DeadLetter(Message):
 
 OUTPUT_MODELS: dict[str, type[Message]] = {
     "TierChanged": TierChanged,
+    "PotentialChanged": PotentialChanged,
     "ContactActionRequested": ContactActionRequested,
+    "ContactOutcome": ContactOutcome,
     "CustomerAlert": CustomerAlert,
     "CustomerScore": CustomerScore,
     "DeadLetter": DeadLetter,

@@ -4,10 +4,12 @@ No I/O, no clock, no environment: `now` and the config are arguments.
 """
 
 from scoring.btyd import BtydSummary, btyd_summary
+from scoring.calibrate import apply_calibration, calibrate
+from scoring.calibration import Calibration, parse_calibration
 from scoring.codec import decode_state, encode_state
 from scoring.config import ScoringConfig, parse_config, parse_config_yaml
 from scoring.decisions import ActionRequest, Alert, Decision, ScoreChanged, TierChange
-from scoring.errors import ConfigError, ScoringError, StateDecodeError
+from scoring.errors import CalibrationError, ConfigError, ScoringError, StateDecodeError
 from scoring.events import CoreEvent, Kind
 from scoring.fold import Applied, Outcome, apply, fold
 from scoring.plan import check_frequency_cap, roi_guard
@@ -23,6 +25,8 @@ __all__ = [
     "Alert",
     "Applied",
     "BtydSummary",
+    "Calibration",
+    "CalibrationError",
     "ConfigError",
     "CoreEvent",
     "CustomerState",
@@ -38,8 +42,10 @@ __all__ = [
     "StepResult",
     "TierChange",
     "apply",
+    "apply_calibration",
     "assign_tier",
     "btyd_summary",
+    "calibrate",
     "check_frequency_cap",
     "decode_state",
     "encode_state",
@@ -47,6 +53,7 @@ __all__ = [
     "fold",
     "next_review_at",
     "next_review_day",
+    "parse_calibration",
     "parse_config",
     "parse_config_yaml",
     "roi_guard",

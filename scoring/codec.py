@@ -1,22 +1,35 @@
 """Compact, versioned bytes for `CustomerState` (the table's value).
 
-Layout (version 1): a fixed big-endian header (version byte, the cached
+Layout (version 2): a fixed big-endian header (version byte, the cached
 review day first so `peek_review_day` reads only it, then the all-time
 figures and the clock; None as -2**31), then unsigned LEB128 varints;
 strings are length-prefixed UTF-8. Each bucket is a day
-delta, a bit mask of its non-zero counters, those counters, and its event
-hashes as 8-byte big-endian integers. Outbox entries (rare, short-lived)
+delta, a bit mask of its non-zero counters and those counters. The exact id
+memory is (8-byte id hash, 4-byte content hash, day) per entry, a filter its
+period, count and bits (`scoring.dedupe`). Outbox entries (rare, short-lived)
 are a cause, a time and their decisions' JSON, copied as bytes.
+
+Version 3 appends the open outcome windows (`scoring.trial`): a count, then per window its texts
+(action id, rule, action type, channel, tier) and varints (held out, start ms, days, cost, purchases,
+revenue, returns). Version 2 bytes (without them) are still read, as a state with no open window.
+
+Version 1 (event hashes in the day buckets and before the window, no content
+hashes) is still read: its ids become exact entries of unknown content, and
+the next step moves those beyond `dedupe_exact_ids` into filters.
 """
 
 from __future__ import annotations
 
 import struct
 
+from scoring.dedupe import ENTRY_BYTES, FILTER_OVERHEAD, IdFilter, entry_day
+from scoring.dedupe import entry as id_entry
 from scoring.errors import StateDecodeError
-from scoring.state import IDS, Bucket, CustomerState, OutboxEntry
+from scoring.state import Bucket, CustomerState, OutboxEntry
+from scoring.trial import Trial
 
-VERSION = 1
+VERSION = 3
+_READABLE = frozenset({1, 2, VERSION})
 _COUNTERS = 7
 _BITS = tuple(1 << i for i in range(_COUNTERS))
 # Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
@@ -24,7 +37,10 @@ _BITS = tuple(1 << i for i in range(_COUNTERS))
 # clock_ms, at_risk, score_centi (_NONE for None).
 _HEADER = struct.Struct(">Biiiiiiiiqqqbi")
 _REVIEW_DAY = struct.Struct(">i")
+_ENTRY = struct.Struct(">QI")  # an exact id entry: id hash, content hash (then its day, a varint)
 _NONE = -(2**31)
+_VARINT_MAX = 10  # bytes of a varint below 2**70
+_MASK32 = 0xFFFFFFFF
 
 
 def _varint(out: bytearray, value: int) -> None:
@@ -46,18 +62,29 @@ def _text(out: bytearray, value: str | None) -> None:
 
 
 def _bucket(out: bytearray, bucket: Bucket) -> None:
-    counters = bucket[:_COUNTERS]
-    mask = 0
-    for i, value in enumerate(counters):
+    """The mask of non-zero counters, then those counters (written out: this runs for every day of every
+    state written)."""
+    pc, pn, rc, rn, cs, cn, en = bucket
+    out.append((pc and 1) | (pn and 2) | (rc and 4) | (rn and 8) | (cs and 16) | (cn and 32) | (en and 64))
+    for value in bucket:
         if value:
-            mask |= 1 << i
-    out.append(mask)
-    for value in counters:
-        if value:
-            _varint(out, value)  # type: ignore[arg-type]
-    ids = bucket[IDS]
-    _varint(out, len(ids))
-    out += struct.pack(f">{len(ids)}Q", *ids)
+            if 0 < value < 0x80:
+                out.append(value)
+            else:
+                _varint(out, value)
+
+
+def _ids(out: bytearray, seen: tuple[int, ...], filters: tuple[IdFilter, ...]) -> None:
+    _varint(out, len(seen))
+    for value in seen:
+        out += _ENTRY.pack(value >> 64, value & _MASK32)
+        _varint(out, entry_day(value))
+    _varint(out, len(filters))
+    for f in filters:
+        _varint(out, f.period)
+        _varint(out, f.events)
+        _varint(out, len(f.bits))
+        out += f.bits
 
 
 def _day(value: int | None) -> int:
@@ -95,12 +122,7 @@ def encode_state(state: CustomerState) -> bytes:
         _varint(out, day - previous)
         previous = day
         _bucket(out, s.buckets[day])
-    _varint(out, len(s.old_ids))
-    previous = 0
-    for day, h in s.old_ids:  # sorted by day: deltas
-        _varint(out, day - previous)
-        previous = day
-        out += h.to_bytes(8, "big")
+    _ids(out, s.seen, s.filters)
     _varint(out, len(s.old_days))
     previous = 0
     for day in s.old_days:  # sorted: deltas are small, mostly one byte
@@ -109,16 +131,60 @@ def encode_state(state: CustomerState) -> bytes:
     _text(out, s.tier)
     _text(out, s.segment)
     _outbox(out, s.outbox)
+    _trials(out, s.trials)
     return bytes(out)
+
+
+def size_bound(state: CustomerState) -> int:
+    """An upper bound of `len(encode_state(state))`, from the sizes of its parts (no encoding)."""
+    s, v = state, _VARINT_MAX
+    text = sum(4 * len(t) + v for t in (s.tier or "", s.segment or ""))
+    outbox = sum(4 * len(e.cause) + 3 * v + len(e.payload) for e in s.outbox)
+    trials = sum(4 * sum(map(len, (t.action_id, t.rule, t.action_type, t.channel, t.tier))) + 12 * v for t in s.trials)
+    filters = sum(FILTER_OVERHEAD + len(f.bits) for f in s.filters)
+    counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials (and a spare)
+    return (
+        _HEADER.size
+        + counts
+        + len(s.buckets) * (2 + 8 * v)
+        + len(s.seen) * ENTRY_BYTES
+        + filters
+        + len(s.old_days) * v
+        + text
+        + outbox
+        + trials
+    )
 
 
 def _outbox(out: bytearray, outbox: tuple[OutboxEntry, ...]) -> None:
     _varint(out, len(outbox))
-    for entry in outbox:
-        _text(out, entry.cause)
-        _varint(out, entry.emitted_ms)
-        _varint(out, len(entry.payload))
-        out += entry.payload
+    for kept in outbox:
+        _text(out, kept.cause)
+        _varint(out, kept.emitted_ms)
+        _varint(out, len(kept.payload))
+        out += kept.payload
+
+
+def _trials(out: bytearray, trials: tuple[Trial, ...]) -> None:
+    _varint(out, len(trials))
+    for t in trials:
+        for text in (t.action_id, t.rule, t.action_type, t.channel, t.tier):
+            _text(out, text)
+        for number in (int(t.held_out), t.start_ms, t.days, t.cost_cents, t.purchases, t.revenue_cents, t.return_cents):
+            _varint(out, number)
+
+
+def _read_trials(r: _Reader) -> tuple[Trial, ...]:
+    trials = []
+    for _ in range(r.varint()):
+        action_id, rule, action_type, channel, tier = (r.text() or "" for _ in range(5))
+        held, start, days, cost, purchases, revenue, returns = (r.varint() for _ in range(7))
+        trials.append(
+            Trial(
+                action_id, rule, action_type, channel, bool(held), tier, start, days, cost, purchases, revenue, returns
+            )
+        )
+    return tuple(trials)
 
 
 class _Reader:
@@ -162,17 +228,26 @@ class _Reader:
         mask = self.data[self.pos]
         self.pos += 1
         varint = self.varint
-        counters = [varint() if mask & bit else 0 for bit in _BITS]
-        return (*counters, self.hashes())  # type: ignore[return-value]
+        return tuple(varint() if mask & bit else 0 for bit in _BITS)  # type: ignore[return-value]
+
+    def ids(self) -> tuple[tuple[int, ...], tuple[IdFilter, ...]]:
+        seen = []
+        for _ in range(self.varint()):
+            key, content = _ENTRY.unpack(self.raw(_ENTRY.size))
+            seen.append(id_entry(key, self.varint(), content))
+        filters = []
+        for _ in range(self.varint()):
+            period, count = self.varint(), self.varint()
+            filters.append(IdFilter(period, count, self.raw(self.varint())))
+        return tuple(seen), tuple(filters)
 
 
 def decode_state(data: bytes) -> CustomerState:
-    """Inverse of `encode_state`; raises StateDecodeError on foreign or damaged bytes."""
-    if not data or data[0] != VERSION:
-        raise StateDecodeError(f"unknown state version {data[:1]!r}")
+    """Inverse of `encode_state` (and reads version 1); raises StateDecodeError on foreign or damaged bytes."""
+    _check_version(data)
     reader = _Reader(data)
     try:
-        state = _decode(reader)
+        state = _decode(reader, data[0])
     except (IndexError, ValueError, KeyError, TypeError) as exc:
         raise StateDecodeError(f"damaged state: {exc}") from None
     if reader.pos != len(data):
@@ -182,15 +257,28 @@ def decode_state(data: bytes) -> CustomerState:
 
 def peek_review_day(data: bytes) -> int | None:
     """The cached next review day of a serialised state, reading only its first field."""
-    if not data or data[0] != VERSION:
-        raise StateDecodeError(f"unknown state version {data[:1]!r}")
+    _check_version(data)
     try:
         return _or_none(_REVIEW_DAY.unpack_from(data, 1)[0])
     except struct.error:
         raise StateDecodeError("damaged state: truncated header") from None
 
 
-def _decode(r: _Reader) -> CustomerState:
+def peek_clock_ms(data: bytes) -> int:
+    """The time (ms) of the latest event a serialised state has applied, reading only its header."""
+    _check_version(data)
+    try:
+        return int(_HEADER.unpack_from(data, 0)[11])
+    except struct.error:
+        raise StateDecodeError("damaged state: truncated header") from None
+
+
+def _check_version(data: bytes) -> None:
+    if not data or data[0] not in _READABLE:
+        raise StateDecodeError(f"unknown state version {data[:1]!r}")
+
+
+def _decode(r: _Reader, version: int) -> CustomerState:
     try:
         (
             _,
@@ -213,20 +301,25 @@ def _decode(r: _Reader) -> CustomerState:
     r.pos = _HEADER.size
     buckets: dict[int, Bucket] = {}
     day = 0
+    v1_ids: list[int] = []
     for _ in range(r.varint()):
         day += r.varint()
         buckets[day] = r.bucket()
-    old_ids, day = [], 0
-    for _ in range(r.varint()):
-        day += r.varint()
-        old_ids.append((day, int.from_bytes(r.raw(8), "big")))
+        if version == 1:
+            v1_ids += (id_entry(h, day, 0) for h in r.hashes())
+    filters: tuple[IdFilter, ...] = ()
+    if version == 1:
+        seen = _v1_old_ids(r, v1_ids)
+    else:
+        seen, filters = r.ids()
     old_days, day = [], 0
     for _ in range(r.varint()):
         day += r.varint()
         old_days.append(day)
     return CustomerState(
         buckets=buckets,
-        old_ids=tuple(old_ids),
+        seen=seen,
+        filters=filters,
         old_days=tuple(old_days),
         first_day=_or_none(first_day),
         last_day=_or_none(last_day),
@@ -244,7 +337,17 @@ def _decode(r: _Reader) -> CustomerState:
         score_centi=_or_none(score_centi),
         outbox=_read_outbox(r),
         review_day=_or_none(review_day),
+        trials=_read_trials(r) if version >= 3 else (),
     )
+
+
+def _v1_old_ids(r: _Reader, ids: list[int]) -> tuple[int, ...]:
+    """Version 1's ids (the buckets' and those before the window) as exact entries of unknown content."""
+    day = 0
+    for _ in range(r.varint()):
+        day += r.varint()
+        ids.append(id_entry(int.from_bytes(r.raw(8), "big"), day, 0))
+    return tuple(sorted({value >> 64: value for value in ids}.values()))
 
 
 def _read_outbox(r: _Reader) -> tuple[OutboxEntry, ...]:

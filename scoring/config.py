@@ -11,13 +11,31 @@ import math
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from scoring.errors import ConfigError
+from scoring.calibration import Calibration
+from scoring.dedupe import worst_case_bytes
+from scoring.errors import CalibrationError, ConfigError
+from scoring.offering_config import (
+    PotentialConfig,
+    PropositionConfig,
+    SatisfactionConfig,
+    check_offerings,
+    defaults_follow_cells,
+)
 
 Direction = Literal["up", "down", "new", "any"]
-Trigger = Literal["tier_changed", "segment_changed", "at_risk", "top_tier_complaint"]
+Trigger = Literal[
+    "tier_changed", "segment_changed", "at_risk", "top_tier_complaint", "potential_changed", "satisfaction_dropped"
+]
+Tiering = Literal["calibrated", "absolute"]
 SEGMENTS = ("new", "active", "rising", "declining", "lapsed", "bad_business")
+
+
+# id(config.tiers) -> (that tuple, its names): a memo of `ScoringConfig.tier_names` (a private attribute
+# would take part in the config's equality). Holding the tuple keeps its id from being reused.
+_TIER_NAMES: dict[int, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
+_TIER_NAMES_KEPT = 64
 
 
 class _Frozen(BaseModel):
@@ -60,7 +78,18 @@ class ContactRule(_Frozen):
         default="any", description="For tier_changed: up, down, new (first assignment) or any."
     )
     segments: tuple[str, ...] = Field(default=(), description="Current segment in this list (empty: any).")
+    cells: tuple[str, ...] = Field(default=(), description="Current value x potential cell in this list (empty: any).")
     action: ActionSpec
+    holdout_share: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of the customers this rule would contact that form its "
+        "control group (0-1): recorded as held_out, never sent. Above 0, outcomes are tracked (scoring.outcomes).",
+    )
+    outcome_days: int = Field(
+        default=60, ge=1, le=365, description="Days after an action (or a held-out one) its outcome is observed."
+    )
 
 
 class FrequencyCap(_Frozen):
@@ -72,6 +101,7 @@ class FrequencyCap(_Frozen):
 
 
 DEFAULT_TIER_NAMES = ("AAA", "A", "B", "C")
+DEFAULT_SHARES = (0.05, 0.15, 0.30)  # AAA, A, B; C takes the rest
 
 
 def _renamed(rule: ContactRule, rename: dict[str, str]) -> ContactRule:
@@ -164,7 +194,30 @@ class ScoringConfig(_Frozen):
     )
     window_days: int = Field(default=365, ge=7, le=3650, description="Rolling window for F, M and returns.")
     dedupe_days: int = Field(
-        default=3 * 365, ge=7, description="Event ids are remembered until their day is this old (redeliveries)."
+        default=3 * 365,
+        ge=7,
+        description="Event ids are remembered until their day is this old (redeliveries); older events are "
+        "refused as too old to deduplicate.",
+    )
+    dedupe_exact_ids: int = Field(
+        default=2048,
+        ge=0,
+        description="Event ids (with a hash of the event's content) kept exactly per customer; beyond, a Bloom "
+        "filter per 30 days remembers them (see docs/delivery.md, Dedupe).",
+    )
+    dedupe_filter_bytes: int = Field(
+        default=2048,
+        ge=64,
+        le=65536,
+        description="Size of a customer's Bloom filter per 30 days (bytes); it takes about bytes x 0.83 events "
+        "at a 1% false-positive rate, and refuses more.",
+    )
+    max_state_bytes: int = Field(
+        default=256 * 1024,
+        ge=16 * 1024,
+        le=900_000,
+        description="Largest serialised customer state; an event that would make it larger is refused (a dead "
+        "letter). Below the producer's 1,000,000-byte record limit.",
     )
     max_future_seconds: float = Field(
         default=86_400, ge=0, description="Events later than now + this are rejected (clock skew)."
@@ -180,7 +233,21 @@ class ScoringConfig(_Frozen):
         default=(100, 300, 1000, 3000), description="M=1+number of cut points the window net spend reaches."
     )
     weights: tuple[float, float, float] = Field(
-        default=(35, 30, 35), description="Points R, F, M contribute at score 5 (linear from 0 at 1)."
+        default=(35, 30, 35),
+        description="Most points R, F, M contribute: absolute, linear from 0 at rank 1 to all at 5; "
+        "calibrated, weight x the customer's percentile position among the active customers.",
+    )
+    tiering: Tiering = Field(
+        default="calibrated",
+        description="calibrated: R/F/M points are percentile positions in the active population and the "
+        "tiers hold `tier_shares` of the active customers, from a calibration (`tierstream calibrate`, "
+        "`fit`; replay calibrates from its own input); until one is given, the absolute cut points and "
+        "tier thresholds apply. absolute: always the cut points and the tiers' min_score.",
+    )
+    tier_shares: dict[str, float] = Field(
+        default_factory=lambda: dict(zip(DEFAULT_TIER_NAMES, DEFAULT_SHARES, strict=False)),
+        description="Calibrated tiering: share of the active customers (a purchase in the window) in each tier, "
+        "highest first; the last tier takes the rest.",
     )
     return_tolerance: float = Field(default=0.1, ge=0, le=1, description="Return rate that costs nothing.")
     return_penalty_per_rate: float = Field(default=60, ge=0, description="Points per unit return rate above tolerance.")
@@ -229,6 +296,22 @@ class ScoringConfig(_Frozen):
     )
     value_margin: float = Field(default=1.0, gt=0, description="Share of net spend that is value (margin).")
     frequency_caps: dict[str, FrequencyCap] = Field(default_factory=dict, description="Per action type.")
+    global_holdout_share: float = Field(
+        default=0.0, ge=0, lt=1, description="Share of all customers held out of every contact-plan rule (0-1)."
+    )
+    holdout_salt: str = Field(
+        default="tierstream", min_length=1, description="Salt of the holdout hash: a new salt draws new groups."
+    )
+    max_open_outcomes: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Outcome windows a customer's state tracks at once; a decision "
+        "beyond them is not tracked (whichever its group).",
+    )
+    potential: PotentialConfig = Field(default_factory=PotentialConfig, description="Value x potential cells.")
+    satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig, description="Satisfaction grade.")
+    propositions: PropositionConfig = Field(default_factory=PropositionConfig, description="Next best proposition.")
     outbox_ttl_seconds: float = Field(
         default=900,
         ge=0,
@@ -240,8 +323,8 @@ class ScoringConfig(_Frozen):
     @classmethod
     def _defaults_follow_custom_tiers(cls, data: Any) -> Any:
         """With a custom tier ladder, unset tier-named defaults map onto it by position."""
-        if not isinstance(data, dict) or "tiers" not in data:
-            return data
+        if not isinstance(data, dict) or not isinstance(data.get("tiers"), list | tuple):
+            return data  # no ladder, or not a list: field validation reports it
         found = [t.get("name") if isinstance(t, dict) else getattr(t, "name", None) for t in data["tiers"]]
         names = [n for n in found if isinstance(n, str)]
         if not names or len(names) != len(found):
@@ -250,12 +333,18 @@ class ScoringConfig(_Frozen):
         data = dict(data)
         data.setdefault("at_risk_tiers", tuple(dict.fromkeys(names[:2])))
         data.setdefault("top_tiers", (names[0],))
+        data.setdefault("tier_shares", dict(zip(names[:-1], DEFAULT_SHARES, strict=False)))
         if "touch_patterns" not in data:
             defaults = _default_touch()
             data["touch_patterns"] = {new: defaults[old] for old, new in reversed(rename.items())}
         if "contact_rules" not in data:
             data["contact_rules"] = tuple(_renamed(rule, rename) for rule in _default_rules())
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _propositions_follow_cells(cls, data: Any) -> Any:
+        return defaults_follow_cells(data) if isinstance(data, dict) and "propositions" not in data else data
 
     @field_validator("fx_rates")
     @classmethod
@@ -271,6 +360,14 @@ class ScoringConfig(_Frozen):
         for channel, cost in v.items():
             if not math.isfinite(cost) or cost < 0:
                 raise ValueError(f"cost of {channel} must be a number >= 0")
+        return v
+
+    @field_validator("tier_shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        for tier, share in v.items():
+            if not math.isfinite(share) or not 0 < share < 1:
+                raise ValueError(f"share of {tier} must be > 0 and < 1")
         return v
 
     @field_validator("recency_days", "frequency_counts", "monetary_amounts")
@@ -304,11 +401,88 @@ class ScoringConfig(_Frozen):
                 raise ValueError(f"{name}: unknown tier {sorted(unknown_tiers)[0]!r}")
         for rule in self.contact_rules:
             _check_rule(rule, names)
+            if unknown_cells := set(rule.cells) - set(self.potential.cells.names):
+                raise ValueError(f"contact_rules: rule {rule.name!r}: unknown cell {sorted(unknown_cells)[0]!r}")
+        check_offerings(self.potential, self.propositions, names, SEGMENTS)
+        _check_shares(self.tier_shares, names, self.tiering == "calibrated")
+        _check_dedupe(self)
         return self
 
+    # The calibration applied by `calibrated` (not a setting: it comes from a calibration file).
+    _calibration: Calibration | None = PrivateAttr(default=None)
+
+    # Both properties below are on the scoring path (several reads per step): pydantic's `__getattr__`
+    # for private attributes costs microseconds, and so does rebuilding the names.
     @property
     def tier_names(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.tiers)
+        tiers = self.tiers
+        cached = _TIER_NAMES.get(id(tiers))
+        if cached is not None and cached[0] is tiers:
+            return cached[1]
+        if len(_TIER_NAMES) >= _TIER_NAMES_KEPT:
+            _TIER_NAMES.clear()
+        names = tuple(t.name for t in tiers)
+        _TIER_NAMES[id(tiers)] = (tiers, names)
+        return names
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration in force: None under absolute tiering, or before one is applied (then the
+        absolute cut points and the tiers' min_score apply, in either mode)."""
+        if self.tiering != "calibrated":
+            return None
+        private = self.__pydantic_private__
+        return private["_calibration"] if private else None
+
+    def calibrated(self, calibration: Calibration) -> ScoringConfig:
+        """The effective config under `calibration`: its tier thresholds replace the tiers' min_score and
+        its percentile tables give the R/F/M points. Under absolute tiering, this config unchanged.
+
+        Raises CalibrationError when the calibration was made for other tiers or another window.
+        """
+        if self.tiering != "calibrated":
+            return self
+        if calibration.tier_names != self.tier_names:
+            raise CalibrationError(
+                f"calibration: thresholds: tiers {', '.join(calibration.tier_names)} are not the config's "
+                f"({', '.join(self.tier_names)})"
+            )
+        if calibration.window_days != self.window_days:
+            raise CalibrationError(
+                f"calibration: window_days: computed over {calibration.window_days} days, "
+                f"the config's window is {self.window_days}"
+            )
+        tiers = tuple(t.model_copy(update={"min_score": calibration.thresholds[t.name]}) for t in self.tiers)
+        effective = self.model_copy(update={"tiers": tiers})
+        effective._calibration = calibration
+        return effective
+
+
+def _check_shares(shares: dict[str, float], tiers: list[str], required: bool) -> None:
+    """Every tier but the last needs a share (calibrated tiering); the last takes the rest."""
+    where = "tier_shares"
+    if unknown := set(shares) - set(tiers):
+        raise ValueError(f"{where}: unknown tier {sorted(unknown)[0]!r}")
+    listed = [t for t in tiers if t in shares]
+    if listed != list(shares):
+        raise ValueError(f"{where}: list the tiers in the order of `tiers` (highest first)")
+    last, upper = tiers[-1], [shares[t] for t in tiers[:-1] if t in shares]
+    if last in shares and abs(sum(shares.values()) - 1) > 1e-9:
+        raise ValueError(f"{where}: {last!r} is the last tier: it takes the rest (leave it out)")
+    if sum(upper) >= 1:
+        raise ValueError(f"{where}: the shares add up to {sum(upper):g}: leave some for the last tier {last!r}")
+    if required and (missing := [t for t in tiers[:-1] if t not in shares]):
+        raise ValueError(f"{where}: tier {missing[0]!r} has no share (every tier but the last needs one)")
+
+
+def _check_dedupe(config: ScoringConfig) -> None:
+    """The id memory's worst case must leave half of max_state_bytes to the rest of the state."""
+    worst = worst_case_bytes(config.dedupe_days, config.dedupe_exact_ids, config.dedupe_filter_bytes)
+    if 2 * worst > config.max_state_bytes:
+        raise ValueError(
+            f"max_state_bytes: the id memory (dedupe_exact_ids, dedupe_filter_bytes per 30 of dedupe_days) may "
+            f"take {worst} bytes: more than half of {config.max_state_bytes}; raise it or lower those"
+        )
 
 
 def _check_rule(rule: ContactRule, tiers: list[str]) -> None:

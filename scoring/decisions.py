@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-RoiDecision = Literal["approved", "downgraded", "skipped"]
+from pydantic_core import to_json
+
+RoiDecision = Literal["approved", "downgraded", "skipped", "held_out"]  # held_out: a control group, not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,7 @@ class TierChange:
     touch_cadence_days: int
     touch_owner: str
     kind: Literal["tier_change"] = "tier_change"
+    cause_text: str = ""  # the cause in words ("purchase 42.00"); "" in outboxes written before it existed
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +53,19 @@ class ActionRequest:
     tier: str
     kind: Literal["action"] = "action"
     value_basis: str = "annual_value"  # annual_value, or clv with a value model
+    cause_text: str = ""
+    proposition: str = ""  # the next best proposition when requested ("" in outboxes written before it existed)
+    proposition_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """An alert for people: `at_risk` or `top_tier_complaint`."""
+    """An alert for people: `at_risk`, `top_tier_complaint` or `satisfaction_drop`."""
 
     id: str
     cause: str
     at_ms: int
-    alert_kind: Literal["at_risk", "top_tier_complaint"]
+    alert_kind: Literal["at_risk", "top_tier_complaint", "satisfaction_drop"]
     tier: str
     score: float
     at_risk_score: float
@@ -67,6 +73,26 @@ class Alert:
     reason: str
     kind: Literal["alert"] = "alert"
     value_basis: str = "annual_value"
+    cause_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PotentialChange:
+    """The customer entered the "low value, high potential" cell (`from_cell` None on a first evaluation)."""
+
+    id: str
+    cause: str
+    at_ms: int
+    from_cell: str | None
+    to_cell: str
+    potential: float
+    previous_potential: float | None
+    tier: str
+    basis: str  # model or rules
+    proposition: str
+    reason: str
+    kind: Literal["potential_change"] = "potential_change"
+    cause_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +105,40 @@ class ScoreChanged:
     kind: Literal["score"] = "score"
 
 
-Decision = TierChange | ActionRequest | Alert | ScoreChanged
+@dataclass(frozen=True, slots=True)
+class OutcomeObserved:
+    """What followed a measured contact-plan decision over its window (`scoring.outcomes`): money in base
+    currency, `started_ms` the decision's time, the window `[started_ms, started_ms + window_days)`."""
+
+    id: str
+    cause: str
+    at_ms: int
+    action_id: str
+    rule: str
+    action_type: str
+    channel: str
+    group: Literal["treated", "held_out"]
+    tier: str
+    started_ms: int
+    window_days: int
+    purchases: int
+    revenue: float
+    returns: float
+    cost: float
+    tier_after: str
+    tier_move: Literal["up", "down", "same"]
+    churned: bool
+    kind: Literal["outcome"] = "outcome"
+
+
+Decision = TierChange | ActionRequest | Alert | ScoreChanged | OutcomeObserved | PotentialChange
 _BY_KIND: dict[str, type[Any]] = {
     "tier_change": TierChange,
+    "potential_change": PotentialChange,
     "action": ActionRequest,
     "alert": Alert,
     "score": ScoreChanged,
+    "outcome": OutcomeObserved,
 }
 
 
@@ -102,8 +156,11 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
 
 
 def encode_decisions(decisions: tuple[Decision, ...]) -> bytes:
-    """Compact JSON of decisions (flat values only, so no recursive conversion is needed)."""
-    return json.dumps([decision_to_dict(d) for d in decisions], separators=(",", ":")).encode()
+    """Compact JSON of decisions (flat values only, so no recursive conversion is needed), as UTF-8.
+
+    pydantic-core's writer (every step with decisions runs this): ~4x faster than `json.dumps`, the same
+    values back from `json.loads` (shortest round-trip floats, infinities as `json` writes them)."""
+    return to_json([decision_to_dict(d) for d in decisions], inf_nan_mode="constants")
 
 
 def decode_decisions(payload: bytes) -> tuple[Decision, ...]:

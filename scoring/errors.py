@@ -11,3 +11,7 @@ class ConfigError(ScoringError):
 
 class StateDecodeError(ScoringError):
     """Bytes that are not a serialised customer state of a known version."""
+
+
+class CalibrationError(ScoringError):
+    """A calibration artefact is invalid or does not fit the config; the message is one line naming the field."""

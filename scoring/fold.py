@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 from scoring.config import ScoringConfig
-from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from scoring.dedupe import DUPLICATE, Memory, content_hash
+from scoring.events import MS_PER_DAY, CoreEvent, Kind, day_start
 from scoring.ids import hash64
 from scoring.state import (
     EMPTY_BUCKET,
-    IDS,
     P_COUNT,
     Bucket,
     CustomerState,
@@ -52,6 +52,8 @@ def to_base_cents(event: CoreEvent, config: ScoringConfig) -> int | None:
 
 def check_event(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
     """Why the core refuses the event, or "" when it is acceptable."""
+    if event.at_ms < 0:
+        return "occurred_at is before 1970-01-01T00:00:00Z"
     if event.at_ms > now_ms + config.max_future_seconds * 1000:
         return f"occurred_at is more than {config.max_future_seconds:g}s after now"
     if event.amount_cents < 0:
@@ -69,8 +71,11 @@ def apply(state: CustomerState, event: CoreEvent, now_ms: int, config: ScoringCo
     if reason:
         return Applied(state, Outcome.REJECTED, reason)
     draft = _Draft(state, now_ms, config)
-    if not draft.add(event):
+    refused = draft.add(event)
+    if refused == DUPLICATE:
         return Applied(state, Outcome.DUPLICATE)
+    if refused:
+        return Applied(state, Outcome.REJECTED, refused)
     return Applied(draft.freeze(), Outcome.APPLIED)
 
 
@@ -84,11 +89,11 @@ def fold(
     draft = _Draft(state, now_ms, config)
     applied, rejected = 0, []
     for event in events:
-        reason = check_event(event, now_ms, config)
-        if reason:
-            rejected.append((event, reason))
-        elif draft.add(event):
+        reason = check_event(event, now_ms, config) or draft.add(event)
+        if not reason:
             applied += 1
+        elif reason != DUPLICATE:
+            rejected.append((event, reason))
     return draft.freeze(), applied, rejected
 
 
@@ -113,9 +118,9 @@ class _Draft:
         "first_cents",
         "first_seen",
         "horizon",
+        "ids",
         "last",
         "old_days",
-        "old_ids",
         "start",
         "total",
     )
@@ -129,36 +134,31 @@ class _Draft:
         self.horizon = today - config.dedupe_days + 1  # first day whose ids are kept
         buckets = state.buckets
         self.buckets = {d: b for d, b in buckets.items() if d >= start} if buckets else {}
-        self.old_ids = {key: day for day, key in state.old_ids if day >= self.horizon} if state.old_ids else {}
+        moved = today != state.clock_ms // MS_PER_DAY  # the horizon moved: forget what passed it
+        self.ids = Memory(state.seen, state.filters, self.horizon, moved, config.dedupe_exact_ids,
+                          config.dedupe_filter_bytes)
         self.old_days = set(state.old_days)
-        if len(self.buckets) != len(buckets):  # days left the window: keep their purchase days and ids
+        if len(self.buckets) != len(buckets):  # days left the window: keep their purchase days
             for day, b in buckets.items():
-                if day < start:
-                    self._retire(day, b)
+                if day < start and b[P_COUNT]:
+                    self.old_days.add(day)
         self.first, self.last, self.days = state.first_day, state.last_day, state.purchase_days
         self.total, self.first_cents, self.count = state.total_cents, state.first_day_cents, state.purchases
         self.first_seen = state.first_seen_day
 
-    def _retire(self, day: int, bucket: Bucket) -> None:
-        """A day left the window: its purchase day and event ids move to the all-time memory."""
-        if bucket[P_COUNT]:
-            self.old_days.add(day)
-        if day >= self.horizon:
-            self.old_ids.update(dict.fromkeys(bucket[IDS], day))
-
-    def add(self, event: CoreEvent) -> bool:
-        """Fold one checked event in; False when it was already applied."""
+    def add(self, event: CoreEvent) -> str:
+        """Fold one checked event in: "" when applied, DUPLICATE when already applied, else why it is refused."""
         day = event.at_ms // MS_PER_DAY
-        key = hash64(event.event_id)
+        if day < self.horizon:
+            return (
+                f"occurred_at is before {day_start(self.horizon).date()}, {self.config.dedupe_days} days "
+                "before the customer's clock: too old to deduplicate (scoring.dedupe_days)"
+            )
+        refused = self.ids.admit(hash64(event.event_id), day, content_hash(event))
+        if refused:
+            return refused
         bucket = self.buckets.get(day)
         inside = day >= self.start
-        if not inside:
-            if key in self.old_ids:
-                return False
-            if day >= self.horizon:  # older events cannot be recognised again (see dedupe_days)
-                self.old_ids[key] = day
-        elif bucket is not None and key in bucket[IDS]:
-            return False
         cents = to_base_cents(event, self.config) or 0
         kind = event.kind
         if kind is Kind.PURCHASE:
@@ -166,8 +166,8 @@ class _Draft:
         if self.first_seen is None or day < self.first_seen:
             self.first_seen = day
         if inside:
-            self.buckets[day] = _bump(bucket, kind, event.severity, cents, key)
-        return True
+            self.buckets[day] = _bump(bucket, kind, event.severity, cents)
+        return ""
 
     def _purchase_all_time(self, day: int, cents: int, bucket: Bucket | None, inside: bool) -> None:
         first = self.first
@@ -194,12 +194,12 @@ class _Draft:
 
     def freeze(self) -> CustomerState:
         b = self.base
-        ids = self.old_ids
-        old_ids = tuple(sorted(zip(ids.values(), ids.keys(), strict=True))) if ids else ()  # (day, hash)
+        seen, filters = self.ids.frozen() if self.ids.changed else (b.seen, b.filters)
         old_days = b.old_days if len(self.old_days) == len(b.old_days) else tuple(sorted(self.old_days))
         return CustomerState(
             self.buckets,
-            old_ids,
+            seen,
+            filters,
             old_days,
             self.first,
             self.last,
@@ -217,21 +217,17 @@ class _Draft:
             b.score_centi,
             b.outbox,
             b.review_day,
+            b.trials,
         )
 
 
-def _bump(bucket: Bucket | None, kind: Kind, severity: int, cents: int, key: int) -> Bucket:
-    """The day's bucket with one more event of `kind`; ids stay sorted."""
-    ids: tuple[int, ...]
-    if bucket is None:
-        bucket, ids = EMPTY_BUCKET, (key,)
-    else:
-        ids = tuple(sorted((*bucket[IDS], key)))
-    pc, pn, rc, rn, cs, cn, en, _ = bucket
+def _bump(bucket: Bucket | None, kind: Kind, severity: int, cents: int) -> Bucket:
+    """The day's bucket with one more event of `kind`."""
+    pc, pn, rc, rn, cs, cn, en = bucket or EMPTY_BUCKET
     if kind is Kind.PURCHASE:
-        return (pc + cents, pn + 1, rc, rn, cs, cn, en, ids)
+        return (pc + cents, pn + 1, rc, rn, cs, cn, en)
     if kind is Kind.RETURN:
-        return (pc, pn, rc + cents, rn + 1, cs, cn, en, ids)
+        return (pc, pn, rc + cents, rn + 1, cs, cn, en)
     if kind is Kind.COMPLAINT:
-        return (pc, pn, rc, rn, cs + severity, cn + 1, en, ids)
-    return (pc, pn, rc, rn, cs, cn, en + 1, ids)
+        return (pc, pn, rc, rn, cs + severity, cn + 1, en)
+    return (pc, pn, rc, rn, cs, cn, en + 1)

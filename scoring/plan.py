@@ -19,11 +19,12 @@ from scoring.decisions import RoiDecision
 class Trigger:
     """Something that happened to a customer that rules may react to."""
 
-    on: str  # tier_changed | segment_changed | at_risk | top_tier_complaint
+    on: str  # tier_changed | segment_changed | at_risk | top_tier_complaint | potential_changed | ...
     tier: str
     from_tier: str | None = None
     direction: str = ""
     segment: str = ""
+    cell: str = ""  # the value x potential cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ def matches(rule: ContactRule, trigger: Trigger) -> bool:
     if rule.from_tiers and trigger.from_tier not in rule.from_tiers:
         return False
     if rule.segments and trigger.segment not in rule.segments:
+        return False
+    if rule.cells and trigger.cell not in rule.cells:
         return False
     return rule.direction in ("any", trigger.direction)
 

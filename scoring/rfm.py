@@ -3,6 +3,13 @@
 The composite is `sum of R/F/M points - return penalty - complaint penalty
 + tenure bonus + enquiry points`, clamped to [0, 100] and rounded to 0.01.
 Every term is listed in `Score.components`, so a score always explains itself.
+
+R/F/M points: with a calibration in force (`config.calibration`), weight x the
+customer's percentile position among the active customers (recency: fewer
+days is better; see `scoring.calibration.position`), and the R/F/M ranks are
+the quintiles of those positions. Otherwise (absolute tiering, or no
+calibration yet) the ranks come from the configured cut points and the points
+are weight x (rank - 1) / 4.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from scoring.calibration import PercentileTables, position, quintile_rank
 from scoring.config import ScoringConfig
 from scoring.fold import window_start
 from scoring.state import C_COUNT, C_SEV, E_COUNT, P_CENTS, P_COUNT, R_CENTS, R_COUNT, CustomerState, DecayedSlot
@@ -69,17 +77,20 @@ class Score(NamedTuple):
     @property
     def components(self) -> tuple[Component, ...]:
         """The explanation: each component's input value and the points it adds."""
-        years = (self.tenure_days or 0) // 365
-        values = (
+        values = self.component_values()
+        return tuple(Component(n, v, p) for n, v, p in zip(COMPONENT_NAMES, values, self.points, strict=True))
+
+    def component_values(self) -> tuple[float, ...]:
+        """Each component's input value, in `COMPONENT_NAMES` order (what `components` pairs with the points)."""
+        return (
             self.r,
             self.f,
             self.m,
             self.return_rate,
-            round(self.complaint_weight, 4),
-            years,
-            round(self.enquiry_weight, 4),
+            round(self.complaint_weight, 4) if self.complaint_weight else self.complaint_weight,
+            (self.tenure_days or 0) // 365,
+            round(self.enquiry_weight, 4) if self.enquiry_weight else self.enquiry_weight,
         )
-        return tuple(Component(n, v, p) for n, v, p in zip(COMPONENT_NAMES, values, self.points, strict=True))
 
 
 def rank_at_most(value: float, cuts: Sequence[float]) -> int:
@@ -121,23 +132,81 @@ def window_sums(state: CustomerState, today: int, config: ScoringConfig) -> Wind
     return Window(pc, pn, rc, rn, cn, recent, en, previous)
 
 
-def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
-    """Score `state` as of epoch day `today`. Pure; depends only on its arguments."""
+def recency_position(calibration: PercentileTables, recency: int | None) -> float:
+    """Calibrated R position in [0, 1]: about the share of active customers who bought longer ago."""
+    return 0.0 if recency is None else 1.0 - position(calibration.recency_days, recency)
+
+
+def calibrated_rfm(
+    calibration: PercentileTables,
+    weights: tuple[float, float, float],
+    recency: int | None,
+    purchases: int,
+    net_cents: int,
+) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """(R, F, M ranks 1-5, R/F/M points) from percentile positions among the active customers."""
+    wr, wf, wm = weights
+    r = recency_position(calibration, recency)
+    f = position(calibration.frequency, purchases)
+    m = position(calibration.monetary_cents, net_cents)
+    return (quintile_rank(r), quintile_rank(f), quintile_rank(m)), (wr * r, wf * f, wm * m)
+
+
+def absolute_rfm(
+    config: ScoringConfig, recency: int | None, purchases: int, net: float
+) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """(R, F, M ranks 1-5 from the configured cut points, R/F/M points)."""
+    wr, wf, wm = config.weights
+    r = 1 if recency is None else rank_at_most(recency, config.recency_days)
+    f = rank_at_least(purchases, config.frequency_counts)
+    m = rank_at_least(net, config.monetary_amounts)
+    return (r, f, m), (wr * (r - 1) / 4, wf * (f - 1) / 4, wm * (m - 1) / 4)
+
+
+def composite_of(points: Sequence[float]) -> float:
+    """The composite of a score's points: their sum clamped to [0, 100], rounded to 0.01."""
+    total = sum(points)
+    # round() of a float costs ~0.3 us (correct rounding): skipped where it cannot change anything
+    return 0.0 if total <= 0.0 else 100.0 if total >= 100.0 else round(total, 2)
+
+
+class Inputs(NamedTuple):
+    """What a score is made of, before R/F/M: the window's sums, recency and tenure (days), the return rate,
+    the decayed complaint and enquiry weights, and the points after R/F/M (`adjustments`)."""
+
+    window: Window
+    recency: int | None
+    tenure: int | None
+    rate: float
+    complaint_weight: float
+    enquiry_weight: float
+    adjustments: tuple[float, float, float, float]
+
+
+def score_inputs(state: CustomerState, today: int, config: ScoringConfig) -> Inputs:
+    """The inputs of `score(state, today, config)` (calibration plays no part in them)."""
     w = window_sums(state, today, config)
     recency = None if state.last_day is None else max(0, today - state.last_day)
     tenure = None if state.first_day is None else max(0, today - state.first_day)
-    net = (w.purchase_cents - w.return_cents) / 100
-    r = 1 if recency is None else rank_at_most(recency, config.recency_days)
-    f = rank_at_least(w.purchases, config.frequency_counts)
-    m = rank_at_least(net, config.monetary_amounts)
     rate = w.return_cents / w.purchase_cents if w.purchase_cents else (1.0 if w.return_cents else 0.0)
     start = window_start(today, config)
     c_weight = decayed(state, today, C_SEV, config.complaint_half_life_days, start) if w.complaints else 0.0
     e_weight = decayed(state, today, E_COUNT, config.enquiry_half_life_days, start) if w.enquiries else 0.0
-    points = _points(config, r, f, m, rate, c_weight, e_weight, tenure)
-    total = sum(points)
-    # round() of a float costs ~0.3 us (correct rounding): skipped where it cannot change anything
-    composite = 0.0 if total <= 0.0 else 100.0 if total >= 100.0 else round(total, 2)
+    return Inputs(w, recency, tenure, rate, c_weight, e_weight, adjustments(config, rate, c_weight, e_weight, tenure))
+
+
+def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
+    """Score `state` as of epoch day `today`. Pure; depends only on its arguments."""
+    w, recency, tenure, rate, c_weight, e_weight, adjusted = score_inputs(state, today, config)
+    net_cents = w.purchase_cents - w.return_cents
+    net = net_cents / 100
+    calibration = config.calibration
+    if calibration is None:
+        (r, f, m), rfm = absolute_rfm(config, recency, w.purchases, net)
+    else:
+        (r, f, m), rfm = calibrated_rfm(calibration, config.weights, recency, w.purchases, net_cents)
+    points = (*rfm, *adjusted)
+    composite = composite_of(points)
     annual = max(0.0, net) * config.value_margin * 365 / config.window_days
     return Score(
         today,
@@ -161,24 +230,18 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     )
 
 
-def _points(
+def adjustments(
     c: ScoringConfig,
-    r: int,
-    f: int,
-    m: int,
     rate: float,
     complaints: float,
     enquiries: float,
     tenure: int | None,
-) -> tuple[float, ...]:
-    wr, wf, wm = c.weights
+) -> tuple[float, float, float, float]:
+    """The points after R/F/M: returns, complaints (both <= 0), tenure, enquiries."""
     years = (tenure or 0) // 365
     returns = min(c.return_penalty_max, max(0.0, rate - c.return_tolerance) * c.return_penalty_per_rate)
     enquiry = max(-c.enquiry_points_max, min(c.enquiry_points_max, enquiries * c.enquiry_points))
     return (
-        wr * (r - 1) / 4,
-        wf * (f - 1) / 4,
-        wm * (m - 1) / 4,
         -returns,
         -min(c.complaint_penalty_max, complaints * c.complaint_points_per_severity),
         min(c.tenure_points_max, years * c.tenure_points_per_year),

@@ -1,11 +1,12 @@
 """Per-customer state: a value folded from events.
 
-Memory is bounded by the rolling window: figures live in one bucket per UTC
-day that has activity, and a bucket is dropped when its day leaves the
-window. A bucket also holds the 64-bit hashes of the events applied to that
-day, so deduplication needs no separate, ever-growing id set. All-time
+Memory is bounded: figures live in one bucket per UTC day that has activity,
+and a bucket is dropped when its day leaves the rolling window. What the state
+remembers of the events it applied (to recognise a redelivery) is bounded by
+construction, whatever the number of events (`scoring.dedupe`). All-time
 figures (first/last purchase day, distinct purchase days, totals) are a few
-integers. Money is in cents of the base currency.
+integers, and the purchase days before the window one small number each.
+Money is in cents of the base currency.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
 from scoring.decisions import Decision, decode_decisions, encode_decisions
+from scoring.dedupe import IdFilter
 from scoring.errors import StateDecodeError
+from scoring.trial import Trial
 
-# A day bucket: (purchase_cents, purchases, return_cents, returns,
-#                complaint_severity, complaints, enquiries, event_hashes)
-Bucket = tuple[int, int, int, int, int, int, int, tuple[int, ...]]
+# A day bucket: (purchase_cents, purchases, return_cents, returns, complaint_severity, complaints, enquiries)
+Bucket = tuple[int, int, int, int, int, int, int]
 P_CENTS: Final = 0
 P_COUNT: Final = 1
 R_CENTS: Final = 2
@@ -28,9 +30,8 @@ R_COUNT: Final = 3
 C_SEV: Final = 4
 C_COUNT: Final = 5
 E_COUNT: Final = 6
-IDS: Final = 7
 DecayedSlot = Literal[4, 6]  # the counters that decay: complaint severity, enquiries
-EMPTY_BUCKET: Bucket = (0, 0, 0, 0, 0, 0, 0, ())
+EMPTY_BUCKET: Bucket = (0, 0, 0, 0, 0, 0, 0)
 OUTBOX_KEPT = 4
 
 
@@ -73,7 +74,8 @@ class CustomerState(NamedTuple):
     """
 
     buckets: Mapping[int, Bucket] = _NO_BUCKETS
-    old_ids: tuple[tuple[int, int], ...] = ()  # sorted (day, hash) of events before the window, see dedupe_days
+    seen: tuple[int, ...] = ()  # sorted exact entries of the events applied (scoring.dedupe.entry)
+    filters: tuple[IdFilter, ...] = ()  # Bloom filters of the events beyond the exact ones, by period
     old_days: tuple[int, ...] = ()  # sorted purchase days before the window (exact distinct-day counts)
     first_day: int | None = None
     last_day: int | None = None
@@ -91,13 +93,15 @@ class CustomerState(NamedTuple):
     score_centi: int | None = None
     outbox: tuple[OutboxEntry, ...] = ()
     review_day: int | None = None  # cached next_review_day after the last step (for the deadline index)
+    trials: tuple[Trial, ...] = ()  # open outcome windows of measured contact-plan decisions (scoring.outcomes)
 
     @property
     def figures(self) -> tuple[object, ...]:
         """The order-independent part: what any permutation of the same events yields."""
         return (
             tuple(sorted(self.buckets.items())),
-            self.old_ids,
+            self.seen,
+            self.filters,
             self.old_days,
             self.first_day,
             self.last_day,

@@ -1,6 +1,8 @@
 """The edge: input messages -> core events, core decisions -> output messages.
 Nested values are passed as plain dicts: pydantic-core validates them faster
-than Python-level `model_construct` would build them.
+than Python-level `model_construct` would build them. The worker skips the
+models altogether (`decision_json`): pydantic-core's serializer writes the
+same fields, in the same order and formats, as `model_dump_json` would.
 """
 
 from __future__ import annotations
@@ -9,24 +11,16 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
+from pydantic_core import to_json
+
 from schemas.base import Message
 from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted
-from schemas.outputs import (
-    ContactActionRequested,
-    CustomerAlert,
-    CustomerScore,
-    TierChanged,
-)
-from scoring.decisions import ActionRequest, Alert, Decision, TierChange
+from schemas.outputs import ContactActionRequested, ContactOutcome, CustomerAlert, PotentialChanged, TierChanged
+from scoring.decisions import ActionRequest, Decision, OutcomeObserved, PotentialChange, ScoreChanged, TierChange
 from scoring.events import CoreEvent, Kind, from_ms, to_ms
-from scoring.review import next_review_at
-from scoring.state import CustomerState
-from scoring.step import Evaluation, StepResult, value_of
 
 if TYPE_CHECKING:
-    from scoring.config import ScoringConfig
-    from scoring.valuemodel.model import ValueModel
-    from scoring.valuemodel.scalar import CustomerValue
+    pass
 
 InputMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived
 _KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY}
@@ -56,69 +50,83 @@ class OutputContext:
 
     def __init__(
         self, customer_id: str, config_version: str, emitted_at: datetime, model_version: str | None = None,
+        calibration_version: str | None = None,
     ) -> None:
-        self.common = {"customer_id": customer_id, "config_version": config_version,
-                       "emitted_at": emitted_at, "model_version": model_version}
+        self.customer_id, self.config_version, self.emitted_at = customer_id, config_version, emitted_at
+        self.model_version, self.calibration_version = model_version, calibration_version
 
-    def base(self, decision: Decision) -> dict[str, object]:
-        return {**self.common, "id": decision.id, "cause": decision.cause, "event_time": from_ms(decision.at_ms)}
+    def base(self, output_id: str, cause: str, event_time: datetime) -> dict[str, object]:
+        return output_base(output_id, self.customer_id, cause, event_time, self.emitted_at, self.config_version,
+                           self.model_version, self.calibration_version)
+
+
+def output_base(
+    output_id: str, customer_id: str, cause: str, event_time: datetime, emitted_at: datetime, config_version: str,
+    model_version: str | None, calibration_version: str | None,
+) -> dict[str, object]:
+    """The fields every output starts with, in the order of `schemas.outputs.Output`."""
+    return {"id": output_id, "customer_id": customer_id, "cause": cause, "event_time": event_time,
+            "emitted_at": emitted_at, "config_version": config_version, "model_version": model_version,
+            "calibration_version": calibration_version}
+
+
+def decision_fields(decision: Decision, ctx: OutputContext) -> tuple[type[Message], dict[str, object]] | None:
+    """The output model of a decision and its fields, in the model's order and already of the field types
+    (floats as floats); None for ScoreChanged (a snapshot: `streams.profile`)."""
+    if isinstance(decision, ScoreChanged):
+        return None
+    fields = ctx.base(decision.id, decision.cause, from_ms(decision.at_ms))
+    if isinstance(decision, TierChange):
+        fields["type"] = "TierChanged"  # the subclass's fields follow the base's
+        fields.update(from_tier=decision.from_tier, to_tier=decision.to_tier, direction=decision.direction,
+                      score=float(decision.score),
+                      previous_score=None if decision.previous_score is None else float(decision.previous_score),
+                      touch_plan={"channel": decision.touch_channel, "cadence_days": decision.touch_cadence_days,
+                                  "owner": decision.touch_owner},
+                      cause_text=decision.cause_text or None)  # "": an outbox entry from before cause_text
+        return TierChanged, fields
+    if isinstance(decision, ActionRequest):
+        fields["type"] = "ContactActionRequested"  # the subclass's fields follow the base's
+        fields.update(rule=decision.rule, trigger=decision.trigger, action_type=decision.action_type,
+                      channel=decision.channel, requested_channel=decision.requested_channel,
+                      priority=decision.priority, owner=decision.owner, due_at=from_ms(decision.due_ms),
+                      cost=float(decision.cost), annual_value=float(decision.annual_value),
+                      value_basis=decision.value_basis, roi_decision=decision.roi_decision, reason=decision.reason,
+                      tier=decision.tier, cause_text=decision.cause_text or None,
+                      proposition=decision.proposition or None, proposition_reason=decision.proposition_reason or None)
+        return ContactActionRequested, fields
+    if isinstance(decision, OutcomeObserved):
+        fields["type"] = "ContactOutcome"
+        fields.update(action_id=decision.action_id, rule=decision.rule, action_type=decision.action_type,
+                      channel=decision.channel, group=decision.group, tier=decision.tier,
+                      started_at=from_ms(decision.started_ms), window_days=decision.window_days,
+                      purchases=decision.purchases, revenue=float(decision.revenue), returns=float(decision.returns),
+                      cost=float(decision.cost), tier_after=decision.tier_after, tier_move=decision.tier_move,
+                      churned=decision.churned)
+        return ContactOutcome, fields
+    if isinstance(decision, PotentialChange):
+        fields["type"] = "PotentialChanged"
+        fields.update(from_cell=decision.from_cell, to_cell=decision.to_cell, potential=float(decision.potential),
+                      previous_potential=None if decision.previous_potential is None
+                      else float(decision.previous_potential),
+                      potential_basis=decision.basis, tier=decision.tier, proposition=decision.proposition,
+                      proposition_reason=decision.reason, cause_text=decision.cause_text or None)
+        return PotentialChanged, fields
+    fields["type"] = "CustomerAlert"
+    fields.update(kind=decision.alert_kind, tier=decision.tier, score=float(decision.score),
+                  at_risk_score=float(decision.at_risk_score), value_at_stake=float(decision.value_at_stake),
+                  value_basis=decision.value_basis, reason=decision.reason, cause_text=decision.cause_text or None)
+    return CustomerAlert, fields
 
 
 def decision_message(decision: Decision, ctx: OutputContext) -> Message | None:
-    """The output message of a decision; None for ScoreChanged (see `score_message`)."""
-    if isinstance(decision, TierChange):
-        touch = {"channel": decision.touch_channel, "cadence_days": decision.touch_cadence_days,
-                 "owner": decision.touch_owner}
-        return TierChanged(**ctx.base(decision),
-                           from_tier=decision.from_tier, to_tier=decision.to_tier,
-                           direction=decision.direction, score=decision.score,
-                           previous_score=decision.previous_score, touch_plan=touch)
-    if isinstance(decision, ActionRequest):
-        return ContactActionRequested(
-            **ctx.base(decision), rule=decision.rule, trigger=decision.trigger,
-            action_type=decision.action_type, channel=decision.channel,
-            requested_channel=decision.requested_channel, priority=decision.priority, owner=decision.owner,
-            due_at=from_ms(decision.due_ms), cost=decision.cost, annual_value=decision.annual_value,
-            value_basis=decision.value_basis, roi_decision=decision.roi_decision, reason=decision.reason,
-            tier=decision.tier)
-    if isinstance(decision, Alert):
-        return CustomerAlert(
-            **ctx.base(decision), kind=decision.alert_kind, tier=decision.tier,
-            score=decision.score, at_risk_score=decision.at_risk_score,
-            value_at_stake=decision.value_at_stake, value_basis=decision.value_basis, reason=decision.reason)
-    return None
+    """The output message of a decision, validated; None for ScoreChanged (a snapshot: `streams.profile`)."""
+    made = decision_fields(decision, ctx)
+    return None if made is None else made[0](**made[1])
 
 
-def score_message(
-    decision: Decision, ev: Evaluation, state: CustomerState, ctx: OutputContext, value: CustomerValue | None,
-) -> CustomerScore:
-    """The profile snapshot a ScoreChanged decision publishes (`value`: the value model's figures)."""
-    s = ev.score
-    nxt = next_review_at(state)
-    return CustomerScore(
-        **ctx.base(decision), tier=ev.tier, score=s.composite, r_score=s.r, f_score=s.f,
-        m_score=s.m, recency_days=s.recency_days, frequency=s.frequency, monetary=s.monetary,
-        returns_amount=s.returns_amount, complaints=s.complaints, tenure_days=s.tenure_days,
-        segment=ev.segment, at_risk=ev.risk.is_at_risk, at_risk_score=ev.risk.score,
-        annual_value=s.annual_value, next_review_at=nxt, **model_fields(value),
-        components=[{"name": c.name, "value": c.value, "points": round(c.points, 4)} for c in s.components],
-    )
-
-
-def snapshot_message(
-    decision: Decision, result: StepResult, ev: Evaluation, state: CustomerState, ctx: OutputContext,
-    value: CustomerValue | None, config: ScoringConfig, model: ValueModel | None,
-) -> CustomerScore:
-    """The snapshot of a step's ScoreChanged as of its own cause: a review caught up inside the step
-    shows the state of its day (`StepResult.views`); otherwise `ev`, `state` and `value`."""
-    at, seen = result.view(decision.cause) or (state, ev)
-    figures = value if seen is ev else value_of(at, seen.score.day, config, model)
-    return score_message(decision, seen, at, ctx, figures)
-
-
-def model_fields(value: CustomerValue | None) -> dict[str, float | None]:
-    """The value model's figures as output fields (None without a model)."""
-    if value is None:
-        return {"p_alive": None, "expected_purchases_90": None, "expected_purchases_365": None, "clv": None}
-    return {"p_alive": round(value.p_alive, 6), "expected_purchases_90": round(value.expected_90, 4),
-            "expected_purchases_365": round(value.expected_365, 4), "clv": round(value.clv, 2)}
+def decision_json(decision: Decision, ctx: OutputContext) -> bytes | None:
+    """`decision_message(decision, ctx).model_dump_json()`, byte for byte, without building the model: the
+    worker's hot path (the core's decisions are valid by construction; tests hold the two paths equal)."""
+    made = decision_fields(decision, ctx)
+    return None if made is None else to_json(made[1])

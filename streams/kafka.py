@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
+T = TypeVar("T")
 
 
 class TopicMismatchError(Exception):
     """Existing topics disagree with the configured partition count."""
+
+
+class KafkaUnavailableError(Exception):
+    """Kafka cannot be reached or failed a request (one line naming the bootstrap servers)."""
+
+
+def quiet_kafka_logs() -> None:
+    """Keep aiokafka's connection-error log records off the terminal: commands report one line instead."""
+    for name in ("aiokafka", "kafka"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: type and message, whitespace collapsed."""
+    text, name = " ".join(str(exc).split()), type(exc).__name__
+    if text.startswith(name):
+        return text
+    return f"{name}: {text}" if text else name
+
+
+def run_kafka(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(main); a Kafka or network error becomes KafkaUnavailableError (one line)."""
+    quiet_kafka_logs()
+    try:
+        return asyncio.run(main)
+    except KafkaConnectionError:
+        raise KafkaUnavailableError(
+            f"Kafka at {settings.kafka_bootstrap}: cannot connect to any broker (is one running there? "
+            "set --bootstrap, KAFKA_BOOTSTRAP or kafka_bootstrap in the config)") from None
+    except (KafkaError, OSError) as exc:
+        raise KafkaUnavailableError(f"Kafka at {settings.kafka_bootstrap}: {one_line(exc)}") from None
 
 
 def table_changelog(settings: Settings) -> str:

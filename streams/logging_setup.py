@@ -23,16 +23,29 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Fields every JSON line has, renamed to the usual names of log shippers.
 JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
 JSON_RENAMES = {"levelname": "level", "name": "logger"}
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+# The password runs to the last "@" before the host (a password may hold "@" itself).
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S+@(?=[^@\s]*(?:\s|$|['\"),]))")
+_FORMATTER = logging.Formatter()
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every `scheme://user:password@host` masked."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text) if "@" in text and "://" in text else text
 
 
 class RedactSecrets(logging.Filter):
-    """Masks passwords in URLs (`redis://:pw@host` -> `redis://:***@host`) in a record's message."""
+    """Masks passwords in URLs (`redis://:pw@host` -> `redis://:***@host`) in a record's message and in
+    its traceback (an exception's message may quote a URL)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "@" in message and "://" in message:
-            record.msg, record.args = _URL_PASSWORD.sub(r"\g<head>***@", message), None
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[0] is not None:
+            text = record.exc_text or _FORMATTER.formatException(record.exc_info)
+            if (clean := redact(text)) != text:  # formatters print exc_text (text and JSON)
+                record.exc_text, record.exc_info = clean, None
         return True
 
 

@@ -1,14 +1,18 @@
-"""Value model files: load, and notice when a new one is written (picked up without a restart)."""
+"""Value model files: load, and notice when a new one (or any watched file) is written (picked up without a restart)."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from scoring.errors import ConfigError
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.model import ValueModel
+
+T = TypeVar("T")
 
 
 def load_model(path: Path) -> ValueModel:
@@ -28,20 +32,21 @@ def save_model(model: ValueModel, path: Path) -> None:
     os.replace(tmp, path)
 
 
-class ModelWatcher:
-    """Reloads the model file when it is replaced or rewritten.
+class FileWatcher(Generic[T]):
+    """Reloads a file (a value model, a calibration) when it is replaced or rewritten.
 
     A change is any difference in (inode, modification time in ns, size):
     `save_model` replaces the file by rename, which gives a new inode even
     when the new model has the same size and lands within the same clock tick.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, load: Callable[[Path], T]) -> None:
         self.path = path
+        self.load = load
         self._seen: tuple[int, int, int] | None = None
 
-    def poll(self) -> ValueModel | None:
-        """The new model when the file changed since the last poll, else None.
+    def poll(self) -> T | None:
+        """The new content when the file changed since the last poll, else None.
 
         A bad file raises ConfigError once; it is not read again until it changes.
         """
@@ -53,4 +58,11 @@ class ModelWatcher:
         if mark == self._seen:
             return None
         self._seen = mark
-        return load_model(self.path)
+        return self.load(self.path)
+
+
+class ModelWatcher(FileWatcher[ValueModel]):
+    """Reloads the value model file when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, load_model)

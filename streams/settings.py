@@ -4,10 +4,19 @@ Environment variables: every field as TIERSTREAM_<FIELD> (e.g.
 TIERSTREAM_PARTITIONS=8), plus the short forms KAFKA_BOOTSTRAP and REDIS_URL.
 The file's `scoring:` section holds the scoring rules (`scoring.config`).
 Secrets are `SecretStr`: they never appear in logs, reprs or /health.
+
+A bad config is one `ConfigError` line listing every error, each with where the value came from
+(the file, the environment variable or the command-line option) and, for a misspelt name, the
+nearest valid one; an unknown TIERSTREAM_* environment variable is a warning on stderr.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import sys
+import typing
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -16,10 +25,14 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from scoring.config import ScoringConfig, parse_config
+from scoring.config import ScoringConfig
 from scoring.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "tierstream.yaml"
+ENV_PREFIX = "TIERSTREAM_"
+# TIERSTREAM_* variables that are not settings: the local services, the dev script and the test kits.
+OTHER_ENV = frozenset({"TIERSTREAM_KEEP_SERVICE_LOGS", "TIERSTREAM_REDIS_SERVER", "TIERSTREAM_VENV",
+                       "TIERSTREAM_FAULTS_REPORT", "TIERSTREAM_SOAK_SECONDS"})
 
 
 class TopicNames(BaseModel):
@@ -33,9 +46,11 @@ class TopicNames(BaseModel):
     events: str = Field(default="customer-events", description=(
         "Mixed input topic (any event type, tagged by `type`): keeps one customer's order across types, "
         "e.g. for backfills; also where events found on a non-canonical partition are forwarded."))
-    reviews: str = "tierstream-reviews"
     tier_changes: str = "customer-tier-changes"
     actions: str = "contact-plan-actions"
+    holdouts: str = Field(default="contact-plan-holdouts", description=(
+        "Held-out contact-plan actions (control groups): recorded here, never on the action topic."))
+    outcomes: str = Field(default="contact-plan-outcomes", description="Outcomes of measured contact-plan decisions.")
     alerts: str = "customer-alerts"
     scores: str = "customer-scores"
     dlq: str = "tierstream-dlq"
@@ -47,17 +62,19 @@ class TopicNames(BaseModel):
                 "complaint": self.complaints, "enquiry": self.enquiries}
 
     def co_partitioned(self) -> list[str]:
-        """Topics that must share the partition count (inputs and internal hops)."""
-        return [*self.inputs().values(), self.events, self.reviews]
+        """Topics that must share the partition count (inputs and the forwarding hop)."""
+        return [*self.inputs().values(), self.events]
 
     def outputs(self) -> list[str]:
-        return [self.tier_changes, self.actions, self.alerts, self.scores, self.dlq, self.metrics]
+        return [self.tier_changes, self.actions, self.holdouts, self.outcomes, self.alerts, self.scores, self.dlq,
+                self.metrics]
 
 
 class Settings(BaseSettings):
     """Everything a worker needs besides the scoring rules."""
 
-    model_config = SettingsConfigDict(env_prefix="TIERSTREAM_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      protected_namespaces=())  # model_path, model_poll_seconds
 
     app_id: str = Field(default="tierstream", description="Kafka consumer group and table prefix.")
     kafka_bootstrap: str = Field(
@@ -88,6 +105,18 @@ class Settings(BaseSettings):
     clock: Literal["wall", "event"] = Field(
         default="wall", description="wall: live; event: event time, for backfills that must equal replay.")
     review_interval_seconds: float = Field(default=1.0, gt=0, description="How often due customers are swept.")
+    flush_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often states, score snapshots and Redis profiles are written "
+                                       "(latest per customer; every offset commit flushes first).")
+    event_clock_idle_seconds: float = Field(
+        default=2.0, ge=0, description="clock: event: an input partition caught up for this long no longer "
+                                       "holds the event clock back.")
+    event_clock_max_jump_days: float = Field(
+        default=366, gt=0, description="clock: event: an event this many days after the latest event time seen "
+                                      "is refused (a typo'd year must not move the clock).")
+    recovery_stall_seconds: float = Field(
+        default=20.0, gt=0, description="Table recovery that has received nothing for this long is logged (what "
+                                        "it waits for, where tasks are blocked) and its fetch started again.")
     redis_flush_seconds: float = Field(default=0.05, gt=0, description="Max delay of pipelined Redis writes.")
     clock_speed: float = Field(default=1.0, gt=0, description="Wall clock speed-up (demo: a day in seconds).")
     clock_control: bool = Field(default=False, description="Allow POST /clock to shift time (tests, demo).")
@@ -103,7 +132,15 @@ class Settings(BaseSettings):
         default=65_536, ge=1, description="Bytes; 1 gives one-record batches (a workaround for test brokers).")
     model_path: Path | None = Field(
         default=None, description="Value model from `tierstream fit`; re-read when the file changes.")
-    model_poll_seconds: float = Field(default=5.0, gt=0, description="How often the model file is checked.")
+    model_poll_seconds: float = Field(default=5.0, gt=0, description="How often the model and calibration files "
+                                                                      "are checked.")
+    calibration_path: Path | None = Field(
+        default=None, description="Calibration from `tierstream calibrate` (calibrated tiering); re-read when the "
+                                  "file changes.")
+    recalibrate_interval_seconds: float = Field(
+        default=0, ge=0, description="Calibrated tiering: every this many seconds the workers recalibrate from "
+                                     "the population of all partitions (through Redis) and apply the result; a "
+                                     "newer calibration file also applies when it changes. 0: never.")
     heartbeat_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker sends a WorkerHeartbeat to the metrics topic.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -154,19 +191,95 @@ def _read_file(path: Path) -> dict[str, Any]:
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Settings from `path` (or ./tierstream.yaml when present), the environment and overrides.
 
-    Raises ConfigError with one line naming the bad field.
+    Raises ConfigError: one line with every error, each naming where its value came from.
     """
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = Path(DEFAULT_CONFIG_FILE)
     data = _read_file(path) if path is not None else {}
-    if "scoring" in data:
-        data["scoring"] = parse_config(data["scoring"])
+    if data.get("scoring", {}) is None:  # `scoring:` with nothing under it
+        del data["scoring"]
+    warn_unknown_env(os.environ)
+    given = {k: v for k, v in overrides.items() if v is not None}
     token = _FILE_DATA.set(data)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise ConfigError(f"config: {where}: {err['msg']}") from None
+        raise ConfigError(config_errors(exc, path, given, os.environ)) from None
     finally:
         _FILE_DATA.reset(token)
+
+
+def config_errors(exc: ValidationError, path: Path | None, overrides: Mapping[str, Any],
+                  environ: Mapping[str, str]) -> str:
+    """Every validation error on one line: `config: 2 errors: FILE: scoring.window_days: ...; env X: ...`."""
+    errors = exc.errors()
+    parts = [f"{_source(e['loc'], path, overrides, environ)}{_where(e['loc'])}: {_message(e)}" for e in errors]
+    count = f"{len(errors)} errors: " if len(errors) > 1 else ""
+    return f"config: {count}" + "; ".join(parts)
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    return ".".join(str(p) for p in loc) or "settings"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"])
+    near = difflib.get_close_matches(str(error["loc"][-1]), field_names(error["loc"][:-1]), n=1, cutoff=0.6)
+    return "unknown setting" + (f" (did you mean {near[0]}?)" if near else "")
+
+
+def _source(loc: Sequence[int | str], path: Path | None, overrides: Mapping[str, Any],
+            environ: Mapping[str, str]) -> str:
+    """Where the value at `loc` came from: a command-line option, an environment variable or the file."""
+    name = str(loc[0]) if loc else ""
+    if name in overrides:
+        return f"option --{name.replace('_', '-')}: "
+    upper = {k.upper() for k in environ}
+    for env in _env_names(name):
+        if env in upper:
+            return f"env {env}: "
+    return f"{path}: " if path is not None else ""
+
+
+def _env_names(name: str) -> list[str]:
+    field = Settings.model_fields.get(name)
+    aliases = getattr(field.validation_alias, "choices", []) if field is not None else []
+    return [f"{ENV_PREFIX}{name.upper()}", *(str(a).upper() for a in aliases if str(a).isupper())]
+
+
+def field_names(loc: Sequence[int | str]) -> list[str]:
+    """The setting names valid at `loc` (e.g. ("scoring", "frequency_caps", "call") -> a cap's fields)."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
+        if field is not None:  # else a list index or a mapping key: its items are of the same model
+            model = _model_in(field.annotation)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (`X`, `X | None`, `list[X]`, `dict[str, X]`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+_WARNED: set[str] = set()
+
+
+def warn_unknown_env(environ: Mapping[str, str]) -> list[str]:
+    """Warn once on stderr about each TIERSTREAM_* variable that is no setting (a typo is otherwise silently
+    ignored); returns the unknown names."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | OTHER_ENV
+    unknown = sorted(k.upper() for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    for name in unknown:
+        if name not in _WARNED:
+            _WARNED.add(name)
+            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            print(f"tierstream: warning: unknown environment variable {name}{hint}; ignored", file=sys.stderr)
+    return unknown

@@ -2,11 +2,22 @@
 
 Pure functions over numpy arrays (days, amounts): no I/O, clock or
 environment. Reading and writing `model.json` is the CLI's job, through
-`ValueModel.to_dict` / `ValueModel.from_dict`.
+`ValueModel.to_dict` / `ValueModel.from_dict`. Where a likelihood has no
+interior maximum, `fit_purchases` and `fit_spend` choose a limit or a
+penalised fit on held-out days and say why (`FitChoice`).
 """
 
 from scoring.valuemodel.atrisk import AtRiskModel, fit_at_risk
-from scoring.valuemodel.bgnbd import BgNbdParams, expected_purchases, fit_bgnbd, p_alive, p_no_purchase
+from scoring.valuemodel.bgnbd import (
+    BgNbdParams,
+    expected_purchases,
+    fit_bgnbd,
+    fit_nbd,
+    log_p_purchase_days,
+    p_alive,
+    p_no_purchase,
+)
+from scoring.valuemodel.choice import FitChoice
 from scoring.valuemodel.clv import clv
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.evaluate import Evaluation, Score, evaluate
@@ -25,6 +36,9 @@ from scoring.valuemodel.gammagamma import (
 )
 from scoring.valuemodel.metrics import precision_at_top, roc_auc
 from scoring.valuemodel.model import MODEL_FORMAT, ValueModel, fit_value_model
+from scoring.valuemodel.penalised import fit_bgnbd_as_lifetimes, fit_bgnbd_ridge
+from scoring.valuemodel.purchasefit import NotEnoughHistoryError, fit_purchases
+from scoring.valuemodel.spendfit import SpendCheck, fit_spend, spend_check
 from scoring.valuemodel.summary import PurchaseLog, Summary, purchase_log, summarise
 from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds, rfm_scores
 
@@ -36,10 +50,13 @@ __all__ = [
     "AtRiskModel",
     "BgNbdParams",
     "Evaluation",
+    "FitChoice",
     "GammaGammaParams",
+    "NotEnoughHistoryError",
     "PurchaseLog",
     "RfmThresholds",
     "Score",
+    "SpendCheck",
     "Summary",
     "ValueModel",
     "ValueModelError",
@@ -52,8 +69,14 @@ __all__ = [
     "feature_columns",
     "fit_at_risk",
     "fit_bgnbd",
+    "fit_bgnbd_as_lifetimes",
+    "fit_bgnbd_ridge",
     "fit_gamma_gamma",
+    "fit_nbd",
+    "fit_purchases",
+    "fit_spend",
     "fit_value_model",
+    "log_p_purchase_days",
     "p_alive",
     "p_no_purchase",
     "precision_at_top",
@@ -61,5 +84,6 @@ __all__ = [
     "quantile_thresholds",
     "rfm_scores",
     "roc_auc",
+    "spend_check",
     "summarise",
 ]

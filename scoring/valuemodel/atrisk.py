@@ -12,8 +12,11 @@ customers at several ages and recencies.
 The label horizon is the requested one when the history allows it, else
 shorter (`label_horizon`): the latest cut-off keeps at least as much history
 before it as the horizon after it. Every cut-off needs
-min(horizon, `MIN_WINDOW_HISTORY`) days of history and a BG/NBD that fits;
-earlier ones that do not are left out, the latest one must.
+min(horizon, `MIN_WINDOW_HISTORY`) days of history and enough repeat buyers
+for the BG/NBD, which is fitted there as the value model fits it
+(`purchasefit.fit_purchases`: where its likelihood has no interior maximum,
+the NBD limit or a penalised fit, so the model never depends on the BG/NBD
+converging); earlier ones that do not are left out, the latest one must.
 
 Coefficients are kept to the sign of each feature's move while a customer
 stays silent (`SILENCE_DIRECTION`), so the risk never falls without a
@@ -33,12 +36,13 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.valuemodel.arrays import FloatArray
-from scoring.valuemodel.bgnbd import BgNbdParams, fit_bgnbd
+from scoring.valuemodel.bgnbd import BgNbdParams
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.features import FEATURE_NAMES, KNOWN_FEATURE_SETS, SILENCE_DIRECTION, at_risk_features
 from scoring.valuemodel.logistic import fit_logistic, predict_logistic
 from scoring.valuemodel.mapping import floats
 from scoring.valuemodel.metrics import precision_at_top, roc_auc
+from scoring.valuemodel.purchasefit import fit_purchases
 from scoring.valuemodel.segments import segments
 from scoring.valuemodel.summary import PurchaseLog, bought_between, summarise
 
@@ -144,7 +148,10 @@ def label_horizon(log: PurchaseLog, cal_end_day: int, horizon_days: int) -> int:
     span = cal_end_day - int(log.day.min()) if log.day.size else 0
     horizon = min(horizon_days, span // 2)
     if horizon < 1:
-        raise ValueModelError("the history before the calibration end is too short to train the at-risk model")
+        raise ValueModelError(
+            f"the at-risk model needs at least 2 days from the first purchase to the calibration end; "
+            f"this history has {max(span, 0)}"
+        )
     return horizon
 
 
@@ -177,9 +184,12 @@ def _windows(log: PurchaseLog, cuts: list[int], horizon_days: int, names: tuple[
     for k, cut in enumerate(cuts):
         try:
             windows.append(_window(log, cut, horizon_days, names))
-        except ValueModelError:
+        except ValueModelError as exc:
             if k == 0:
-                raise
+                raise ValueModelError(
+                    f"the at-risk model learns from the history up to {horizon_days} days before the calibration "
+                    f"end, and there {exc}"
+                ) from None
             break  # an earlier cut-off has even less history
     return windows
 
@@ -208,7 +218,7 @@ def _stack(windows: list[_Window]) -> tuple[FloatArray, FloatArray]:
 
 def _window(log: PurchaseLog, cut_day: int, horizon_days: int, names: tuple[str, ...]) -> _Window:
     s = summarise(log, cut_day)
-    bg = fit_bgnbd(s.x, s.t_x, s.T)
+    bg, _ = fit_purchases(log, cut_day)  # never the raw MLE: a boundary fit is a result, not a failure
     features = at_risk_features(bg, s.x, s.t_x, s.T, s.mean_repeat_value, horizon_days, names)
     lapsed = ~bought_between(log, cut_day, cut_day + horizon_days)[s.customer]
     return _Window(features, lapsed.astype(np.float64), segments(s))
@@ -311,6 +321,12 @@ def fit_at_risk(
     first = int(log.day.min())
     cuts = window_cuts(cal_end_day, horizon, n_windows, step_days, first)
     windows = _windows(log, cuts, horizon, FEATURE_NAMES)
+    lapsed = _stack(windows)[1]
+    if lapsed.min() == lapsed.max():
+        raise ValueModelError(
+            f"the at-risk model needs customers who bought and customers who did not in the {horizon} days after "
+            f"its training cut-offs; in this history {'none' if lapsed.min() else 'all'} of them did"
+        )
     chosen = select_l2(windows, FEATURE_NAMES) if l2 is None else l2
     fit = _fit(windows, chosen, FEATURE_NAMES)
     if l2 is None and prefers_bgnbd(windows, FEATURE_NAMES, chosen):

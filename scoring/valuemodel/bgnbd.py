@@ -4,39 +4,67 @@ Inputs per customer: x repeat purchase days, t_x days from first to last
 purchase day, T days from first purchase day to the observation end
 (0 <= t_x <= T). Rates are per day when the inputs are in days; `alpha` has
 the time unit of the inputs. Formulas follow lifetimes' `BetaGeoFitter`.
+
+`a == 0` is the model's limit as the drop-out probabilities' Beta(a, b)
+collapses onto 0 (a -> 0, or b -> infinity): nobody drops out, and the
+BG/NBD becomes the NBD (Ehrenberg 1959). P(alive) is then 1 and the
+expected purchase days in the next t days are (r + x) t / (alpha + T);
+`BgNbdParams.nbd` builds it and `b` is meaningless there (stored as 0).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, log_expit
+from scipy.stats import nbinom
 
 from scoring.valuemodel.arrays import FloatArray, as_float
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.mapping import positive_fields
-from scoring.valuemodel.optimize import minimize_log_params
+from scoring.valuemodel.optimize import AtBoundaryError, minimize_log_params
 
 
 @dataclass(frozen=True)
 class BgNbdParams:
-    """Gamma(r, alpha) purchase rates and Beta(a, b) drop-out probabilities; all > 0."""
+    """Gamma(r, alpha) purchase rates and Beta(a, b) drop-out probabilities.
+
+    All four > 0, except the no-drop-out limit (`nbd`): a == b == 0.
+    """
 
     r: float
     alpha: float
     a: float
     b: float
 
-    def to_dict(self) -> dict[str, float]:
-        """JSON-safe mapping of the four parameters."""
-        return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
+    @classmethod
+    def nbd(cls, r: float, alpha: float) -> BgNbdParams:
+        """The limit with no drop-out (the NBD): P(alive) = 1."""
+        return cls(r, alpha, 0.0, 0.0)
+
+    @property
+    def drops_out(self) -> bool:
+        """False for the NBD limit (`a == 0`)."""
+        return self.a > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe mapping of the four parameters and the kind ("bgnbd" or "nbd")."""
+        kind = "bgnbd" if self.drops_out else "nbd"
+        return {"kind": kind, "r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BgNbdParams:
-        """Inverse of `to_dict`; raises ValueModelError on missing or non-positive values."""
+        """Inverse of `to_dict` (a mapping without "kind" is a BG/NBD, as formats 1-3 wrote it);
+        raises ValueModelError on missing or non-positive values or an unknown kind."""
+        kind = data.get("kind", "bgnbd") if isinstance(data, dict) else None
+        if kind == "nbd":
+            return cls.nbd(**positive_fields(data, ("r", "alpha")))
+        if kind != "bgnbd":
+            raise ValueModelError(f"BG/NBD parameters: unknown kind {kind!r} (expected 'bgnbd' or 'nbd')")
         return cls(**positive_fields(data, ("r", "alpha", "a", "b")))
 
 
@@ -75,22 +103,94 @@ def negative_log_likelihood(
     return float(-ll.mean()), -grad / x.size
 
 
+PARAM_NAMES = ("r", "alpha", "a", "b")
+# An unpenalised fit whose total log-likelihood is less than this above the NBD's
+# (its a -> 0 limit) stopped on the flat ridge towards that limit: not an interior maximum.
+LIMIT_TOLERANCE = 1e-3
+
+
 def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdParams:
-    """Unpenalised maximum-likelihood BG/NBD fit.
+    """Unpenalised maximum-likelihood BG/NBD fit: an interior maximum or an error.
 
     Time is rescaled so the largest T is 1 while fitting (as lifetimes does),
     which conditions the optimiser; `alpha` is returned in the input unit.
-    Raises ValueModelError when there are no customers or no repeat purchases.
+    Raises ValueModelError when there are no customers or no repeat purchases,
+    `optimize.NotConvergedError` when the search fails, and `optimize.AtBoundaryError`
+    when the likelihood has no interior maximum: a parameter ran off, or the
+    search stopped on the flat ridge towards a -> 0 (the no-drop-out NBD,
+    `fit_nbd`, reaches its likelihood to within `LIMIT_TOLERANCE`).
+    `scoring.valuemodel.purchasefit` turns the last two into a result.
     """
     xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
-    _check_summary(xs, txs, Ts)
+    check_summary(xs, txs, Ts)
     scale = 1.0 / float(Ts.max())
-    log_p = minimize_log_params(negative_log_likelihood, 4, (xs, txs * scale, Ts * scale))
+    args = (xs, txs * scale, Ts * scale)
+    log_p = minimize_log_params(negative_log_likelihood, 4, args, names=PARAM_NAMES)
     r, alpha, a, b = (float(v) for v in np.exp(log_p))
-    return BgNbdParams(r=r, alpha=alpha / scale, a=a, b=b)
+    params = BgNbdParams(r=r, alpha=alpha / scale, a=a, b=b)
+    _check_beats_its_limit(params, xs, txs, Ts)
+    return params
 
 
-def _check_summary(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
+def _check_beats_its_limit(params: BgNbdParams, x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
+    try:
+        nbd = fit_nbd(x, t_x, T)
+    except ValueModelError:
+        return  # the NBD itself has no maximum: nothing to compare with
+    gain = float(np.sum(log_likelihood(params, x, t_x, T)) - np.sum(log_likelihood(nbd, x, t_x, T)))
+    if gain < LIMIT_TOLERANCE:
+        log_p = np.log([params.r, params.alpha * float(T.max()) ** -1, params.a, params.b])
+        raise AtBoundaryError(
+            f"no interior maximum: a -> 0 (the fit stopped at a = {params.a:.3g}, b = {params.b:.3g}, where "
+            f"drop-out adds {max(gain, 0.0):.1e} to the log-likelihood of the NBD without it)",
+            log_p,
+            ((2, -1),),
+        )
+
+
+def nbd_negative_log_likelihood(log_params: FloatArray, x: FloatArray, T: FloatArray) -> tuple[float, FloatArray]:
+    """Mean negative log-likelihood of the NBD (the BG/NBD with a -> 0) and its gradient in (log r, alpha).
+
+    Per customer: log Gamma(r + x) - log Gamma(r) + r log alpha - (r + x) log(alpha + T),
+    the BG/NBD's A1 + A3 (its A2 -> 0 and its drop-out branch A4 -> -infinity).
+    """
+    r, alpha = np.exp(log_params)
+    ll = _nbd_loglik(r, alpha, x, T)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
+    d_alpha = r / alpha - (r + x) / (alpha + T)
+    grad = np.array([d_r.sum() * r, d_alpha.sum() * alpha])
+    return float(-ll.mean()), -grad / x.size
+
+
+def fit_nbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdParams:
+    """Maximum-likelihood fit of the no-drop-out limit (`BgNbdParams.nbd`); t_x does not enter it.
+
+    Raises ValueModelError (`optimize.AtBoundaryError`, `optimize.NotConvergedError`) as `fit_bgnbd`.
+    """
+    xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
+    check_summary(xs, txs, Ts)
+    scale = 1.0 / float(Ts.max())
+    log_p = minimize_log_params(nbd_negative_log_likelihood, 2, (xs, Ts * scale), names=PARAM_NAMES[:2])
+    r, alpha = (float(v) for v in np.exp(log_p))
+    return BgNbdParams.nbd(r, alpha / scale)
+
+
+def log_likelihood(params: BgNbdParams, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
+    """Per-customer log-likelihood of (x, t_x, T) in the input time unit (the NBD's for the limit)."""
+    xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
+    if not params.drops_out:
+        return _nbd_loglik(params.r, params.alpha, xs, Ts)
+    ll, _, _ = _loglik_terms(np.array([params.r, params.alpha, params.a, params.b]), xs, txs, Ts)
+    return ll
+
+
+def _nbd_loglik(r: float, alpha: float, x: FloatArray, T: FloatArray) -> FloatArray:
+    result: FloatArray = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
+    return result
+
+
+def check_summary(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
+    """Raise ValueModelError unless the arrays are a fittable BTYD summary."""
     if not (x.size == t_x.size == T.size) or x.size == 0:
         raise ValueModelError("BG/NBD fit needs equally long, non-empty x, t_x and T")
     if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > T) or not np.any(x > 0):
@@ -100,11 +200,19 @@ def _check_summary(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
 
 
 def p_alive(params: BgNbdParams, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
-    """P(customer still alive at T | x, t_x, T), in [0, 1]; 1 when x == 0 (lifetimes' convention)."""
+    """P(customer still alive at T | x, t_x, T), in [0, 1]; 1 when x == 0 (lifetimes' convention)
+    and for the NBD limit."""
     xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
+    if not params.drops_out:
+        return np.ones(np.broadcast(xs, txs, Ts).shape)
+    return np.where(xs == 0, 1.0, expit(-_log_odds_dead(params, xs, txs, Ts)))
+
+
+def _log_odds_dead(params: BgNbdParams, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+    """log P(dead at T) / P(alive at T) of a repeat buyer (x > 0; a > 0)."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    log_odds_dead = (r + xs) * np.log((alpha + Ts) / (alpha + txs)) + np.log(a / (b + np.maximum(xs, 1.0) - 1.0))
-    return np.where(xs == 0, 1.0, expit(-log_odds_dead))
+    result: FloatArray = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1.0) - 1.0))
+    return result
 
 
 def expected_purchases(
@@ -116,9 +224,15 @@ def expected_purchases(
     """
     ts, xs, txs, Ts = as_float(t), as_float(x), as_float(t_x), as_float(T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if not params.drops_out:  # alive for sure; the rate's posterior is Gamma(r + x, alpha + T)
+        nbd: FloatArray = (r + xs) * ts / (alpha + Ts) + 0.0 * txs
+        return nbd
     sign, log_hyp = _log_hyp2f1(r + xs, b + xs, a + b + xs - 1.0, ts / (alpha + Ts + ts))
-    survive = sign * np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
-    if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a == 1: summed below
+        survive = sign * np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
+        if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
+    if not np.all(np.isfinite(if_alive)):  # scipy's 2F1 fails for very large r (nearly equal rates)
+        if_alive = _patch_by_sum(params, if_alive, ts, xs, Ts)
     # lifetimes divides by 1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), which is 1 / P(alive).
     result: FloatArray = np.maximum(if_alive * p_alive(params, xs, txs, Ts), 0.0)  # no -1e-17 from rounding
     return result
@@ -137,6 +251,65 @@ def p_no_purchase(
     ts, xs, txs, Ts = as_float(t), as_float(x), as_float(t_x), as_float(T)
     buys_if_alive = -np.expm1(-(params.r + xs) * np.log1p(ts / (params.alpha + Ts)))
     result: FloatArray = 1.0 - p_alive(params, xs, txs, Ts) * buys_if_alive
+    return result
+
+
+def _patch_by_sum(params: BgNbdParams, if_alive: FloatArray, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+    """`if_alive` with each non-finite entry summed directly (`expected_if_alive_by_sum`)."""
+    shape = np.broadcast_shapes(if_alive.shape, t.shape, x.shape, T.shape)
+    result = np.array(np.broadcast_to(if_alive, shape), dtype=np.float64)
+    ts, xs, Ts = (np.broadcast_to(v, shape) for v in (t, x, T))
+    for i in zip(*np.nonzero(~np.isfinite(result)), strict=True):
+        result[i] = expected_if_alive_by_sum(params, float(ts[i]), float(xs[i]), float(Ts[i]))
+    return result
+
+
+def expected_if_alive_by_sum(params: BgNbdParams, t: float, x: float, T: float) -> float:
+    """E[purchase days in (T, T + t] | alive at T] as a sum, for where 2F1 cannot be evaluated.
+
+    An alive customer makes at least k purchases when the Poisson count
+    reaches k and they stayed after each of the first k - 1: P(N >= k) =
+    P(NB(r + x, (alpha + T) / (alpha + T + t)) >= k) E[(1 - p)^(k - 1)], with
+    p ~ Beta(a, b + x), whose moment is B(a, b + x + k - 1) / B(a, b + x).
+    E[N] sums P(N >= k) over k up to where the negative binomial tail is gone.
+    """
+    if t <= 0:
+        return 0.0
+    rp, stay = params.r + x, (params.alpha + T) / (params.alpha + T + t)
+    mean = rp * (1.0 - stay) / stay
+    sd = math.sqrt(mean / stay)
+    k = np.arange(1.0, math.ceil(mean + 40.0 * sd + 50.0))
+    kept = betaln(params.a, params.b + x + k - 1.0) - betaln(params.a, params.b + x)
+    return float(np.sum(np.exp(nbinom.logsf(k - 1.0, rp, stay) + kept)))
+
+
+def log_p_purchase_days(
+    params: BgNbdParams, n: npt.ArrayLike, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
+    """log P(exactly n purchase days in (T, T + t] | x, t_x, T): the held-out likelihood of a fit.
+
+    A customer dead at T makes none. One alive at T restarts the BG/NBD with
+    the posterior Gamma(r + x, alpha + T) rate and Beta(a, b + x) drop-out
+    (the history's likelihood given alive is (1 - p)^x lambda^x e^(-lambda T)),
+    so eq. (8) of Fader et al. 2005 applies with those parameters: n purchases
+    and still alive, or a drop-out right after the n-th, which needs at least
+    n purchases by t. For the NBD limit it is the negative binomial pmf.
+    """
+    ns, ts, xs, txs, Ts = as_float(n), as_float(t), as_float(x), as_float(t_x), as_float(T)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    rp, stay_share = r + xs, (alpha + Ts) / (alpha + Ts + ts)  # NB(r', q): purchases of one who stays
+    counts: FloatArray = nbinom.logpmf(ns, rp, stay_share)
+    if not params.drops_out:
+        return counts
+    bp = b + xs
+    stay = betaln(a, bp + ns) - betaln(a, bp) + counts
+    with np.errstate(divide="ignore", invalid="ignore"):  # the n == 0 rows are masked out
+        leave = betaln(a + 1.0, bp + ns - 1.0) - betaln(a, bp) + nbinom.logsf(ns - 1.0, rp, stay_share)
+    alive = np.logaddexp(stay, np.where(ns > 0, leave, -np.inf))
+    repeat = xs > 0
+    odds = np.where(repeat, _log_odds_dead(params, xs, txs, Ts), -np.inf)
+    log_alive, log_dead = log_expit(-odds), log_expit(odds)
+    result: FloatArray = np.where(ns == 0, np.logaddexp(log_dead, log_alive + alive), log_alive + alive)
     return result
 
 

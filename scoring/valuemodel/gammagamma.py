@@ -79,7 +79,7 @@ def fit_gamma_gamma(x: npt.ArrayLike, mean_repeat_value: npt.ArrayLike) -> Gamma
     if not np.any(keep):
         raise ValueModelError("Gamma-Gamma fit needs repeat customers with positive spend")
     scale = float(ms[keep].mean())
-    log_p = minimize_log_params(negative_log_likelihood, 3, (xs[keep], ms[keep] / scale))
+    log_p = minimize_log_params(negative_log_likelihood, 3, (xs[keep], ms[keep] / scale), names=("p", "q", "v"))
     p, q, v = (float(e) for e in np.exp(log_p))
     return GammaGammaParams(p=p, q=q, v=v * scale)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from scipy.special import hyp2f1
 
-from scoring.valuemodel.bgnbd import BgNbdParams
+from scoring.valuemodel.bgnbd import BgNbdParams, expected_if_alive_by_sum
 from scoring.valuemodel.clv import DAYS_PER_MONTH
 from scoring.valuemodel.features import LOGIT_EPS, RECENCY_UNIT_DAYS, frequent_share
 from scoring.valuemodel.model import ValueModel
@@ -31,8 +31,8 @@ class CustomerValue:
 
 
 def p_alive_1(bg: BgNbdParams, x: float, t_x: float, T: float) -> float:
-    """BG/NBD P(alive); 1 when x == 0."""
-    if x == 0:
+    """BG/NBD P(alive); 1 when x == 0 and for the no-drop-out limit."""
+    if x == 0 or not bg.drops_out:
         return 1.0
     log_odds_dead = (bg.r + x) * math.log((bg.alpha + T) / (bg.alpha + t_x)) + math.log(bg.a / (bg.b + x - 1.0))
     return _expit(-log_odds_dead)
@@ -43,6 +43,8 @@ def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive:
     if t <= 0:
         return 0.0
     r, alpha, a, b = bg.r, bg.alpha, bg.a, bg.b
+    if not bg.drops_out:  # the NBD limit: alive for sure, rate ~ Gamma(r + x, alpha + T)
+        return (r + x) * t / (alpha + T)
     z = t / (alpha + T + t)
     c = a + b + x - 1.0
     hyp = float(hyp2f1(r + x, b + x, c, z))
@@ -54,7 +56,10 @@ def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive:
     # 2F1 is negative for some c < 0 (a + b < 1, x == 0): keep its sign out of the log.
     log_abs = math.log(abs(hyp)) if hyp != 0.0 else -math.inf
     survive = math.copysign(math.exp(log_abs + log_scale + (r + x) * math.log((alpha + T) / (alpha + T + t))), hyp)
-    return max(0.0, c / (a - 1.0) * (1.0 - survive) * alive)  # no -1e-17 from rounding
+    if_alive = c / (a - 1.0) * (1.0 - survive)
+    if not math.isfinite(if_alive):  # scipy's 2F1 fails for very large r, as in the vectorised version
+        if_alive = expected_if_alive_by_sum(bg, t, x, T)
+    return max(0.0, if_alive * alive)  # no -1e-17 from rounding
 
 
 def customer_value(

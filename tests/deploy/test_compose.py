@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from deploykit import ROOT, normalise_pip, parse_cli, readme_pip_installs, settings_env_names, settings_from_env
+from streams.serving.redis_view import RedisStats
+from streams.settings import Settings
+from streams.worker.handler import Counters
+from streams.worker.metrics import StatusCollector, WorkerMetrics
+from tests.kits.deploy import ROOT, normalise_pip, parse_cli, readme_pip_installs, settings_env_names, settings_from_env
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
@@ -130,3 +134,91 @@ def test_build_context_ignores_local_state() -> None:
 def test_cli_parsing_helper_refuses_bad_arguments() -> None:
     with pytest.raises(Exception, match="No such option"):
         parse_cli(["generate", "--no-such-option"])
+
+
+# -- the monitoring profile: Prometheus, Grafana with the tierstream dashboard, a Kafka UI -------------------
+MONITORING = ("prometheus", "grafana", "kafka-ui")
+MONITORING_DIR = ROOT / "deploy" / "monitoring"
+
+
+def mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts (relative to the compose file)."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("./"):
+            found[target] = (COMPOSE.parent / source).resolve()
+    return found
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name a worker's /metrics can have (read from the collectors, not from a list here)."""
+    status = SimpleNamespace(
+        settings=Settings(), counters=Counters(), redis=SimpleNamespace(stats=RedisStats()),
+        lag=dict, partitions=list, table_customers=lambda: 0, deadlines=lambda: 0, unwritten=lambda: 0)
+    metrics = WorkerMetrics()
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    families = [*metrics.registry.collect(), *StatusCollector(status).collect()]  # type: ignore[arg-type]
+    return {family.name + suffix for family in families for suffix in suffixes[family.type]}
+
+
+def test_the_default_stack_stays_small(services: dict[str, Any]) -> None:
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"kafka", "redis", "topics", *WORKERS}
+    for name in MONITORING:
+        assert services[name]["profiles"] == ["monitoring"], name
+
+
+def test_every_mounted_monitoring_file_exists(services: dict[str, Any]) -> None:
+    for name in MONITORING:
+        for target, source in mounts(services[name]).items():
+            assert source.exists(), f"{name}: {source} (mounted at {target}) is missing"
+
+
+def test_prometheus_scrapes_every_worker(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    config_path = mounts(services["prometheus"])["/etc/prometheus/prometheus.yml"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    [job] = yaml.safe_load(config_path.read_text())["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    expected = set()
+    for name in WORKERS:
+        settings = settings_from_env({k: str(v) for k, v in services[name]["environment"].items()}, monkeypatch)
+        expected.add(f"{settings.web_host}:{settings.web_port}")
+        assert settings.web_token is None  # else the scrape job needs the token
+    assert targets == expected
+
+
+def test_grafana_is_provisioned_with_the_dashboard(services: dict[str, Any]) -> None:
+    grafana = mounts(services["grafana"])
+    provisioning, dashboards = grafana["/etc/grafana/provisioning"], grafana["/var/lib/grafana/dashboards"]
+    [source] = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["type"] == "prometheus"
+    assert source["url"] == f"http://prometheus:{services['prometheus']['ports'][0].split(':')[-1]}"
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "tierstream.yml").read_text())["providers"]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    board = json.loads((dashboards / "tierstream.json").read_text())
+    assert board["uid"] == "tierstream" and board["panels"]
+    for panel in board["panels"]:
+        assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+        assert panel["targets"], panel["title"]
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == "/var/lib/grafana/dashboards/tierstream.json"
+
+
+def test_the_dashboard_charts_what_the_issue_asks_from_metrics_that_exist(services: dict[str, Any]) -> None:
+    dashboards = mounts(services["grafana"])["/var/lib/grafana/dashboards"]
+    board = json.loads((dashboards / "tierstream.json").read_text())
+    exprs = [t["expr"] for panel in board["panels"] for t in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\btierstream_\w+", expr)}
+    assert used <= exported_metric_names(), used - exported_metric_names()
+    titles = " ".join(panel["title"].lower() for panel in board["panels"])
+    for topic in ("events per second", "lag", "tier mix", "alerts", "dead letters"):
+        assert topic in titles, topic
+
+
+def test_kafka_ui_points_at_the_broker(services: dict[str, Any]) -> None:
+    ui = services["kafka-ui"]
+    assert ui["environment"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] in services["kafka"]["environment"][
+        "KAFKA_ADVERTISED_LISTENERS"].replace("PLAINTEXT://", "").split(",")
+    assert ui["depends_on"]["kafka"]["condition"] == "service_healthy"

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from deploykit import ROOT, parse_cli, settings_env_names, settings_from_env
-
 from streams.settings import Settings
+from tests.kits.deploy import ROOT, parse_cli, settings_env_names, settings_from_env
 
 K8S = ROOT / "deploy" / "k8s"
 
@@ -94,7 +91,7 @@ def test_probes_hit_health_on_the_configured_port(statefulset: dict[str, Any], s
     ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         get = worker[probe]["httpGet"]
-        assert get["path"] == "/health"
+        assert get["path"] == ("/health?ready=1" if probe == "readinessProbe" else "/health")  # 503 when degraded
         assert ports.get(get["port"], get["port"]) == settings.web_port
 
 
@@ -135,3 +132,41 @@ def test_topics_job(objects: dict[tuple[str, str], dict[str, Any]]) -> None:
 
 def test_disruption_budget(objects: dict[tuple[str, str], dict[str, Any]]) -> None:
     assert objects[("PodDisruptionBudget", "tierstream")]["spec"]["maxUnavailable"] == 1
+
+
+def job_pod(objects: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    return dict(objects[("Job", "tierstream-topics")]["spec"]["template"]["spec"])
+
+
+def test_topics_job_runs_like_the_workers_and_cleans_up(objects: dict[tuple[str, str], dict[str, Any]],
+                                                        statefulset: dict[str, Any]) -> None:
+    job = objects[("Job", "tierstream-topics")]
+    pod = job_pod(objects)
+    assert pod["securityContext"] == statefulset["spec"]["template"]["spec"]["securityContext"]
+    assert pod["containers"][0]["securityContext"] == container(statefulset)["securityContext"]
+    assert 0 < job["spec"]["ttlSecondsAfterFinished"] <= 86_400
+
+
+def secret_env(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Env var name -> secretKeyRef of a container's variables that come from a Secret."""
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in spec.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def test_secrets_reach_the_settings_that_read_them(objects: dict[tuple[str, str], dict[str, Any]],
+                                                   statefulset: dict[str, Any]) -> None:
+    [example] = load("secret.example.yaml")
+    keys = set(example["stringData"])
+    worker, job = secret_env(container(statefulset)), secret_env(job_pod(objects)["containers"][0])
+    assert set(worker) <= settings_env_names() and set(job) <= settings_env_names()
+    for refs in (worker, job):
+        assert {ref["name"] for ref in refs.values()} == {example["metadata"]["name"]}
+        assert {ref["key"] for ref in refs.values()} <= keys
+    password = "TIERSTREAM_KAFKA_SASL_PASSWORD"
+    assert password in worker and password in job  # what the ConfigMap's comment promises
+    assert "kafka_sasl_password" in Settings.model_fields
+    assert worker[password]["key"] == job[password]["key"] == "kafka-sasl-password"
+    assert worker[password].get("optional") is True  # PLAINTEXT clusters have no such key
+    assert "REDIS_URL" in worker
+    comment = (K8S / "configmap.yaml").read_text()
+    assert password in comment and "kafka-sasl-password" in comment

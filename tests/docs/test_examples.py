@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.outputs import TierChanged
-from streams.embedded import create_topics
+from streams.local.embedded import create_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIBER = ROOT / "examples" / "subscriber.py"

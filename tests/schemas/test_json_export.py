@@ -6,10 +6,11 @@ import difflib
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 import schemas
-from schemas.export import all_models, json_schemas
+from schemas.export import all_models, json_schemas, schema_id
 
 JSON_DIR = Path(schemas.__file__).resolve().parent / "json"
 REGENERATE = "regenerate with `tierstream schemas export` (writes schemas/json/)"
@@ -69,3 +70,22 @@ def test_every_object_in_a_schema_forbids_additional_properties(name):
     assert objects
     assert all(o.get("additionalProperties") is False for o in objects), name
     assert doc["title"] == name.removesuffix(".json")
+
+
+@pytest.mark.parametrize("name", sorted(json_schemas()))
+def test_every_schema_names_its_dialect_and_id_and_validates_with_them(name):
+    doc = json.loads(json_schemas()[name])
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert doc["$id"] == schema_id(name.removesuffix(".json"))
+    ids = {json.loads(text)["$id"] for text in json_schemas().values()}
+    assert len(ids) == len(json_schemas())  # unique
+    jsonschema.validators.validator_for(doc).check_schema(doc)
+    assert jsonschema.validators.validator_for(doc) is jsonschema.Draft202012Validator
+
+
+def test_refs_resolve_under_the_id():
+    doc = json.loads(json_schemas()["CustomerScore.json"])  # has $defs (its components)
+    assert doc["$defs"]
+    bad = {"components": [{"name": "recency", "value": 5, "points": "many"}]}
+    errors = list(jsonschema.Draft202012Validator(doc).iter_errors(bad))
+    assert any(list(e.path) == ["components", 0, "points"] for e in errors)  # the $ref into $defs was followed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scoring import NEW_STATE, CoreEvent, Kind, Outcome, apply, fold, score
+from scoring.dedupe import entry_day
 from scoring.events import MS_PER_DAY
 from scoring.fold import advance, window_start
 from scoring.state import P_CENTS, P_COUNT, R_CENTS
@@ -26,10 +27,18 @@ def test_replayed_event_changes_nothing(kind, request, cfg):
     assert again.state is state.state
 
 
-def test_same_id_with_other_content_is_still_a_duplicate(purchase, cfg):
+@pytest.mark.parametrize("other", [
+    {"amount": 999}, {"day": T0 - 1}, {"hour": 3}, {"currency": "EUR"},
+])
+def test_same_id_with_other_content_is_refused(other, purchase, cfg):
+    """Dedupe keys on the id alone: the same id with another amount, or re-sent with a corrected date,
+    is not a second event nor silently dropped, it is refused (a dead letter in the stream)."""
+    cfg = cfg.model_copy(update={"fx_rates": {"EUR": 1.0}})
     state = apply(NEW_STATE, purchase(T0, 50, id="x"), NOW, cfg).state
-    again = apply(state, purchase(T0, 999, id="x"), NOW, cfg)
-    assert again.outcome is Outcome.DUPLICATE
+    other = dict(other)
+    again = apply(state, purchase(other.pop("day", T0), other.pop("amount", 50), id="x", **other), NOW, cfg)
+    assert (again.outcome, again.reason) == (Outcome.REJECTED, "event_id reused with different content")
+    assert again.state is state
     assert score(again.state, T0, cfg).monetary == 50
 
 
@@ -219,11 +228,16 @@ def test_old_event_dedup_survives_many_old_events(purchase, cfg):
     assert again.purchases == len(old)
 
 
-def test_ids_older_than_dedupe_days_are_forgotten(purchase, cfg):
-    """The id memory is bounded: an event whose day is dedupe_days old is not remembered."""
-    state, _, _ = fold(NEW_STATE, [purchase(T0 - cfg.dedupe_days - 5, 1, id="ancient"),
-                                   purchase(T0 - 400, 1, id="old")], NOW, cfg)
-    assert [day for day, _ in state.old_ids] == [T0 - 400]
+def test_events_older_than_dedupe_days_are_refused_as_too_old(purchase, cfg):
+    """Ids are remembered for dedupe_days: an older event could not be recognised when redelivered, so it
+    is refused rather than counted (a redelivery would count it twice in the all-time figures)."""
+    ancient, old = purchase(T0 - cfg.dedupe_days, 1, id="ancient"), purchase(T0 - cfg.dedupe_days + 1, 1, id="old")
+    state, applied, rejected = fold(NEW_STATE, [ancient, old], NOW, cfg)
+    assert applied == 1 and [e for e, _ in rejected] == [ancient]
+    assert "too old to deduplicate" in rejected[0][1]
+    assert [entry_day(e) for e in state.seen] == [T0 - cfg.dedupe_days + 1]
+    later = advance(state, NOW + MS_PER_DAY, cfg)  # the next day, "old" passes the horizon: forgotten
+    assert later.seen == ()
 
 
 def test_distinct_purchase_days_outside_the_window_are_order_independent(purchase, fold_at):

@@ -27,8 +27,11 @@ from scoring import (
     score,
     step,
 )
+from scoring.calibrate import calibrate
 from scoring.config import SEGMENTS
 from scoring.events import MS_PER_DAY
+from scoring.review import _candidates, _earliest_candidate
+from scoring.state import evolve
 
 DAY0 = 20_000
 SPAN_DAYS = 730
@@ -278,6 +281,19 @@ def test_next_review_day_is_never_late_for_tier_score_and_risk(history, later_da
     _check_review(state, with_segment=False)
 
 
+@PROPS
+@given(histories(), st.integers(-400, 800), st.sampled_from([CONFIG, CONFIG.model_copy(update={"min_dwell_days": 30})]))
+def test_the_earliest_change_day_is_the_least_candidate_after(history, offset, config):
+    """`_earliest_candidate` (the step's fast path) is the least of `_candidates` (the specification) after
+    any day."""
+    events, now = history
+    state = _fold(events, now)
+    state = evolve(state, tier_since=now // MS_PER_DAY - 3) if events else state
+    after = now // MS_PER_DAY + offset
+    expected = min((d for d in _candidates(state, config, after) if d > after), default=None)
+    assert _earliest_candidate(state, config, after, state.tier_since) == expected
+
+
 # --- (h) determinism ----------------------------------------------------------------------------
 
 @SLOW_PROPS
@@ -305,3 +321,80 @@ def test_decision_ids_are_unique_within_a_history(history):
 
 def test_config_used_by_properties_is_the_default_plus_a_rate_and_a_dedupe_horizon():
     assert ScoringConfig(fx_rates={"EUR": 1.25}, dedupe_days=SPAN_DAYS + 401) == CONFIG
+
+
+# --- (i) calibrated tiering: the review day is never late for the tier, segment, flags and ranks ----------
+
+def _shop_calibration():
+    """A fixed calibration of a seeded shop (customers over the two years of the histories)."""
+    rng = random.Random(5)
+    states = []
+    for c in range(300):
+        events = [_purchase(rng.randint(0, SPAN_DAYS), round(rng.lognormvariate(9, 1.3)), f"s{c}-{i}")
+                  for i in range(1 + int(rng.expovariate(0.3)))]
+        states.append(_fold(events, (DAY0 + SPAN_DAYS + 1) * MS_PER_DAY - 1))
+    return calibrate(states, DAY0 + SPAN_DAYS, CONFIG)
+
+
+CALIBRATED = CONFIG.calibrated(_shop_calibration())
+
+
+def _calibrated_profile(state, day, config):
+    ev = evaluate(state, day, config)
+    return ev.tier, ev.segment, ev.risk.is_at_risk, ev.score.r, ev.score.f, ev.score.m
+
+
+@SLOW_PROPS
+@given(histories(max_size=25), st.integers(0, 500), st.sampled_from([(3.0, 0), (0.0, 0), (6.0, 15)]))
+def test_calibrated_next_review_day_is_never_late(history, later_days, hysteresis):
+    margin, dwell = hysteresis
+    config = CALIBRATED.model_copy(update={"hysteresis_margin": margin, "min_dwell_days": dwell})
+    events, now = history
+    state = NEW_STATE
+    for event in sorted(events, key=lambda e: (e.at_ms, e.event_id)):
+        state = step(state, event, event.at_ms, CUSTOMER, config).state
+    state = step(state, None, now + later_days * MS_PER_DAY, CUSTOMER, config).state
+    for _ in range(3):  # this review and the next two
+        due = next_review_day(state, config)
+        d = state.scored_day
+        base = _calibrated_profile(state, d, config)
+        last = d + 800 if due is None else min(due, d + 401)
+        changed = next((x for x in range(d + 1, last) if _calibrated_profile(state, x, config) != base), None)
+        assert changed is None, f"changed on day +{changed - d}, review day {due and due - d}"
+        if due is None:
+            break
+        state = step(state, None, due * MS_PER_DAY, CUSTOMER, config).state
+
+
+def test_outputs_do_not_depend_on_the_hash_seed(tmp_path):
+    """Stream and replay run in different processes, each with its own string-hash seed: every output
+    (ids and contents) and every score row must be the same whatever the seed (set and dict order must
+    never leak into a decision). Three processes with different PYTHONHASHSEED replay one generated
+    history event by event; their outputs are compared byte for byte."""
+    import os
+    import subprocess
+    import sys
+
+    history = tmp_path / "history.jsonl"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    run = [sys.executable, "-m", "streams.cli.main"]
+    subprocess.run([*run, "generate", "--customers", "40", "--days", "400", "--seed", "7", "--out", str(history)],
+                   check=True, env=env, capture_output=True)
+    digests = set()
+    for seed in ("1", "2", "3"):
+        scores, decisions = tmp_path / f"scores{seed}.csv", tmp_path / f"decisions{seed}.jsonl"
+        subprocess.run([*run, "replay", str(history), "--as-of", "2025-03-01", "--exact", "--out", str(scores),
+                        "--decisions-out", str(decisions)],
+                       check=True, env={**env, "PYTHONHASHSEED": seed}, capture_output=True)
+        lines = [line for line in decisions.read_text().splitlines() if line.strip()]
+        assert len(lines) > 100, "the history must cause many outputs for the comparison to mean something"
+        digests.add((scores.read_bytes(), "\n".join(_without_emitted_at(line) for line in lines)))
+    assert len(digests) == 1
+
+
+def _without_emitted_at(line: str) -> str:
+    import json
+
+    doc = json.loads(line)
+    doc.pop("emitted_at", None)
+    return json.dumps(doc, sort_keys=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from random import Random
 
 import pytest
 
-from scoring import NEW_STATE, evaluate, next_review_at, next_review_day, step
+from scoring import NEW_STATE, evaluate, fold, next_review_at, next_review_day, step
+from scoring.calibrate import calibrate
 from scoring.events import MS_PER_DAY
+from scoring.review import _candidates
 from scoring.state import evolve
 
 T0 = 20_000
@@ -154,3 +157,95 @@ def test_at_risk_trip_day_is_not_missed_with_float_gap(purchase, stepper, config
     assert state.at_risk is False
     assert evaluate(state, T0 + 50, config).risk.is_at_risk is True
     assert next_review_day(state, config) == T0 + 50
+
+
+# --- calibrated tiering: R follows the percentile position, which moves daily ---------------------
+
+def _calibration(config, purchase, seed=3, customers=400):
+    """A calibration of a shop whose customers bought in the last year, mostly a few times, lognormal spend."""
+    rng = Random(seed)
+    states = []
+    for c in range(customers):
+        events = [purchase(T0 - rng.randint(0, 364), rng.lognormvariate(5, 1.2), id=f"{c}-{i}")
+                  for i in range(1 + int(rng.expovariate(1 / 4)))]
+        states.append(fold(NEW_STATE, events, (T0 + 1) * MS_PER_DAY - 1, config)[0])
+    return calibrate(states, T0, config)
+
+
+def _calibrated_profile(state, day, config):
+    ev = evaluate(state, day, config)
+    return ev.tier, ev.segment, ev.risk.is_at_risk, ev.score.r, ev.score.f, ev.score.m
+
+
+@pytest.mark.parametrize("settings", [{}, {"hysteresis_margin": 0}, {"min_dwell_days": 20, "hysteresis_margin": 8}])
+@pytest.mark.parametrize("history", ["weekly-buyer", "one-big-purchase", "complaints-and-enquiries", "returns"])
+def test_calibrated_evaluation_constant_until_review_day(history, settings, purchase, ret, complaint, enquiry,
+                                                         fold_at, config_with):
+    """Between two review days the tier, segment, at-risk flag and R/F/M ranks equal those of the review day
+    before (the composite itself moves with the R position and is published at each review)."""
+    base = config_with(**settings)
+    config = base.calibrated(_calibration(base, purchase))
+    events = {
+        "weekly-buyer": [purchase(T0 - 7 * i, 120, id=f"w{i}") for i in range(52)],
+        "one-big-purchase": [purchase(T0 - 400, 5000), purchase(T0, 4000)],
+        "complaints-and-enquiries": [purchase(T0 - 700, 900), purchase(T0 - 20, 400), complaint(T0 - 10, 5),
+                                     enquiry(T0 - 3), enquiry(T0)],
+        "returns": [purchase(T0 - 500, 300), purchase(T0 - 30, 500), ret(T0 - 25, 200)],
+    }[history]
+    state = _scored(fold_at(events, T0, config, hour=23), T0, config)
+    reviews, composites = 0, set()
+    absolute = _reviews(_scored(fold_at(events, T0, base, hour=23), T0, base), base)
+    while (due := next_review_day(state, config)) is not None and due < T0 + 800:
+        start = _calibrated_profile(state, state.scored_day, config)
+        for day in range(state.scored_day + 1, due):
+            assert _calibrated_profile(state, day, config) == start, (
+                f"changed on day +{day - state.scored_day} before the review day +{due - state.scored_day}")
+            composites.add(evaluate(state, day, config).score.composite)
+        assert _calibrated_profile(state, due, config) != start or due == _discrete_due(state, config)
+        state = _scored(state, due, config)
+        reviews += 1
+    # finite and few: the day-based change points plus the days the ranks (4 at most) or the tier (3) fall
+    assert 0 < reviews <= absolute + 7, (reviews, absolute)
+    assert len(composites) > 1  # the composite is continuous in between
+
+
+def _reviews(state, config):
+    """How many review days the uncalibrated config gives a state in the 800 days after T0."""
+    count = 0
+    while (due := next_review_day(state, config)) is not None and due < T0 + 800:
+        state, count = _scored(state, due, config), count + 1
+    return count
+
+
+def _discrete_due(state, config):
+    """The review day without the recency search (a day-based change point, where nothing need change)."""
+    days = [d for d in _candidates(state, config, state.scored_day) if d > state.scored_day]
+    risk = evaluate(state, state.scored_day, config).risk
+    if risk.due_day is not None and risk.due_day > state.scored_day:
+        days.append(risk.due_day)
+    return min(days, default=None)
+
+
+def test_calibrated_review_day_is_the_first_day_the_tier_or_r_rank_changes(purchase, fold_at, cfg):
+    config = cfg.calibrated(_calibration(cfg, purchase))
+    state = _scored(fold_at([purchase(T0 - 2, 2000, id="a"), purchase(T0, 3000, id="b")], T0, config), T0, config)
+    due = next_review_day(state, config)
+    first = next(d for d in range(T0 + 1, T0 + 800) if _calibrated_profile(state, d, config)
+                 != _calibrated_profile(state, T0, config))
+    assert due == first
+
+
+def test_stepping_a_calibrated_customer_and_evaluating_daily_agree(purchase, stepper, cfg):
+    """Catching up review days inside a step ends where a clock that ticked every day would: the stream (timer
+    sweeps) and `replay --exact` (catch-up in the next step) publish the same tiers."""
+    config = cfg.calibrated(_calibration(cfg, purchase))
+    history = [purchase(T0 + d, a, id=f"p{d}") for d, a in [(0, 80), (15, 300), (40, 90), (200, 2500)]]
+    state, _ = stepper(history, config)
+    end = (T0 + 700) * MS_PER_DAY
+    caught_up = step(state, None, end, "cust-1", config)
+    daily = state
+    for day in range(state.scored_day + 1, T0 + 701):
+        daily = step(daily, None, day * MS_PER_DAY, "cust-1", config).state
+    assert (caught_up.state.tier, caught_up.state.tier_since, caught_up.state.segment, caught_up.state.at_risk) == (
+        daily.tier, daily.tier_since, daily.segment, daily.at_risk)
+    assert caught_up.state.score_centi == daily.score_centi

@@ -19,7 +19,7 @@ from scoring import (
 )
 from scoring.events import MS_PER_DAY
 from scoring.state import evolve
-from scoring.step import review_cause
+from scoring.step import describe_cause, review_cause
 
 T0 = 20_000
 CUST = "cust-42"
@@ -274,7 +274,12 @@ def test_catch_up_equals_stepping_every_review_day(jump, weekly, stepper, compla
     assert _strip(final.state) == _strip(straight.state)
     assert (final.state.tier, final.state.segment, final.state.at_risk) == (
         straight.state.tier, straight.state.segment, straight.state.at_risk)
-    assert decisions == list(straight.decisions)
+    # Tier changes, actions and alerts: exactly the day-by-day path's, under the same causes and ids.
+    assert [d for d in straight.decisions if d.kind != "score"] == [d for d in decisions if d.kind != "score"]
+    # Score snapshots: one, of the step's final state, when the day-by-day path published any.
+    snapshots = [d for d in straight.decisions if d.kind == "score"]
+    assert len(snapshots) == (1 if any(d.kind == "score" for d in decisions) else 0)
+    assert all(d.cause == f"review@{far // MS_PER_DAY}" for d in snapshots)
 
 
 def test_catch_up_then_event_equals_reviews_then_event(weekly, stepper, purchase, cfg):
@@ -287,3 +292,58 @@ def test_catch_up_then_event_equals_reviews_then_event(weekly, stepper, purchase
     final = step(walked, event, event.at_ms, CUST, cfg)
     assert _strip(final.state) == _strip(straight.state)
     assert final.decisions == tuple(d for d in straight.decisions if d.cause == "late")
+    assert [d.cause for d in straight.decisions if d.kind == "score"] == ["late"]
+
+
+# --- due_reviews: time alone, as the event-clock sweep and replay --exact do ---------------------
+
+def test_due_reviews_step_each_due_day_and_agree_with_one_catch_up(weekly, stepper, cfg):
+    from scoring.step import due_reviews
+
+    state, last = _aaa_customer(weekly, stepper, cfg)
+    until = last + 400  # a long silence: the customer falls through the tiers
+    reviews = due_reviews(state, until, CUST, cfg)
+    assert len(reviews) >= 2
+    days = []
+    for result in reviews:
+        day = result.state.clock_ms // MS_PER_DAY
+        assert result.state.clock_ms == (day + 1) * MS_PER_DAY - 1  # as of the end of its own due day
+        assert all(d.cause == review_cause(day) for d in result.decisions)
+        days.append(day)
+    assert days == sorted(set(days)) and days[-1] <= until
+    final = reviews[-1].state
+    assert final.review_day is None or final.review_day > until
+    # the same tier changes, actions and alerts as one step that catches the days up at once
+    once = step(state, None, (until + 1) * MS_PER_DAY - 1, CUST, cfg)
+    by_day = [d.id for r in reviews for d in r.decisions if not isinstance(d, ScoreChanged)]
+    caught = [d.id for d in once.decisions if not isinstance(d, ScoreChanged)]
+    assert by_day == caught
+    assert due_reviews(final, until, CUST, cfg) == []  # nothing more is due
+
+
+# --- the cause in words ---------------------------------------------------------------------------
+
+def test_decisions_carry_their_cause_in_words(purchase, weekly, stepper, cfg):
+    event = purchase(T0, 42.5, id="p42", currency=cfg.base_currency)
+    (change,) = _of(step(NEW_STATE, event, T0 * MS_PER_DAY, CUST, cfg).decisions, TierChange)
+    assert (change.cause, change.cause_text) == ("p42", "purchase 42.50")  # the id stays the cause
+    state, last = _aaa_customer(weekly, stepper, cfg)
+    lapsed = step(state, None, (last + 400) * MS_PER_DAY, CUST, cfg)
+    for decision in lapsed.decisions:
+        if not isinstance(decision, ScoreChanged):  # each review day names its own recency
+            day = int(decision.cause.removeprefix("review@"))
+            assert decision.cause_text == f"no purchase for {day - last} days"
+    assert _of(lapsed.decisions, Alert)[0].cause_text == "no purchase for 15 days"
+
+
+def test_cause_text_of_each_kind_of_cause(purchase, ret, complaint, enquiry, cfg):
+    s = step(NEW_STATE, purchase(T0, 10), T0 * MS_PER_DAY, CUST, cfg).evaluation.score
+    base = cfg.base_currency
+    assert describe_cause(purchase(T0, 1234.5, currency=base), s, cfg) == "purchase 1234.50"
+    assert describe_cause(purchase(T0, 0.07, currency=""), s, cfg) == "purchase 0.07"
+    other = "EUR" if base != "EUR" else "GBP"
+    assert describe_cause(ret(T0, 12, currency=other), s, cfg) == f"return 12.00 {other}"
+    assert describe_cause(complaint(T0, severity=4), s, cfg) == "complaint, severity 4"
+    assert describe_cause(enquiry(T0), s, cfg) == "enquiry"
+    assert describe_cause(None, s._replace(recency_days=1), cfg) == "no purchase for 1 day"
+    assert describe_cause(None, s._replace(recency_days=None), cfg) == "review: no purchase yet"

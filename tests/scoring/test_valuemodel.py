@@ -445,7 +445,7 @@ def value_model(cdnow_histories: dict[int, History]) -> ValueModel:
 def test_value_model_round_trips_through_json(value_model: ValueModel) -> None:
     data = json.loads(json.dumps(value_model.to_dict()))
     assert ValueModel.from_dict(data) == value_model
-    assert data["format"] == "tierstream.valuemodel/3" and data["version"] == "test-1"
+    assert data["format"] == "tierstream.valuemodel/4" and data["version"] == "test-1"
     assert data["at_risk"]["feature_names"] == list(FEATURE_NAMES)
     assert data["at_risk"]["windows"] == 3 and data["at_risk"]["step_days"] == 30
     assert data["at_risk"]["requested_horizon_days"] == 0
@@ -540,7 +540,7 @@ def test_format_1_model_still_loads_and_scores_as_fitted() -> None:
     assert model.risk(x, t_x, T, m) == pytest.approx(V1_RISK, rel=1e-12)
     assert model.value(x, t_x, T, m) == pytest.approx(V1_CLV, rel=1e-12)
     again = ValueModel.from_dict(json.loads(json.dumps(model.to_dict())))  # re-saved as format 3
-    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/3"
+    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/4"
 
 
 # A model written by format 2 (the at-risk model on FEATURE_NAMES_V2): fitted on CDNOW
@@ -579,7 +579,7 @@ def test_format_2_model_still_loads_and_scores_as_fitted() -> None:
     assert model.risk(x, t_x, T, m) == pytest.approx(V2_RISK, rel=1e-12)
     assert model.value(x, t_x, T, m) == pytest.approx(V1_CLV, rel=1e-7)  # the same BG/NBD and Gamma-Gamma fit
     again = ValueModel.from_dict(json.loads(json.dumps(model.to_dict())))
-    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/3"
+    assert again == model and model.to_dict()["format"] == "tierstream.valuemodel/4"
 
 
 def test_expected_purchases_stay_finite_when_a_plus_b_is_below_one() -> None:

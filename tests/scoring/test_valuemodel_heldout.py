@@ -19,12 +19,13 @@ customer moves precision@20% by 0.005-0.015): there the model must win ROC
 AUC against both baselines and precision@20% against 1 - P(alive) only.
 
 The simulated shop is a second, independent dataset drawn from the BG/NBD
-story with parameters chosen before looking at any result (seed 7):
-purchase rates Gamma(r=0.5, alpha=20 days), drop-out after each repeat
-purchase with probability Beta(a=0.3, b=5), spend lognormal around a
-lognormal customer mean, 3,000 customers acquired over the first 270 days of
-two years. The model wins both metrics against both baselines, for both
-segments, at every reported cut.
+story with parameters chosen before looking at any result: purchase rates
+Gamma(r=0.5, alpha=20 days), drop-out after each repeat purchase with
+probability Beta(a=0.3, b=5), spend lognormal around a lognormal customer
+mean, 3,000 customers acquired over the first 270 days of two years. There
+1 - P(alive) is the generating model itself, so the at-risk model does not
+always beat it: the claim is measured over generator seeds (0-9, three
+cut/holdout cases each; see the test for the counts), not for one seed.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def cdnow_master() -> dict[str, History]:
 
 @pytest.fixture(scope="module")
 def shop() -> dict[int, History]:
-    return simulate()
+    return simulate(seed=7)
 
 
 def table(name: str, ev: Evaluation) -> str:
@@ -238,20 +239,59 @@ def test_short_calibration_trains_on_a_shorter_label_horizon(cdnow_histories: di
 # --- the simulated shop ------------------------------------------------------------------------
 
 SIM_CUTS = [(450, 90), (540, 90), (540, None)]
+SIM_SEEDS = range(10)
 
 
-@pytest.mark.parametrize(("day", "horizon"), SIM_CUTS, ids=[f"day{d}-{h or 'end'}" for d, h in SIM_CUTS])
-def test_simulated_shop_model_beats_both_baselines_on_both_metrics(
-    shop: dict[int, History], day: int, horizon: int | None
+@pytest.fixture(scope="module")
+def seed_cases() -> dict[tuple[int, int, int | None], Evaluation]:
+    """Every (seed, cut day, holdout) case of the simulated shop over `SIM_SEEDS`: 30 evaluations."""
+    cases = {}
+    for seed in SIM_SEEDS:
+        histories = simulate(seed=seed)
+        for day, horizon in SIM_CUTS:
+            cases[(seed, day, horizon)] = evaluate(histories, SIM_START + day, horizon)
+    return cases
+
+
+def _wins(ev: Evaluation, metric: str, baselines: tuple[str, ...] = BASELINES) -> bool:
+    return all(
+        getattr(ev.scores[seg]["model"], metric) > getattr(ev.scores[seg][b], metric)
+        for seg in SEGMENTS
+        for b in baselines
+    )
+
+
+def test_simulated_shop_claim_over_generator_seeds(seed_cases: dict[tuple[int, int, int | None], Evaluation]) -> None:
+    """Measured here over seeds 0-9 x 3 cases (and over seeds 0-39, 120 cases, for the README):
+    - ROC AUC against days since the last purchase: won in every case (30 of 30; 120 of 120);
+    - ROC AUC against both baselines, both segments: 27 of 30 (115 of 120); the losses are
+      against 1 - P(alive), the generating model, for the top-value third;
+    - all eight comparisons (both metrics, both baselines, both segments): 21 of 30 (86 of 120);
+      precision@20 % against 1 - P(alive) is what fails.
+    The bounds are the measured counts less a margin of about one case in ten for the last two, so that
+    a case sitting within rounding of a tie may flip on another platform's floating point without the
+    test failing, while losing the edge broadly (for example #12's 20 of 30 for all eight) does."""
+    print()
+    for (seed, day, horizon), ev in seed_cases.items():
+        print(seed, day, horizon, _wins(ev, "roc_auc"), _wins(ev, "roc_auc") and _wins(ev, "precision_at_20"))
+    n = len(seed_cases)
+    over_recency = sum(_wins(ev, "roc_auc", ("recency_days",)) for ev in seed_cases.values())
+    auc = sum(_wins(ev, "roc_auc") for ev in seed_cases.values())
+    everything = sum(_wins(ev, "roc_auc") and _wins(ev, "precision_at_20") for ev in seed_cases.values())
+    print(f"AUC over recency {over_recency}/{n}; AUC over both {auc}/{n}; all eight {everything}/{n}")
+    assert n == 30
+    assert over_recency == 30
+    assert auc >= 25
+    assert everything >= 18
+
+
+def test_simulated_shop_at_the_readme_seed_wins_everything(
+    seed_cases: dict[tuple[int, int, int | None], Evaluation],
 ) -> None:
-    ev = evaluate(shop, SIM_START + day, horizon)
-    figures = table(f"simulated day {day}", ev)
-    print("\n" + figures)
-    for segment in SEGMENTS:
-        s = ev.scores[segment]
-        for baseline in BASELINES:
-            assert s["model"].roc_auc > s[baseline].roc_auc, figures
-            assert s["model"].precision_at_20 > s[baseline].precision_at_20, figures
+    """Seed 7, the one the README's detailed rows show: all eight comparisons won at each case."""
+    for day, horizon in SIM_CUTS:
+        ev = seed_cases[(7, day, horizon)]
+        assert _wins(ev, "roc_auc") and _wins(ev, "precision_at_20"), table(f"simulated day {day}", ev)
 
 
 def test_simulated_shop_is_what_it_claims(shop: dict[int, History]) -> None:

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_valuemodel import MODEL_V1, MODEL_V2
-from test_valuemodel_heldout import SIM_START, simulate
 
 from scoring.valuemodel import (
     FEATURE_NAMES,
@@ -31,6 +29,8 @@ from scoring.valuemodel import (
     scalar,
 )
 from scoring.valuemodel.scalar import at_risk_1, customer_value, p_alive_1
+from tests.scoring.test_valuemodel import MODEL_V1, MODEL_V2
+from tests.scoring.test_valuemodel_heldout import SIM_START, simulate
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 REL = 1e-9

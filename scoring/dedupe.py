@@ -1,0 +1,168 @@
+"""What a customer's state remembers of the events it applied, to recognise a redelivery: bounded.
+
+Dedupe keys on the event id alone (not its day): the same id is the same event.
+- Exact memory: up to `dedupe_exact_ids` entries per customer, each the 64-bit hash of an event id,
+  a 32-bit hash of the event's content (kind, time, amount, currency, severity) and its day. A
+  redelivery is recognised exactly; an id reused with other content is refused.
+- Beyond that: one Bloom filter of `dedupe_filter_bytes` per period of `FILTER_DAYS` days, with
+  `HASHES` hash functions, filled to at most `filter_capacity` events (its false-positive rate is then
+  `FALSE_POSITIVE`); further events of a full period are refused. A filter cannot tell content: an
+  id reused with other content is taken for a duplicate.
+- An entry is forgotten when its day (a filter: its period's last day) is more than `dedupe_days`
+  before the customer's clock; events that old are refused (too old to deduplicate).
+So the memory never holds more than `worst_case_bytes(...)` of the dedupe settings, whatever the number of events.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from hashlib import blake2b
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from scoring.events import day_start
+
+if TYPE_CHECKING:
+    from scoring.events import CoreEvent
+
+FILTER_DAYS: Final = 30
+HASHES: Final = 7
+FALSE_POSITIVE: Final = 0.01  # a full filter's false-positive rate
+ENTRY_BYTES: Final = 17  # an exact entry's encoded size, at most (hash, content, day varint)
+FILTER_OVERHEAD: Final = 15  # a filter's encoded size beyond its bits, at most
+DUPLICATE: Final = "already applied"
+_MASK32: Final = 0xFFFFFFFF
+
+
+class IdFilter(NamedTuple):
+    """The Bloom filter of the events of days [period * FILTER_DAYS, (period + 1) * FILTER_DAYS)."""
+
+    period: int
+    events: int  # events added
+    bits: bytes
+
+
+def entry(key: int, day: int, content: int) -> int:
+    """An exact entry: ordered by id hash first, so a sorted tuple of them is searched with bisect."""
+    return key << 64 | day << 32 | content
+
+
+def entry_key(value: int) -> int:
+    return value >> 64
+
+
+def entry_day(value: int) -> int:
+    return (value >> 32) & _MASK32
+
+
+def content_hash(event: CoreEvent) -> int:
+    """A 32-bit hash of what an event says (never 0: 0 marks an entry whose content is unknown)."""
+    text = f"{event.kind}\x1f{event.at_ms}\x1f{event.amount_cents}\x1f{event.currency}\x1f{event.severity}"
+    return int.from_bytes(blake2b(text.encode(), digest_size=4).digest(), "big") or 1
+
+
+def filter_capacity(size_bytes: int) -> int:
+    """Events a filter of `size_bytes` takes before its false-positive rate passes FALSE_POSITIVE."""
+    return int(-8 * size_bytes / HASHES * math.log(1 - FALSE_POSITIVE ** (1 / HASHES)))
+
+
+def false_positive_rate(count: int, size_bytes: int) -> float:
+    """The chance that a new id is taken for one of `count` ids in a filter of `size_bytes`."""
+    return (1 - math.exp(-HASHES * count / (8 * size_bytes))) ** HASHES
+
+
+def worst_case_bytes(dedupe_days: int, exact_ids: int, filter_bytes: int) -> int:
+    """The most a customer's id memory takes in its encoded state (the config's dedupe settings)."""
+    periods = dedupe_days // FILTER_DAYS + 2
+    return exact_ids * ENTRY_BYTES + periods * (filter_bytes + FILTER_OVERHEAD)
+
+
+def _positions(key: int, bits: int) -> list[int]:
+    h1, h2 = key & _MASK32, (key >> 32) | 1
+    return [(h1 + i * h2) % bits for i in range(HASHES)]
+
+
+def _has(bits: bytes | bytearray, key: int) -> bool:
+    return all(bits[p >> 3] >> (p & 7) & 1 for p in _positions(key, 8 * len(bits)))
+
+
+def _set(bits: bytearray, key: int) -> None:
+    for p in _positions(key, 8 * len(bits)):
+        bits[p >> 3] |= 1 << (p & 7)
+
+
+class Memory:
+    """A private, mutable working copy of a state's id memory (see the module docstring)."""
+
+    __slots__ = ("changed", "entries", "filters", "limit", "size")
+
+    def __init__(self, entries: tuple[int, ...], filters: tuple[IdFilter, ...], horizon: int, moved: bool,
+                 limit: int, size: int) -> None:
+        self.entries: tuple[int, ...] | list[int] = entries
+        self.filters: dict[int, tuple[int, bytes | bytearray]] = {f.period: (f.events, f.bits) for f in filters}
+        self.limit, self.size = limit, size  # exact entries kept; bytes per filter
+        self.changed = False
+        if moved:  # the clock's day moved on: forget what is older than the horizon
+            self._forget(horizon)
+        if len(self.entries) > self.limit:  # a lower limit, or a state of codec version 1
+            self._spill()
+
+    def _forget(self, horizon: int) -> None:
+        kept = [e for e in self.entries if entry_day(e) >= horizon]
+        if len(kept) != len(self.entries):
+            self.entries, self.changed = kept, True
+        gone = [p for p in self.filters if (p + 1) * FILTER_DAYS - 1 < horizon]
+        for period in gone:
+            del self.filters[period]
+        self.changed |= bool(gone)
+
+    def _spill(self) -> None:
+        """Move the oldest exact entries into the filters (those that find no room are forgotten)."""
+        by_day = sorted(self.entries, key=entry_day)
+        cut = len(by_day) - self.limit
+        for value in by_day[:cut]:
+            self._into_filter(entry_key(value), entry_day(value))
+        self.entries, self.changed = sorted(by_day[cut:]), True
+
+    def admit(self, key: int, day: int, content: int) -> str:
+        """Remember a new event: "" when remembered, DUPLICATE when already applied, else why it is refused."""
+        entries = self.entries
+        i = bisect_left(entries, key << 64)
+        if i < len(entries) and entries[i] >> 64 == key:
+            known = entries[i] & _MASK32
+            return DUPLICATE if known in (content, 0) else "event_id reused with different content"
+        if self.filters and any(_has(bits, key) for _, bits in self.filters.values()):
+            return DUPLICATE
+        self.changed = True
+        if len(entries) < self.limit:
+            if isinstance(entries, tuple):
+                self.entries = entries = list(entries)
+            insort(entries, entry(key, day, content))
+            return ""
+        if not self._into_filter(key, day):
+            first = day_start(day // FILTER_DAYS * FILTER_DAYS).date()
+            return (
+                f"too many events to deduplicate: the customer has {len(entries)} event ids kept exactly and "
+                f"its filter for the {FILTER_DAYS} days from {first} is full (scoring.dedupe_exact_ids, "
+                "dedupe_filter_bytes)"
+            )
+        return ""
+
+    def _into_filter(self, key: int, day: int) -> bool:
+        period = day // FILTER_DAYS
+        count, bits = self.filters.get(period, (0, b""))
+        if not bits:
+            bits = bytes(self.size)
+        if count >= filter_capacity(len(bits)):
+            return False
+        if not isinstance(bits, bytearray):
+            bits = bytearray(bits)
+        _set(bits, key)
+        self.filters[period] = (count + 1, bits)
+        self.changed = True
+        return True
+
+    def frozen(self) -> tuple[tuple[int, ...], tuple[IdFilter, ...]]:
+        """(exact entries sorted, filters by period) as immutable values."""
+        filters = tuple(IdFilter(p, c, bytes(b)) for p, (c, b) in sorted(self.filters.items()))
+        return tuple(self.entries), filters

@@ -1,0 +1,153 @@
+"""`tierstream calibrate`: the population calibration of a history, and what a new one would move."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from scoring.calibrate import CustomerFigures, calibrate_figures, customer_figures, tier_moves
+from scoring.calibration import Calibration
+from scoring.config import ScoringConfig
+from scoring.errors import CalibrationError
+from scoring.state import CustomerState
+from streams.calibrationfile import applied, load_calibration, save_calibration
+from streams.cli.base import ConfigOpt, app, check_writable, err, parse_day, settings_from
+from streams.cli.options import (
+    AmountCol,
+    Columns,
+    CurrencyCol,
+    CustomerCol,
+    DateFormat,
+    Delimiter,
+    IdCol,
+    Inputs,
+    QuantityCol,
+    SeverityCol,
+    TimeCol,
+    Timezone,
+    TypeCol,
+    csv_layout,
+)
+from streams.offline.history import HistoryError, nothing_read
+from streams.offline.history import Inputs as History
+
+if TYPE_CHECKING:
+    from streams.offline.replay import ReplayStats
+
+
+@app.command(epilog="""Examples:
+
+\b
+  tierstream calibrate purchases.csv --as-of 2024-12-31 --out cal.json
+  tierstream calibrate purchases.csv --as-of 2025-01-31 --out new.json --diff cal.json
+      # who would move
+  tierstream calibrate online_retail.csv.gz --as-of 2011-12-09 --customer-col CustomerID \\
+      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity
+""")
+def calibrate(
+    inputs: Inputs,
+    as_of: Annotated[str, typer.Option("--as-of", help="The population as of the end of this day.")],
+    config: ConfigOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the calibration (JSON).")]
+    = Path("calibration.json"),
+    diff: Annotated[Path | None, typer.Option(
+        help="An older calibration: print how many customers would move from each tier to each tier.",
+        exists=True, dir_okay=False)] = None,
+    customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at", amount_col: AmountCol = "amount",
+    type_col: TypeCol = None, id_col: IdCol = None, currency_col: CurrencyCol = None,
+    quantity_col: QuantityCol = None, severity_col: SeverityCol = None, delimiter: Delimiter = ",",
+    columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+) -> None:
+    """Calibrate tiers to a population of customers.
+
+    Writes R/F/M percentile tables and the scores that give each tier its share of the active customers
+    (`tier_shares`). Replay, fit and workers use the file it writes."""
+    check_writable(out, "--out")
+    configured = settings_from(config).scoring
+    scoring = calibrating(configured)
+    day = parse_day(as_of)
+    old = applied(scoring, load_calibration(diff), diff) if diff is not None else None
+    states, stats = read_population(History(tuple(inputs), csv_layout(**locals())), day, scoring)
+    figures = [customer_figures(state, day, scoring) for state in states.values()]
+    calibration = calibration_of(figures, day, scoring)
+    try:
+        save_calibration(calibration, out)
+    except OSError as exc:
+        err.print(f"tierstream: error: cannot write {out}: {exc.strerror}", markup=False)
+        raise typer.Exit(2) from None
+    for line in report(calibration, out, stats, configured):
+        err.print(line, markup=False)
+    if old is not None and old.calibration is not None:
+        moves = tier_moves(figures, old, scoring.calibrated(calibration))
+        for line in moves_table(moves, scoring.tier_names, old.calibration.version, calibration.version):
+            err.print(line, markup=False)
+
+
+def calibration_of(figures: list[CustomerFigures], day: int, config: ScoringConfig) -> Calibration:
+    """The calibration of these customers; exit 1 (one line) when none is active."""
+    try:
+        return calibrate_figures(figures, day, config)
+    except CalibrationError as exc:
+        err.print(f"tierstream: cannot calibrate: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def calibrating(config: ScoringConfig) -> ScoringConfig:
+    """The config to calibrate under: calibrated tiering, whatever the file says (the artefact is the same)."""
+    return config if config.tiering == "calibrated" else config.model_copy(update={"tiering": "calibrated"})
+
+
+def read_population(inputs: History, day: int, config: ScoringConfig) -> tuple[dict[str, CustomerState], ReplayStats]:
+    """Every customer's state at the end of `day`; a file or column problem is a usage error (exit 2)."""
+    from streams.offline.batch import batch_population
+    from streams.offline.replay import ReplayStats
+
+    stats = ReplayStats()
+    try:
+        states = batch_population(inputs, day, config, stats)  # `replay.population`'s states, in columns
+    except HistoryError as exc:
+        err.print(f"tierstream: error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if stats.rows and stats.bad == stats.rows:
+        err.print(f"tierstream: error: {nothing_read(None, stats.bad)}", markup=False)
+        raise typer.Exit(2)
+    if stats.bad:
+        reasons = ", ".join(f"{n:,} {reason}" for reason, (n, _) in sorted(stats.grouped.items()))
+        err.print(f"skipped {stats.bad:,} bad rows{f' ({reasons})' if reasons else ''}; "
+                  "`tierstream replay` reports them by line", markup=False)
+    return states, stats
+
+
+def report(calibration: Calibration, out: Path, stats: ReplayStats, config: ScoringConfig) -> list[str]:
+    """What was calibrated: version, population, thresholds."""
+    thresholds = ", ".join(f"{t} >= {s:g}" for t, s in calibration.thresholds.items())
+    shares = ", ".join(f"{t} {s:.0%}" for t, s in calibration.shares.items())
+    lines = [
+        f"calibration {calibration.version} -> {out}: {calibration.active:,} active customers of "
+        f"{calibration.customers:,} as of {calibration.as_of} (rows read {stats.rows:,})",
+        f"thresholds: {thresholds} (shares of the active customers: {shares})",
+    ]
+    if config.tiering != "calibrated":
+        lines.append("note: this config has tiering: absolute; the calibration applies under tiering: calibrated")
+    return lines
+
+
+def moves_table(moves: Counter[tuple[str, str]], tiers: tuple[str, ...], old: str, new: str) -> list[str]:
+    """Customers per tier move: a row per old tier, a column per new tier, with totals."""
+    width = max(8, *(len(t) + 2 for t in tiers))
+    total = sum(moves.values())
+    moved = sum(n for (a, b), n in moves.items() if a != b)
+    lines = [f"customers per tier move, old {old} (rows) -> new {new} (columns):",
+             "old \\ new".ljust(width) + "".join(t.rjust(width) for t in tiers) + "total".rjust(width)]
+    for a in tiers:
+        row = [moves.get((a, b), 0) for b in tiers]
+        lines.append(a.ljust(width) + "".join(f"{n:,}".rjust(width) for n in row) + f"{sum(row):,}".rjust(width))
+    columns = [sum(moves.get((a, b), 0) for a in tiers) for b in tiers]
+    lines.append("total".ljust(width) + "".join(f"{n:,}".rjust(width) for n in columns) + f"{total:,}".rjust(width))
+    share = moved / total if total else 0.0
+    lines.append(f"moved: {moved:,} of {total:,} customers ({share:.1%})")
+    return lines
+

@@ -1,0 +1,191 @@
+"""`tierstream fit` and `tierstream evaluate`: the customer value model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scoring.calibrate import customer_figures
+from scoring.config import ScoringConfig
+from streams.cli.base import ConfigOpt, app, check_writable, err, parse_day, settings_from
+from streams.cli.options import (
+    AmountCol,
+    Columns,
+    CurrencyCol,
+    CustomerCol,
+    DateFormat,
+    Delimiter,
+    IdCol,
+    Inputs,
+    QuantityCol,
+    TimeCol,
+    Timezone,
+    TypeCol,
+    csv_layout,
+)
+from streams.offline.history import CsvLayout, HistoryError, nothing_read
+
+
+def _histories(
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None
+) -> dict[str, list[tuple[int, float]]]:
+    from streams.offline.batch import batch_purchases  # read_purchases' answer, read in columns
+
+    scoring = settings_from(config).scoring  # fx_rates for a currency column; a bad config is one line (main)
+    try:
+        read = batch_purchases(inputs, layout, until_day, scoring)
+    except HistoryError as exc:
+        err.print(f"tierstream: error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if read.unreadable is not None:  # wrong columns or format: one clear line instead of a fit error
+        path, row = read.unreadable
+        err.print(f"tierstream: error: {nothing_read(row._replace(source=str(path)))}", markup=False)
+        raise typer.Exit(2)
+    if read.left_out():
+        err.print(f"read {read.purchases:,} purchases of {len(read.histories):,} customers; left out: "
+                  f"{read.left_out()}", markup=False, soft_wrap=True)
+    return read.histories
+
+
+@app.command(epilog="""Examples:
+
+\b
+  tierstream fit purchases.csv --as-of 2024-12-31 --out model.json
+  tierstream fit CDNOW_sample.txt --as-of 19980630 --delimiter whitespace \\
+      --columns customer_id,id,occurred_at,quantity,amount --out model.json
+  tierstream fit online_retail.csv.gz --as-of 2011-09-09 --customer-col CustomerID \\
+      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity
+
+Writes the calibration of the same history beside the model: model.calibration.json.
+""")
+def fit(
+    inputs: Inputs,
+    as_of: Annotated[str, typer.Option("--as-of", help="Fit on purchases up to this day (inclusive).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model (JSON).")] = Path("model.json"),
+    calibration_out: Annotated[Path | None, typer.Option(
+        help="Where to write the population calibration of the same history (default: beside the model, "
+             "NAME.calibration.json).")] = None,
+    config: ConfigOpt = None,
+    horizon_days: Annotated[int, typer.Option(help="At-risk horizon: P(no purchase in the next N days).")] = 90,
+    window_days: Annotated[int, typer.Option(help="Window of the learned F/M thresholds.")] = 365,
+    version: Annotated[str | None, typer.Option(help="Model version stamped on outputs.")] = None,
+    customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at",
+    amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
+    currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
+    delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+) -> None:
+    """Fit the customer value model to a purchase history.
+
+    BG/NBD, Gamma-Gamma, the at-risk model and data-driven R/F/M thresholds; calibrates tiers to the
+    same history (see `tierstream calibrate`)."""
+    from scoring.valuemodel import ValueModelError, fit_value_model
+    from scoring.valuemodel.report import fit_lines
+    from streams.modelfile import save_model
+
+    day = parse_day(as_of)
+    calibration_out = calibration_out or out.with_suffix(".calibration.json")
+    check_writable(out, "--out")  # before the fit, which may take minutes
+    check_writable(calibration_out, "--calibration-out")
+    scoring = settings_from(config).scoring
+    layout = csv_layout(**locals())
+    histories = _histories(inputs, layout, day, config)
+    try:
+        model = fit_value_model(histories, day, horizon_days, window_days, version)
+    except ValueModelError as exc:
+        err.print(f"tierstream: cannot fit: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    save_model(model, out)
+    err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
+              markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
+    _write_calibration(inputs, layout, day, scoring, calibration_out)
+
+
+def _write_calibration(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path) -> None:
+    """The calibration of the history beside the model (what `tierstream calibrate` writes)."""
+    from streams.calibrationfile import save_calibration
+    from streams.cli.calibrate import calibrating, calibration_of, read_population, report
+    from streams.offline.history import Inputs as History
+
+    scoring = calibrating(config)
+    states, stats = read_population(History(tuple(inputs), layout), day, scoring)
+    calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
+    save_calibration(calibration, out)
+    for line in report(calibration, out, stats, config):
+        err.print(line, markup=False)
+
+
+@app.command("evaluate", epilog="""Examples:
+
+\b
+  tierstream evaluate purchases.csv --cal-end 2024-06-30
+  tierstream evaluate CDNOW_sample.txt --cal-end 19971231 --delimiter whitespace \\
+      --columns customer_id,id,occurred_at,quantity,amount
+  tierstream evaluate online_retail.csv.gz --cal-end 2011-09-09 --customer-col CustomerID \\
+      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity
+""")
+def evaluate_command(
+    inputs: Inputs,
+    cal_end: Annotated[str, typer.Option("--cal-end", help="Calibrate up to this day; predict after it.")],
+    horizon_days: Annotated[int | None, typer.Option(help="Holdout length (default: to the end of the data).")]
+    = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Resamples of customers for the intervals (0: none).")]
+    = 1000,
+    potential_days: Annotated[int, typer.Option("--potential-days", min=0,
+                                                help="Held-out days of the potential check (0: skip it).")] = 90,
+    customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at",
+    amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
+    currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
+    delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    config: ConfigOpt = None,
+) -> None:
+    """Held-out check of the at-risk score, and of the potential.
+
+    At-risk against 1 - P(alive) and days since the last purchase; potential: do low-value customers in
+    the high-potential cell move up a tier more often than the other low-value ones?"""
+    from rich.console import Console
+
+    from scoring.valuemodel import ValueModelError, evaluate
+    from scoring.valuemodel.report import evaluation_notes, evaluation_rows, evaluation_title
+
+    if json_out is not None:
+        check_writable(json_out, "--json")
+    histories = _histories(inputs, csv_layout(**locals()), None, config)
+    try:
+        result = evaluate(histories, parse_day(cal_end), horizon_days, bootstrap_rounds=bootstrap)
+    except ValueModelError as exc:
+        err.print(f"tierstream: cannot evaluate: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    table = Table("segment", "method", "customers", "did not buy", "ROC AUC", "precision@top20%",
+                  "model - this: AUC", "model - this: P@20", title=evaluation_title(result))
+    for row in evaluation_rows(result):
+        table.add_row(*row)
+    console = Console(width=max(Console().width, 150))  # never cut the segment names or figures
+    console.print(table)
+    for note in evaluation_notes(result):
+        console.print(note, markup=False, soft_wrap=True)
+    if potential_days:
+        for line in _potential_lines(inputs, csv_layout(**locals()), parse_day(cal_end), potential_days, config):
+            console.print(line, markup=False, soft_wrap=True)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+
+
+def _potential_lines(inputs: list[Path], layout: CsvLayout, cut_day: int, days: int, config: Path | None) -> list[str]:
+    """The held-out potential check (`scoring.potential_check`), scored under a calibration made at the cut."""
+    from scoring.potential_check import check_potential, describe
+    from streams.cli.calibrate import calibrating, calibration_of, read_population
+    from streams.offline.history import Inputs as History
+
+    scoring = settings_from(config).scoring
+    history = History(tuple(inputs), layout)
+    at_cut, _ = read_population(history, cut_day, scoring)
+    after, _ = read_population(history, cut_day + days, scoring)
+    if scoring.tiering == "calibrated":
+        figures = [customer_figures(s, cut_day, calibrating(scoring)) for s in at_cut.values()]
+        scoring = scoring.calibrated(calibration_of(figures, cut_day, calibrating(scoring)))
+    return describe(check_potential(at_cut, after, cut_day, days, scoring), scoring)

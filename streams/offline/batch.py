@@ -1,0 +1,125 @@
+"""The batch replay at columnar speed: read with Polars, fold with group-bys, evaluate with the core.
+
+The same output, bad-row reports and counts as `streams.offline.replay.run_replay` (default mode), which
+stays the reference: `streams.offline.columnar` reads, `streams.offline.batchfold` folds, and each
+customer's evaluation is the core's (`scoring.step.evaluate`), once, as of the end of the as-of day.
+`--exact` and `--strict` are not done here (see `streams.offline.parallel.replay_inputs`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.events import MS_PER_DAY, Kind
+from scoring.step import evaluate
+from streams.offline.batchfold import _base_cents, batch_states
+from streams.offline.columnar import read_columns
+from streams.offline.history import BadRow, CsvLayout, Inputs, is_jsonl
+from streams.offline.purchases import PurchaseRead
+from streams.offline.replay import (
+    GROUPED_REASONS,
+    Profile,
+    ReplayStats,
+    end_of_day_ms,
+    no_cyclic_gc,
+    offline,
+    scoring_config,
+    write_profiles,
+)
+
+if TYPE_CHECKING:
+    from scoring.calibration import Calibration
+    from scoring.state import CustomerState
+    from scoring.valuemodel.model import ValueModel
+
+
+def replay_columnar(
+    inputs: Inputs, as_of_day: int, config: ScoringConfig, out: IO[str], *,
+    on_bad: Callable[[BadRow], None] = lambda _: None, model: ValueModel | None = None,
+    on_progress: Callable[[int], None] | None = None, calibration: Calibration | None = None,
+) -> ReplayStats:
+    """A batch replay of `inputs`: one CSV row per customer to `out`, as `run_replay` writes it."""
+    stats = ReplayStats()
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        states = batch_population(inputs, as_of_day, config, stats, on_bad, on_progress)
+        base = offline(config)
+        scoring = scoring_config(base, calibration, stats, states.values, as_of_day)
+        profiles = (Profile(c, s, evaluate(s, as_of_day, scoring, model)) for c, s in states.items())
+        write_profiles(out, profiles, as_of_day, stats, scoring, model)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def batch_population(
+    inputs: Inputs, as_of_day: int, config: ScoringConfig, stats: ReplayStats,
+    on_bad: Callable[[BadRow], None] = lambda _: None, on_progress: Callable[[int], None] | None = None,
+) -> dict[str, CustomerState]:
+    """Every customer's state at the end of the as-of day, in customer order (`replay.population`'s answer);
+    counts in `stats`, bad rows reported to `on_bad` (grouped reasons counted in `stats.grouped`)."""
+    read = read_columns(inputs, on_progress)
+    stats.rows += read.events.height + len(read.bad)
+    stats.bad += len(read.bad)
+    for row in read.bad:
+        if row.reason in GROUPED_REASONS:
+            stats.group(row)
+        else:
+            on_bad(row)
+    now = end_of_day_ms(as_of_day)
+    events = read.events.filter(pl.col("at_ms") <= now)
+    stats.after_as_of += read.events.height - events.height
+    states, rejected, duplicates = batch_states(events, now, offline(config))
+    stats.rejected += rejected
+    stats.duplicates += duplicates
+    return states
+
+
+def batch_purchases(
+    paths: list[Path], layout: CsvLayout, until_day: int | None = None, config: ScoringConfig | None = None,
+) -> PurchaseRead:
+    """`streams.offline.purchases.read_purchases`' answer, read and sorted in columns (same histories, same
+    customer order, same counts). Raises HistoryError when a file as a whole cannot be read."""
+    config = config or ScoringConfig()
+    read = PurchaseRead()
+    columns = read_columns(Inputs(tuple(paths), layout))
+    read.bad = len(columns.bad)
+    events = columns.events.with_row_index("seq")
+    for src, path in enumerate(paths):  # the first input none of whose rows could be read
+        mine = [row for row in columns.bad if row.source == str(path)]
+        if mine and events.filter(pl.col("src") == src).height == 0 and read.unreadable is None:
+            read.unreadable = (path, mine[0])
+            break
+    deduped = [src for src, path in enumerate(paths) if layout.event_id or is_jsonl(path)]
+    repeat = pl.col("src").is_in(deduped) & (pl.col("seq") != pl.col("seq").min().over("src", "customer", "eid"))
+    events = events.with_columns(repeat=repeat)
+    read.duplicates = events.filter(pl.col("repeat")).height
+    events = events.filter(~pl.col("repeat"))
+    kind = pl.col("kind")
+    read.returns = events.filter(kind == int(Kind.RETURN)).height
+    read.not_purchases = events.filter((kind != int(Kind.RETURN)) & (kind != int(Kind.PURCHASE))).height
+    buys = events.filter(kind == int(Kind.PURCHASE))
+    rated = ["", config.base_currency, *config.fx_rates]
+    read.no_rate = buys.filter(~pl.col("currency").is_in(rated)).height
+    buys = buys.filter(pl.col("currency").is_in(rated))
+    buys = buys.with_columns(base=_base_cents(buys, config), day=pl.col("at_ms") // MS_PER_DAY)
+    if until_day is not None:
+        read.later = buys.filter(pl.col("day") > until_day).height
+        buys = buys.filter(pl.col("day") <= until_day)
+    read.purchases = buys.height
+    buys = buys.with_columns(first=pl.col("seq").min().over("customer"))
+    ordered = buys.sort("first", "day", "base")  # cents sort as their amounts do
+    histories: dict[str, list[tuple[int, float]]] = {}
+    for customer, day, cents in ordered.select("customer", "day", "base").iter_rows():
+        found = histories.get(customer)
+        if found is None:  # cents / 100 in Python: Polars divides by multiplying (one ulp apart at times)
+            histories[customer] = [(day, cents / 100)]
+        else:
+            found.append((day, cents / 100))
+    read.histories = histories
+    return read

@@ -1,0 +1,171 @@
+"""Fold a table of events into customers' states with vectorised group-bys: `scoring.fold.fold`'s answer.
+
+The per-event fold (`scoring.fold`) stays the reference; this computes the same `CustomerState` figures
+for a batch replay (`streams.offline.replay`, default mode: the offline config, every id remembered) from
+columns: the core's checks, its dedupe, its day buckets (in the order the fold first touches each day:
+the order of the `buckets` mapping) and its all-time figures. What it does not reproduce it hands to the
+core itself, per customer: a customer with more distinct event ids than `dedupe_exact_ids` (beyond them
+the core remembers ids in Bloom filters, whose false positives a table cannot foresee) is folded by
+`scoring.fold.fold` from its events in file order.
+
+Two differences with the fold's state, neither read by an evaluation: the id memory (`seen`, `filters`)
+is left empty (a replay's states are scored, never stored), and a redelivery is told from an id reused
+with other content by comparing the content itself rather than its 32-bit hash.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from scoring.fold import fold, window_start
+from scoring.state import NEW_STATE, Bucket, CustomerState
+
+_CONTENT = ("kind", "at_ms", "cents", "currency", "severity")  # what `scoring.dedupe.content_hash` covers
+
+
+def batch_states(
+    events: pl.DataFrame, now_ms: int, config: ScoringConfig,
+) -> tuple[dict[str, CustomerState], int, int]:
+    """Each customer's state after folding its events (file order, none after `now_ms`) into a new state as
+    of `now_ms`, in customer order: (states, rejected, duplicates). A customer none of whose events is
+    applied has no state (as in `streams.offline.replay.folded`)."""
+    if events.height == 0:
+        return {}, 0, 0
+    table = events.with_row_index("seq").with_columns(_passes(config))
+    ids = table.filter(pl.col("passes")).get_column("eid")
+    unique = ids.n_unique() == ids.len()  # the common log: no id twice, nothing to dedupe
+    spilled = _spilled(table, config.dedupe_exact_ids, unique)
+    states: dict[str, CustomerState] = {}
+    rejected = duplicates = 0
+    if spilled:
+        by_core = table.filter(pl.col("customer").is_in(spilled))
+        table = table.filter(~pl.col("customer").is_in(spilled))
+        for customer, state, r, d in _core_fold(by_core, now_ms, config):
+            rejected, duplicates = rejected + r, duplicates + d
+            if state is not None:
+                states[customer] = state
+    table = _deduped(table) if not unique else table.with_columns(
+        first=pl.lit(True), duplicate=pl.lit(False), reused=pl.lit(False))
+    rejected += table.filter(~pl.col("passes") | pl.col("reused")).height
+    duplicates += int(table.get_column("duplicate").sum())
+    applied = table.filter(pl.col("passes") & pl.col("first"))
+    applied = applied.with_columns(base=_base_cents(applied, config), day=pl.col("at_ms") // MS_PER_DAY)
+    states.update(_states(applied, now_ms, config))
+    return dict(sorted(states.items())), rejected, duplicates
+
+
+def _passes(config: ScoringConfig) -> pl.Expr:
+    """`scoring.fold.check_event` (the time check passes: no event is after `now_ms`)."""
+    known = ["", config.base_currency, *config.fx_rates]
+    severity = pl.col("severity")
+    return ((pl.col("at_ms") >= 0) & (pl.col("cents") >= 0)
+            & ((pl.col("kind") != int(Kind.COMPLAINT)) | ((severity >= 1) & (severity <= 5)))
+            & pl.col("currency").is_in(known)).alias("passes")
+
+
+def _spilled(table: pl.DataFrame, limit: int, unique: bool) -> list[str]:
+    """Customers with more distinct ids among their acceptable events than the core keeps exactly."""
+    count = pl.len() if unique else pl.col("eid").n_unique()
+    ids = table.filter(pl.col("passes")).group_by("customer").agg(count.alias("ids"))
+    return ids.filter(pl.col("ids") > limit).get_column("customer").to_list()
+
+
+def _core_fold(
+    table: pl.DataFrame, now_ms: int, config: ScoringConfig,
+) -> list[tuple[str, CustomerState | None, int, int]]:
+    """The core's fold of each customer of `table` (in file order): state (None: nothing applied), counts."""
+    events: dict[str, list[CoreEvent]] = {}
+    for customer, kind, eid, at_ms, cents, currency, severity in table.select(
+            "customer", "kind", "eid", "at_ms", "cents", "currency", "severity").iter_rows():
+        events.setdefault(customer, []).append(CoreEvent(Kind(kind), eid, at_ms, cents, currency, severity))
+    out: list[tuple[str, CustomerState | None, int, int]] = []
+    for customer, mine in events.items():
+        state, applied, refused = fold(NEW_STATE, mine, now_ms, config)
+        out.append((customer, state if applied else None, len(refused), len(mine) - applied - len(refused)))
+    return out
+
+
+def _deduped(table: pl.DataFrame) -> pl.DataFrame:
+    """`first`: the first acceptable event of its (customer, id); `duplicate`: a later one with the same content
+    (a redelivery); `reused`: a later one with other content (refused)."""
+    ok = table.filter(pl.col("passes"))
+    key = ["customer", "eid"]
+    same = pl.lit(True)
+    for name in _CONTENT:
+        same = same & (pl.col(name) == pl.col(name).first().over(key))
+    ok = ok.with_columns(first=pl.col("seq") == pl.col("seq").min().over(key), same=same)
+    ok = ok.with_columns(duplicate=~pl.col("first") & pl.col("same"), reused=~pl.col("first") & ~pl.col("same"))
+    flags = ok.select("seq", "first", "duplicate", "reused")
+    return table.join(flags, on="seq", how="left", maintain_order="left").with_columns(
+        pl.col("first", "duplicate", "reused").fill_null(False))
+
+
+def _base_cents(applied: pl.DataFrame, config: ScoringConfig) -> pl.Series:
+    """`scoring.fold.to_base_cents`: a rated currency's amount is round(cents x rate), half to even (float64,
+    as Python's `round` of the same product)."""
+    cents = applied.get_column("cents").to_numpy()
+    base = cents.copy()
+    currency = applied.get_column("currency")
+    for code, rate in config.fx_rates.items():
+        if code == config.base_currency:
+            continue
+        mask = (currency == code).to_numpy()
+        if mask.any():
+            base[mask] = np.rint(cents[mask].astype(np.float64) * rate).astype(np.int64)
+    return pl.Series("base", base, dtype=pl.Int64)
+
+
+def _states(applied: pl.DataFrame, now_ms: int, config: ScoringConfig) -> dict[str, CustomerState]:
+    if applied.height == 0:
+        return {}
+    start = window_start(now_ms // MS_PER_DAY, config)
+    buckets = _buckets(applied.filter(pl.col("day") >= start))
+    purchase = pl.col("kind") == int(Kind.PURCHASE)
+    buys = applied.filter(purchase)
+    first_day = pl.col("day").min()
+    figures = buys.group_by("customer").agg(
+        first_day.alias("first_day"), pl.col("day").max().alias("last_day"),
+        pl.col("day").n_unique().alias("purchase_days"), pl.col("base").sum().alias("total"),
+        pl.col("base").filter(pl.col("day") == first_day).sum().alias("first_cents"), pl.len().alias("count"),
+        pl.col("day").filter(pl.col("day") < start).unique().sort().alias("old_days"),
+    )
+    seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"))
+    people = seen.join(figures, on="customer", how="left")
+    states: dict[str, CustomerState] = {}
+    for customer, first_seen, first, last, days, total, first_cents, count, old in people.select(
+            "customer", "first_seen", "first_day", "last_day", "purchase_days", "total", "first_cents", "count",
+            "old_days").iter_rows():
+        states[customer] = CustomerState(
+            buckets=buckets.get(customer) or {}, old_days=tuple(old or ()), first_day=first,
+            last_day=last, purchase_days=days or 0, total_cents=total or 0, first_day_cents=first_cents or 0,
+            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms))
+    return states
+
+
+def _buckets(inside: pl.DataFrame) -> dict[str, dict[int, Bucket]]:
+    """Customer -> {day: bucket} of the days in the window, each inserted in the order the fold first
+    touches it (its first applied event in file order)."""
+    kind, base, sev = pl.col("kind"), pl.col("base"), pl.col("severity")
+
+    def of(k: Kind, value: pl.Expr) -> pl.Expr:
+        return value.filter(kind == int(k)).sum()
+
+    days = inside.group_by("customer", "day").agg(
+        of(Kind.PURCHASE, base).alias("pc"), (kind == int(Kind.PURCHASE)).sum().alias("pn"),
+        of(Kind.RETURN, base).alias("rc"), (kind == int(Kind.RETURN)).sum().alias("rn"),
+        of(Kind.COMPLAINT, sev).alias("cs"), (kind == int(Kind.COMPLAINT)).sum().alias("cn"),
+        (kind == int(Kind.ENQUIRY)).sum().alias("en"), pl.col("seq").min().alias("order"),
+    ).sort("customer", "order")
+    out: dict[str, dict[int, Bucket]] = {}
+    current: dict[int, Bucket] = {}
+    last = None
+    for customer, day, pc, pn, rc, rn, cs, cn, en in days.select(
+            "customer", "day", "pc", "pn", "rc", "rn", "cs", "cn", "en").iter_rows():
+        if customer != last:
+            current = out[customer] = {}
+            last = customer
+        current[day] = (pc, pn, rc, rn, cs, cn, en)
+    return out

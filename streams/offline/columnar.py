@@ -1,0 +1,273 @@
+"""Read histories into columns (Polars): the batch replay's reader, exact to the per-row reader.
+
+`read_columns` gives every readable row of the inputs as one table of events, in file order, and the
+bad rows, the same ones `streams.offline.history.read_history` yields (same lines, same reasons).
+
+A file is read by Polars string kernels when its text is simple enough for their answer to be the
+csv module's by construction (see `_simple_text`); rows that are not plain (a quoted field, a time or
+amount the vectorised checks do not take, an odd customer id, too few fields) are converted by the
+per-row code itself (`history._Columns.convert`). Anything else is read by the per-row reader and
+only put into columns: JSONL, stdin, a general layout (type, id, currency or severity columns), text
+that is not UTF-8, a lone CR, a NUL byte, a quoted field that spans lines, a file that is not valid gzip.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+
+from scoring.events import Kind
+from streams.offline.history import (
+    BadRow,
+    CsvLayout,
+    Inputs,
+    Row,
+    _checked_cents,
+    _Columns,
+    is_gzip,
+    is_jsonl,
+    is_whitespace,
+    parse_time_ms,
+    read_history,
+)
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "src": pl.UInt32(), "line": pl.Int64(), "customer": pl.String(), "kind": pl.Int8(), "eid": pl.String(),
+    "at_ms": pl.Int64(), "cents": pl.Int64(), "currency": pl.String(), "severity": pl.Int64(),
+}
+_BOM = b"\xef\xbb\xbf"
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() removes from ASCII text
+_PLAIN_AMOUNT = r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$"  # parse_cents' fast branch: exact cents without Decimal
+
+
+@dataclass
+class ColumnRead:
+    """The events of the inputs (`EVENT_SCHEMA`, file order: `src` is the input's index), the bad rows (file
+    order) and which inputs were read row by row (`per_row`, their indexes)."""
+
+    events: pl.DataFrame
+    bad: list[BadRow] = field(default_factory=list)
+    per_row: list[int] = field(default_factory=list)
+
+
+def read_columns(inputs: Inputs, on_progress: Callable[[int], None] | None = None) -> ColumnRead:
+    """Every row of `inputs` as columns. Raises HistoryError as the per-row reader does."""
+    frames: list[pl.DataFrame] = []
+    read = ColumnRead(pl.DataFrame(schema=EVENT_SCHEMA))
+    for src, path in enumerate(inputs.paths):
+        frame = _vectorised(src, path, inputs.layout, read.bad)
+        if frame is None:
+            read.per_row.append(src)
+            frame = _per_row(src, read_history(path, inputs.layout), read.bad)
+        frames.append(frame)
+        if on_progress is not None:
+            on_progress(frame.height)
+    if frames:
+        read.events = pl.concat(frames, how="vertical")  # each in line order, the inputs in order
+    return read
+
+
+def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.DataFrame:
+    """Rows of the per-row reader as columns; its bad rows go to `bad` (in file order, as every caller's)."""
+    lines: list[int] = []
+    customers: list[str] = []
+    kinds: list[int] = []
+    eids: list[str] = []
+    times: list[int] = []
+    cents: list[int] = []
+    currencies: list[str] = []
+    severities: list[int] = []
+    mine: list[BadRow] = []
+    for item in rows:
+        if isinstance(item, BadRow):
+            mine.append(item)
+            continue
+        line, customer, e = item
+        lines.append(line)
+        customers.append(customer)
+        kinds.append(int(e.kind))
+        eids.append(e.event_id)
+        times.append(e.at_ms)
+        cents.append(e.amount_cents)
+        currencies.append(e.currency)
+        severities.append(e.severity)
+    bad.extend(mine)
+    return pl.DataFrame({
+        "src": pl.Series([src] * len(lines), dtype=pl.UInt32), "line": lines, "customer": customers,
+        "kind": pl.Series(kinds, dtype=pl.Int8), "eid": eids, "at_ms": times, "cents": cents,
+        "currency": currencies, "severity": severities,
+    }, schema=EVENT_SCHEMA)
+
+
+def _is_plain(layout: CsvLayout) -> bool:
+    """A purchases log (customer, time, amount, maybe quantity): what the vectorised reader converts."""
+    return (layout.type, layout.event_id, layout.currency, layout.severity) == (None, None, None, None)
+
+
+def _vectorised(src: int, path: Path, layout: CsvLayout, bad: list[BadRow]) -> pl.DataFrame | None:
+    """The events of a plain CSV file read with Polars; None when the file must be read row by row."""
+    odd_delimiter = len(layout.delimiter) != 1 and not is_whitespace(layout.delimiter)
+    if str(path) == "-" or is_jsonl(path) or not _is_plain(layout) or odd_delimiter:
+        return None
+    text = _simple_text(path, is_whitespace(layout.delimiter))
+    if text is None:
+        return None
+    header_line, _, body = text.partition("\n") if not layout.columns else ("", "", text)
+    first = 1 if layout.columns else 2
+    if not layout.columns:
+        header_line = header_line.removesuffix("\r")
+        if '"' in header_line or not header_line.strip():
+            return None  # the per-row reader words the errors of an odd header
+        fields = header_line.split() if is_whitespace(layout.delimiter) else next(
+            csv.reader([header_line], delimiter=layout.delimiter), [])
+        header = [h.strip() for h in fields]
+    else:
+        header = list(layout.columns)
+    columns = _Columns(header, layout)  # a missing column: HistoryError, as the per-row reader says it
+    return _convert(src, str(path), body, first, columns, layout, bad)
+
+
+def _simple_text(path: Path, whitespace: bool) -> str | None:
+    """The file's text when Polars' splitting of it is the csv module's (else None): UTF-8, no NUL, every CR
+    before an LF; for whitespace-delimited files ASCII without the rarer whitespace (VT, FF, FS-US)."""
+    try:
+        data = path.read_bytes()
+        if is_gzip(path):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        return None  # the per-row reader says what is wrong, and reads what it can
+    data = data.removeprefix(_BOM)
+    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if whitespace and (not text.isascii() or re.search("[\x0b\x0c\x1c-\x1f\"]", text)):
+        return None
+    return text
+
+
+def _convert(
+    src: int, source: str, body: str, first: int, columns: _Columns, layout: CsvLayout, bad: list[BadRow],
+) -> pl.DataFrame | None:
+    whitespace = is_whitespace(layout.delimiter)
+    wanted = [i for i in (columns.customer, columns.time, columns.amount, columns.quantity) if i is not None]
+    width = max(wanted) + 1
+    lines = pl.DataFrame({"text": pl.Series([body]).str.split("\n").explode()}).with_row_index("line", first)
+    lines = lines.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_suffix("\r"))
+    text = pl.col("text")
+    if whitespace:
+        split = text.str.replace_all("[ \t\r]+", " ").str.strip_chars(" ").str.splitn(" ", width + 1)
+        quoted = pl.lit(False)
+    else:
+        split = text.str.splitn(layout.delimiter, width + 1)
+        quoted = text.str.contains('"', literal=True)
+    lines = lines.with_columns(split.alias("f"), quoted.alias("quoted"))
+    if not whitespace and not _quotes_close(lines, layout.delimiter):
+        return None
+    frame = lines.select(
+        "line", "text", "quoted",
+        *(pl.col("f").struct.field(f"field_{i}").alias(name) for i, name in _names(columns)),
+    )
+    ok = ~pl.col("quoted")
+    for _, name in _names(columns):
+        ok = ok & pl.col(name).is_not_null()
+    raw = pl.col("customer_raw")
+    frame = frame.with_columns(
+        customer=raw.str.strip_chars(_ASCII_SPACE),
+        ok=ok & (raw.str.len_bytes() == raw.str.len_chars()),
+    ).with_columns(ok=pl.col("ok") & (pl.col("customer").str.len_bytes() > 0))
+    frame = _with_times(frame, columns)
+    frame = _with_cents(frame, columns)
+    fast = frame.filter(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null())
+    slow = frame.filter(~(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null()))
+    events = fast.select(
+        pl.lit(src, dtype=pl.UInt32).alias("src"), "line", "customer",
+        pl.when(pl.col("signed") < 0).then(int(Kind.RETURN)).otherwise(int(Kind.PURCHASE)).cast(pl.Int8).alias(
+            "kind"),
+        (pl.lit(source + ":") + pl.col("line").cast(pl.String)).alias("eid"), "at_ms",
+        pl.col("signed").abs().alias("cents"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
+            "severity"),
+    )
+    rows = _slow_rows(slow, source, columns, whitespace, layout.delimiter)
+    mine: list[BadRow] = []
+    extra = _per_row(src, iter(rows), mine)
+    bad.extend(mine)
+    if extra.height == 0:
+        return events
+    return pl.concat([events, extra], how="vertical").sort("line")
+
+
+def _names(columns: _Columns) -> list[tuple[int, str]]:
+    named = [(columns.customer, "customer_raw"), (columns.time, "time_raw"), (columns.amount, "amount_raw"),
+             (columns.quantity, "quantity_raw")]
+    return [(i, name) for i, name in named if i is not None]
+
+
+def _quotes_close(lines: pl.DataFrame, delimiter: str) -> bool:
+    """Every line with a quote is a whole record of plain or fully quoted fields (no field spans lines)."""
+    d = re.escape(delimiter)
+    one = f'(?:[^"{d}]*|"(?:[^"]|"")*")'
+    pattern = f"^{one}(?:{d}{one})*$"
+    quoted = lines.filter(pl.col("quoted"))
+    return quoted.height == 0 or bool(quoted.select(pl.col("text").str.contains(pattern).all()).item())
+
+
+def _with_times(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
+    """`at_ms` of each row whose time parses (each distinct text parsed once, by the per-row code)."""
+    stamps = frame.filter(pl.col("ok")).get_column("time_raw").unique()
+    parsed: dict[str, int | None] = {}
+    for stamp in stamps.to_list():
+        try:
+            parsed[stamp] = parse_time_ms(stamp, columns.layout.date_format, columns.zone)
+        except (ValueError, OverflowError):
+            parsed[stamp] = None
+    table = pl.DataFrame({"time_raw": list(parsed), "at_ms": list(parsed.values())},
+                         schema={"time_raw": pl.String, "at_ms": pl.Int64})
+    return frame.join(table, on="time_raw", how="left", maintain_order="left")
+
+
+def _with_cents(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
+    """`signed`: each row's amount in cents (negative: a refund) where the fast checks take it."""
+    if columns.amount is None:
+        return frame.with_columns(signed=pl.lit(0, dtype=pl.Int64))
+    if columns.quantity is not None:
+        pairs = frame.filter(pl.col("ok")).select("amount_raw", "quantity_raw").unique()
+        values = [_line_cents(a, q) for a, q in pairs.iter_rows()]
+        table = pairs.with_columns(signed=pl.Series(values, dtype=pl.Int64))
+        return frame.join(table, on=["amount_raw", "quantity_raw"], how="left", maintain_order="left",
+                          nulls_equal=False)
+    amount = pl.col("amount_raw")
+    whole, frac = amount.str.extract(r"^-?([0-9]+)", 1), amount.str.extract(r"\.([0-9]+)$", 1)
+    cents = whole.cast(pl.Int64) * 100 + pl.when(frac.is_null()).then(0).otherwise(
+        frac.str.pad_end(2, "0").cast(pl.Int64))
+    signed = pl.when(amount.str.starts_with("-")).then(-cents).otherwise(cents)
+    return frame.with_columns(signed=pl.when(amount.str.contains(_PLAIN_AMOUNT)).then(signed))
+
+
+def _line_cents(amount: str, quantity: str) -> int | None:
+    """amount x quantity in exact cents, as the per-row reader computes it; None when it refuses them."""
+    try:
+        return _checked_cents(Decimal(amount) * Decimal(quantity))
+    except (ValueError, InvalidOperation, ArithmeticError):
+        return None
+
+
+def _slow_rows(
+    slow: pl.DataFrame, source: str, columns: _Columns, whitespace: bool, delimiter: str,
+) -> list[Row | BadRow]:
+    """The rows the vectorised checks did not take, converted by the per-row code (same rows, same reasons)."""
+    records: list[tuple[int, list[str]]] = []
+    for line, text in slow.select("line", "text").iter_rows():
+        fields = text.split() if whitespace else next(csv.reader([text], delimiter=delimiter), [])
+        records.append((line, fields))
+    return list(columns.convert(iter(records), source))

@@ -1,0 +1,261 @@
+"""Redis serving view: every customer's latest profile, tier membership, frequency caps.
+
+Key layout (all under the configured prefix, default `tierstream:`):
+- `customer:{id}`   HASH  tier, score, r_score, f_score, m_score, segment, at_risk (0/1),
+                          at_risk_score, annual_value, recency_days, frequency, monetary,
+                          returns_amount, complaints, tenure_days, components (JSON),
+                          updated_at (ISO 8601), version (config version), model_version,
+                          p_alive, expected_purchases_90, expected_purchases_365, clv,
+                          potential, potential_basis, value_potential_cell, satisfaction,
+                          satisfaction_points, satisfaction_explanation, proposition, proposition_reason
+                          (the fields of `streams.profile.CustomerProfile.redis_fields`)
+- `tier:{tier}`     ZSET  customer id -> composite score (a customer is in exactly one)
+- `cap:{id}:{type}` ZSET  action id -> epoch seconds sent (expires after the cap window)
+- `at_risk`         ZSET  customer id -> annual_value, customers whose latest profile is at risk
+- `tier_revenue`    HASH  tier -> sum of its customers' `monetary` (the window's net spend), in cents: kept
+                          with each profile write by a script that takes out the customer's previous tier
+                          and spend (what /tiers reports value concentration from)
+
+Writes are buffered (latest profile per customer wins) and sent in pipelines.
+When Redis is away the buffer is kept and retried with backoff; scoring never
+waits on Redis, and the view converges once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from scoring.config import FrequencyCap
+
+log = logging.getLogger("tierstream.redis")
+
+# Atomic cap check: allowed when the action id was already recorded (a resend) or
+# when fewer than max_count sends fall in the window and the cooldown has passed.
+_CAP_SCRIPT = """
+local key, id = KEYS[1], ARGV[1]
+local now, window, max_count, cooldown = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('ZSCORE', key, id) then return {1, 'resend'} end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+if last[2] and now - tonumber(last[2]) < cooldown then return {0, 'cooldown'} end
+if redis.call('ZCARD', key) >= max_count then return {0, 'cap'} end
+redis.call('ZADD', key, now, id)
+redis.call('EXPIRE', key, math.ceil(math.max(window, cooldown)) + 60)
+return {1, 'ok'}
+"""
+
+# A profile write's change to the per-tier revenue: the customer's previous (tier, monetary) out, the new in.
+_REVENUE_SCRIPT = """
+local old = redis.call('HMGET', KEYS[1], 'tier', 'monetary')
+if old[1] and old[1] ~= '' then
+  local cents = math.floor((tonumber(old[2]) or 0) * 100 + 0.5)
+  -- as an integer string: a Lua number would be sent as "-0" or "1e+15", which HINCRBY refuses
+  if cents ~= 0 then redis.call('HINCRBY', KEYS[2], old[1], string.format('%d', -cents)) end
+end
+if ARGV[1] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2]) end
+return 1
+"""
+
+
+@dataclass
+class RedisStats:
+    writes: int = 0
+    flushes: int = 0
+    errors: int = 0
+    retries: int = 0
+    pending: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class RedisView:
+    """Buffered, pipelined writer and reader of the serving view."""
+
+    client: Redis
+    prefix: str
+    tiers: tuple[str, ...]
+    max_batch: int = 1000
+    stats: RedisStats = field(default_factory=RedisStats)
+    _buffer: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _cap_sha: str | None = None
+    _server_id: str | None = None
+    _revenue: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._revenue = self.client.register_script(_REVENUE_SCRIPT)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def put(self, customer: str, profile: Mapping[str, Any] | None) -> None:
+        """Queue a customer's profile (must hold `tier` and `score`; None: delete the customer's keys);
+        the latest wins."""
+        self._buffer[customer] = None if profile is None else dict(profile)
+        self.stats.pending = len(self._buffer)
+
+    async def flush(self) -> bool:
+        """Send what is buffered; False (buffer kept) when Redis fails."""
+        while self._buffer:
+            batch = dict(list(self._buffer.items())[: self.max_batch])
+            try:
+                await self._write(batch)
+            except (RedisError, OSError) as exc:
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                return False
+            for customer, profile in batch.items():
+                if self._buffer.get(customer) is profile:
+                    del self._buffer[customer]
+            self.stats.writes += len(batch)
+            self.stats.flushes += 1
+        self.stats.pending = len(self._buffer)
+        return True
+
+    async def _write(self, batch: Mapping[str, Mapping[str, Any] | None]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for customer, profile in batch.items():
+            change = ["", 0] if profile is None else [str(profile["tier"]), _cents(profile)]
+            await self._revenue(keys=[self.key("customer", customer), self.key("tier_revenue")], args=change,
+                                client=pipe)
+            if profile is None:  # forgotten: no trace left
+                pipe.delete(self.key("customer", customer))
+                for tier in self.tiers:
+                    pipe.zrem(self.key("tier", tier), customer)
+                pipe.zrem(self.key("at_risk"), customer)
+                continue
+            tier = str(profile["tier"])
+            pipe.hset(self.key("customer", customer), mapping=_flat(profile))  # type: ignore[arg-type]
+            for other in self.tiers:
+                if other != tier:
+                    pipe.zrem(self.key("tier", other), customer)
+            pipe.zadd(self.key("tier", tier), {customer: float(profile["score"])})
+            if profile.get("at_risk"):
+                pipe.zadd(self.key("at_risk"), {customer: float(profile.get("annual_value") or 0.0)})
+            else:
+                pipe.zrem(self.key("at_risk"), customer)
+        await pipe.execute()
+
+    async def server_restarted(self) -> bool:
+        """True when Redis answers with another run_id than last time: a new server, its data may be gone."""
+        info = await self.client.info("server")
+        run_id = str(info.get("run_id", ""))
+        restarted = self._server_id is not None and run_id != self._server_id
+        self._server_id = run_id
+        return restarted
+
+    async def run(self, interval: float, stop: asyncio.Event,
+                  on_restart: Callable[[], Awaitable[None]] | None = None, check_every: float = 1.0) -> None:
+        """Flush every `interval` seconds; back off up to 5 s while Redis fails.
+
+        With `on_restart`: every `check_every` seconds, and after Redis failed, the server's run_id is
+        checked; a new one (a restarted Redis, which may have come back empty) calls `on_restart` to
+        queue every profile again, so the view converges without an operator's `redis-resync`.
+        """
+        delay, checked, failed = interval, 0.0, False
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            ok = await self.flush()
+            if ok and on_restart is not None and (failed or time.monotonic() - checked >= check_every):
+                try:
+                    if await self.server_restarted():
+                        log.warning("redis restarted (new run_id): writing every owned customer's profile again")
+                        await on_restart()
+                    checked = time.monotonic()
+                except (RedisError, OSError) as exc:
+                    self.stats.errors += 1
+                    self.stats.last_error = type(exc).__name__
+                    ok = False
+            if not ok:
+                self.stats.retries += 1
+                if delay == interval:
+                    log.warning("redis write failed (%s); retrying with backoff", self.stats.last_error)
+            failed = not ok
+            delay = interval if ok else min(5.0, max(delay * 2, 0.1))
+        await self.flush()
+
+    async def get(self, customer: str) -> dict[str, str] | None:
+        raw = await self.client.hgetall(self.key("customer", customer))
+        if not raw:
+            return None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def tier_counts(self) -> dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for tier in self.tiers:
+            pipe.zcard(self.key("tier", tier))
+        counts = await pipe.execute()
+        return dict(zip(self.tiers, (int(c) for c in counts), strict=True))
+
+    async def tier_revenue(self) -> dict[str, int]:
+        """Each tier's customers' window net spend (`monetary`), in cents."""
+        raw = await self.client.hgetall(self.key("tier_revenue"))
+        stored = {_text(k): int(v) for k, v in raw.items()}
+        return {tier: stored.get(tier, 0) for tier in self.tiers}
+
+    async def check_caps(self, checks: list[tuple[str, str, str, float, FrequencyCap]]) -> list[tuple[bool, str]]:
+        """For each (customer, action type, action id, epoch seconds, cap): atomically record the send if
+        the cap allows it; (allowed, why) in order. One round trip for the whole list."""
+        if self._cap_sha is None:
+            self._cap_sha = await self.client.script_load(_CAP_SCRIPT)
+        pipe = self.client.pipeline(transaction=False)
+        for customer, action_type, action_id, now_s, cap in checks:
+            args: list[str | float] = [action_id, now_s, cap.per_days * 86_400, cap.max_count,
+                                       cap.cooldown_days * 86_400]
+            pipe.evalsha(self._cap_sha, 1, self.key("cap", customer, action_type), *args)
+        answers = await pipe.execute()
+        return [(bool(int(allowed)), _text(why)) for allowed, why in answers]
+
+    async def check_cap(self, customer: str, action_type: str, action_id: str, now_s: float,
+                        cap: FrequencyCap) -> tuple[bool, str]:
+        """One cap check (see `check_caps`)."""
+        return (await self.check_caps([(customer, action_type, action_id, now_s, cap)]))[0]
+
+    async def top_at_risk(self, limit: int, fields: tuple[str, ...]) -> list[tuple[str, list[str | None]]]:
+        """The `limit` most valuable customers of the at-risk index, with the given profile fields."""
+        ranked = await self.client.zrevrange(self.key("at_risk"), 0, limit - 1)
+        return await self.profiles([_text(c) for c in ranked], fields)  # type: ignore[arg-type]
+
+    async def profiles(self, customers: list[str], fields: tuple[str, ...]) -> list[tuple[str, list[str | None]]]:
+        """The given profile fields of each customer (None where missing), in one round trip."""
+        if not customers:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for customer in customers:
+            pipe.hmget(self.key("customer", customer), *fields)
+        rows = await pipe.execute()
+        return [(c, [None if v is None else _text(v) for v in row]) for c, row in zip(customers, rows, strict=True)]
+
+
+def _flat(profile: Mapping[str, Any]) -> dict[str, str | float | int]:
+    flat: dict[str, str | float | int] = {}
+    for name, value in profile.items():
+        if value is None:
+            flat[name] = ""
+        elif isinstance(value, bool):
+            flat[name] = int(value)
+        elif isinstance(value, (int, float, str)):
+            flat[name] = value
+        else:
+            flat[name] = json.dumps(value, separators=(",", ":"), default=str)
+    return flat
+
+
+def _cents(profile: Mapping[str, Any]) -> int:
+    """A profile's `monetary` in cents, rounded as the revenue script rounds the stored text."""
+    return math.floor(float(profile.get("monetary") or 0) * 100 + 0.5)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,272 @@
+"""The columnar batch replay (`streams.offline.batch`) against the per-row replay, its reference.
+
+Over random logs (late, duplicate, out-of-window and negative-time events, returns, complaints, currencies
+with and without a rate, reused ids, bad rows of every kind, quoted fields, CRLF, blank lines, several
+files, gzip) both write the same bytes, report the same bad rows in the same order and count the same.
+What the columnar reader does not convert itself it reads row by row (`per_row`); what the columnar fold
+does not reproduce (ids beyond the exact memory) it hands to the core's fold: both are exercised here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from scoring.config import ScoringConfig
+from scoring.state import CustomerState
+from streams.cli.base import parse_day
+from streams.offline.batch import batch_population, batch_purchases
+from streams.offline.columnar import read_columns
+from streams.offline.history import BadRow, CsvLayout, Inputs
+from streams.offline.parallel import is_columnar, replay_inputs
+from streams.offline.purchases import read_purchases
+from streams.offline.replay import ReplayStats, population
+
+AS_OF = parse_day("2024-06-30")
+PROPS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+CUSTOMERS = ["c1", "c2", " c3 ", "c4", "", "  ", "é5", "c\udcff"]
+TIMES = ["2024-06-01", "2024-06-30T23:59:59", "2024-05-01T10:00:00+02:00", "20240105", "2023-01-05",
+         "2024-07-01", "1969-12-31", "bad", "2024-02-30", " 2024-03-03 ", "2024-06-15 08:00:00"]
+AMOUNTS = ["12.5", "-3.00", "0", "abc", "1e3", " 7", "12.345", "9999999999", "-0.5", "5.", "+4", "100"]
+QUANTITIES = ["1", "2", "-1", "0.5", "x", "3"]
+KINDS = ["purchase", "return", "Complaint", "enquiry", "refund", "bogus"]
+CURRENCIES = ["", "USD", "EUR", "GBP"]
+SEVERITIES = ["", "1", "5", "9"]
+
+
+def config(exact_ids: int, tiering: str) -> ScoringConfig:
+    return ScoringConfig(fx_rates={"EUR": 1.0837}, dedupe_exact_ids=exact_ids, tiering=tiering)
+
+
+def both(inputs: Inputs, scoring: ScoringConfig) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """(columnar, per row): output text, bad rows reported, and every count."""
+    runs = []
+    for jobs in (None, 1):  # no --jobs: columnar; --jobs 1: the per-row reader in this process
+        out, bad = io.StringIO(), list[BadRow]()
+        stats = replay_inputs(inputs, AS_OF, scoring, out, on_bad=bad.append, jobs=jobs)
+        runs.append((out.getvalue(), bad, stats.rows, stats.bad, stats.after_as_of, stats.duplicates,
+                     stats.rejected, stats.customers, dict(stats.tiers), stats.grouped, stats.calibrated_from))
+    return runs[0], runs[1]
+
+
+@st.composite
+def plain_line(draw: st.DrawFn, quantity: bool, delimiter: str) -> str:
+    fields = [draw(st.sampled_from(CUSTOMERS)), draw(st.sampled_from(TIMES)), draw(st.sampled_from(AMOUNTS))]
+    if quantity:
+        fields.append(draw(st.sampled_from(QUANTITIES)))
+    shape = draw(st.sampled_from(["plain"] * 6 + ["short", "blank", "quoted", "extra"]))
+    if delimiter == "whitespace":
+        fields = [f.strip() or "x" for f in fields]
+        joined = draw(st.sampled_from([" ", "\t", "  "])).join(fields)
+        return {"short": fields[0], "blank": "   ", "quoted": joined, "extra": joined + " more"}.get(shape, joined)
+    if shape == "short":
+        return delimiter.join(fields[:2])
+    if shape == "blank":
+        return ""
+    if shape == "quoted":
+        return delimiter.join(f'"{f}"' for f in fields)
+    return delimiter.join(fields) + (delimiter + "extra" if shape == "extra" else "")
+
+
+@st.composite
+def plain_file(draw: st.DrawFn, quantity: bool, delimiter: str) -> str:
+    lines = draw(st.lists(plain_line(quantity, delimiter), min_size=0, max_size=25))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    return end.join(lines) + draw(st.sampled_from(["", end]))
+
+
+def write(path: Path, text: str) -> Path:
+    data = text.encode("utf-8", "surrogateescape")
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return path
+
+
+@PROPS
+@given(files=st.lists(st.booleans(), min_size=1, max_size=3), headed=st.booleans(), data=st.data(),
+       quantity=st.booleans(), delimiter=st.sampled_from([",", ";", "whitespace"]),
+       tiering=st.sampled_from(["calibrated", "absolute"]))
+def test_plain_logs_replay_alike(
+    tmp_path_factory: pytest.TempPathFactory, files: list[bool], headed: bool, data: st.DataObject,
+    quantity: bool, delimiter: str, tiering: str,
+) -> None:
+    folder = tmp_path_factory.mktemp("plain")
+    columns = ["customer_id", "occurred_at", "amount"] + (["quantity"] if quantity else [])
+    sep = " " if delimiter == "whitespace" else delimiter
+    paths = []
+    for n, gz in enumerate(files):
+        body = data.draw(plain_file(quantity, delimiter))
+        text = (sep.join(columns) + "\n" + body) if headed else body
+        paths.append(write(folder / f"h{n}.csv{'.gz' if gz else ''}", text))
+    layout = CsvLayout(quantity="quantity" if quantity else None, delimiter=delimiter,
+                       columns=() if headed else tuple(columns))
+    columnar, per_row = both(Inputs(tuple(paths), layout), config(2048, tiering))
+    assert columnar == per_row
+
+
+@st.composite
+def general_line(draw: st.DrawFn) -> str:
+    return ",".join([
+        draw(st.sampled_from(CUSTOMERS[:5])), draw(st.sampled_from(TIMES)), draw(st.sampled_from(AMOUNTS)),
+        draw(st.sampled_from(KINDS)), draw(st.sampled_from(["e1", "e2", "e3", "e4", "", "e1 "])),
+        draw(st.sampled_from(CURRENCIES)), draw(st.sampled_from(SEVERITIES)),
+    ])
+
+
+@PROPS
+@given(lines=st.lists(general_line(), max_size=40), exact_ids=st.sampled_from([0, 1, 2, 2048]),
+       tiering=st.sampled_from(["calibrated", "absolute"]), twice=st.booleans())
+def test_typed_logs_with_ids_and_currencies_replay_alike(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], exact_ids: int, tiering: str, twice: bool,
+) -> None:
+    path = write(tmp_path_factory.mktemp("typed") / "t.csv",
+                 "\n".join(["customer_id,occurred_at,amount,type,event_id,currency,severity", *lines]))
+    layout = CsvLayout(type="type", event_id="event_id", currency="currency", severity="severity")
+    inputs = Inputs((path, path) if twice else (path,), layout)  # the same file twice: every id again
+    columnar, per_row = both(inputs, config(exact_ids, tiering))
+    assert columnar == per_row
+
+
+@st.composite
+def event_line(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["purchase", "return", "complaint", "enquiry"]))
+    event: dict[str, object] = {
+        "type": kind, "event_id": draw(st.sampled_from(["e1", "e2", "e3", "e4", "e5"])),
+        "customer_id": draw(st.sampled_from(["c1", "c2", "c3"])),
+        "occurred_at": draw(st.sampled_from(["2024-06-01T10:00:00Z", "2023-01-01T00:00:00Z",
+                                              "2024-07-02T00:00:00Z", "2024-06-30T22:00:00-05:00"])),
+    }
+    if kind in ("purchase", "return"):
+        event["amount"] = draw(st.sampled_from(["10.00", "3.5", 7]))
+        event["currency"] = draw(st.sampled_from(["USD", "EUR", "GBP"]))
+    if kind == "purchase":
+        event["order_id"] = "o"
+    if kind == "return":
+        event["order_id"] = "o"
+    if kind == "complaint":
+        event["severity"] = draw(st.sampled_from([1, 3, 5]))
+    if kind == "enquiry":
+        event["topic"] = "t"
+    return draw(st.sampled_from([json.dumps(event)] * 8 + ["{not json", json.dumps({**event, "x": 1})]))
+
+
+@PROPS
+@given(lines=st.lists(event_line(), max_size=30), exact_ids=st.sampled_from([1, 2048]))
+def test_jsonl_events_replay_alike(tmp_path_factory: pytest.TempPathFactory, lines: list[str], exact_ids: int) -> None:
+    path = write(tmp_path_factory.mktemp("jsonl") / "e.jsonl", "\n".join(lines) + "\n")
+    columnar, per_row = both(Inputs((path,), CsvLayout()), config(exact_ids, "calibrated"))
+    assert columnar == per_row
+
+
+def unremembered(state: CustomerState) -> tuple[object, ...]:
+    """A state without its id memory (which the columnar fold leaves empty), buckets in their order."""
+    return (list(state.buckets.items()), *state._replace(seen=(), filters=(), buckets={}))
+
+
+@st.composite
+def mostly_good_line(draw: st.DrawFn) -> str:
+    """A typed row that is mostly readable: in-window days in any order, ids that repeat now and then."""
+    day = draw(st.sampled_from(["2024-06-01", "2024-05-01", "2024-06-30T10:00:00", "2023-03-01", "2024-01-15"]))
+    return ",".join([
+        draw(st.sampled_from(["c1", "c2", "c3"])), day,
+        draw(st.sampled_from(["12.5", "-3", "0", "7.25", "0.35", "0.41"])),
+        draw(st.sampled_from(["purchase", "purchase", "return", "complaint", "enquiry"])),
+        draw(st.sampled_from(["", "", "", "e1", "e2"])), draw(st.sampled_from(["", "USD", "EUR", "GBP"])),
+        draw(st.sampled_from(["", "2", "5"])),
+    ])
+
+
+@PROPS
+@given(lines=st.lists(st.one_of(mostly_good_line(), general_line()), max_size=40),
+       exact_ids=st.sampled_from([1, 2048]))
+@example(lines=["c1,2024-06-01,5,purchase,,,", "c1,2024-05-01,3,purchase,,,"], exact_ids=2048)  # days out of order
+def test_columnar_states_are_the_folds(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], exact_ids: int,
+) -> None:
+    path = write(tmp_path_factory.mktemp("states") / "s.csv",
+                 "\n".join(["customer_id,occurred_at,amount,type,event_id,currency,severity", *lines]))
+    inputs = Inputs((path,), CsvLayout(type="type", event_id="event_id", currency="currency", severity="severity"))
+    mine, theirs = ReplayStats(), ReplayStats()
+    columnar = batch_population(inputs, AS_OF, config(exact_ids, "calibrated"), mine)
+    per_row = population(inputs.rows(), AS_OF, config(exact_ids, "calibrated"), theirs)
+    assert list(columnar) == list(per_row)
+    assert [unremembered(s) for s in columnar.values()] == [unremembered(s) for s in per_row.values()]
+    assert (mine.rows, mine.bad, mine.rejected, mine.duplicates) == (
+        theirs.rows, theirs.bad, theirs.rejected, theirs.duplicates)
+
+
+# --- which inputs are read row by row, explicitly -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "text", "layout"), [
+    ("e.jsonl", '{"type": "enquiry"}\n', CsvLayout()),
+    ("t.csv", "customer_id,occurred_at,amount,type\nc1,2024-01-01,1,purchase\n", CsvLayout(type="type")),
+    ("cr.csv", "customer_id,occurred_at,amount\rc1,2024-01-01,1\r", CsvLayout()),
+    ("span.csv", 'customer_id,occurred_at,amount\n"c\n1",2024-01-01,1\n', CsvLayout()),
+    ("mid.csv", 'customer_id,occurred_at,amount\nc"1,2024-01-01,1\n', CsvLayout()),
+    ("latin.csv", "customer_id,occurred_at,amount\nc\xe9,2024-01-01,1\n", CsvLayout()),
+    ("broken.csv.gz", "", CsvLayout()),
+])
+def test_inputs_the_vectorised_reader_leaves_to_the_row_reader(
+    tmp_path: Path, name: str, text: str, layout: CsvLayout,
+) -> None:
+    path = tmp_path / name
+    if name == "broken.csv.gz":
+        rows = "".join(f"c{n},2024-01-{n % 28 + 1:02},{n * 7 % 1000}\n" for n in range(3000))
+        whole = gzip.compress(("customer_id,occurred_at,amount\n" + rows).encode())
+        path.write_bytes(whole[:len(whole) // 2])  # cut: rows, then a bad row saying the rest is lost
+    elif name == "latin.csv":
+        path.write_bytes(text.encode("latin-1"))
+    else:
+        path.write_text(text, newline="")
+    read = read_columns(Inputs((path,), layout))
+    assert read.per_row == [0]
+    columnar, per_row = both(Inputs((path,), layout), config(2048, "calibrated"))
+    assert columnar == per_row
+
+
+def test_plain_csv_is_read_vectorised_with_quoted_rows_converted_row_by_row(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", 'customer_id,occurred_at,amount\nc1,2024-01-01,1.5\n"c,2",2024-01-02,"2"\n'
+                                     ",2024-01-03,1\n")
+    read = read_columns(Inputs((path,), CsvLayout()))
+    assert read.per_row == []
+    assert read.events.get_column("customer").to_list() == ["c1", "c,2"]
+    assert read.events.get_column("cents").to_list() == [150, 200]
+    assert read.bad == [BadRow(4, "customer id is empty", ",2024-01-03,1", str(path))]
+
+
+def test_strict_exact_and_jobs_replay_row_by_row() -> None:
+    assert is_columnar(exact=False, strict=False, jobs=None)
+    assert not is_columnar(exact=False, strict=True, jobs=None)
+    assert not is_columnar(exact=True, strict=False, jobs=None)
+    assert not is_columnar(exact=False, strict=False, jobs=2)
+
+
+@PROPS
+@given(lines=st.lists(st.one_of(mostly_good_line(), general_line()), max_size=40), twice=st.booleans(),
+       until=st.sampled_from([None, AS_OF, AS_OF - 40]))
+def test_purchases_for_fit_read_alike(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], twice: bool, until: int | None,
+) -> None:
+    path = write(tmp_path_factory.mktemp("fit") / "f.csv",
+                 "\n".join(["customer_id,occurred_at,amount,type,event_id,currency,severity", *lines]))
+    layout = CsvLayout(type="type", event_id="event_id", currency="currency", severity="severity")
+    paths = [path, path] if twice else [path]
+    assert batch_purchases(paths, layout, until, config(2048, "calibrated")) == read_purchases(
+        paths, layout, until, config(2048, "calibrated"))
+
+
+def test_purchases_for_fit_of_a_plain_log_read_alike(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", "customer_id,occurred_at,amount\nc2,2024-06-01,3.10\nc1,2024-05-01,-2\n"
+                                     "c2,2024-04-01,7\nc1,2024-05-02,1\n,2024-01-01,1\nc3,bad,1\nc3,2024-06-02,0.35\n"
+                                     "c3,2024-06-03,0.41\n")  # 35 / 100 is not 35 * 0.01 (one ulp)
+    assert batch_purchases([path], CsvLayout(), AS_OF) == read_purchases([path], CsvLayout(), AS_OF)
+    assert list(batch_purchases([path], CsvLayout()).histories) == ["c2", "c1", "c3"]

@@ -1,0 +1,81 @@
+"""The one customer profile record: its Redis hash, API document and CustomerScore message agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.outputs import CustomerScore
+from streams.profile import MODEL_FIELDS, OFFERING_FIELDS, CustomerProfile, stored_profile
+from tests.serving.model_kit import cdnow_model, scored
+
+SHARED = ("tier", "score", "r_score", "f_score", "m_score", "segment", "at_risk", "at_risk_score", "annual_value",
+          "recency_days", "frequency", "monetary", "returns_amount", "complaints", "tenure_days", "model_version",
+          "calibration_version", *MODEL_FIELDS, *OFFERING_FIELDS)
+
+
+@pytest.fixture(scope="module", params=["rules", "model"])
+def profiles(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[CustomerProfile]:
+    model = cdnow_model(tmp_path_factory.mktemp("model")) if request.param == "model" else None
+    handler, flush = scored(model)
+    out = []
+    for _, customer, _ in flush.states:
+        state = handler.cache.get(customer)
+        assert state is not None
+        profile = stored_profile(customer, state, handler.config, model)
+        assert profile is not None
+        out.append(profile)
+    return out
+
+
+def renderings(profile: CustomerProfile) -> tuple[dict, dict, dict]:
+    message = profile.message("0" * 32, "test", profile.updated_ms, datetime(2024, 1, 1, tzinfo=UTC))
+    return profile.redis_fields(), profile.document(), CustomerScore.model_validate_json(
+        message.model_dump_json()).model_dump(mode="json")
+
+
+def test_every_rendering_shows_the_same_figures(profiles: list[CustomerProfile]) -> None:
+    for profile in profiles:
+        redis, document, message = renderings(profile)
+        for name in SHARED:
+            assert redis[name] == document[name], name
+            if name in message:
+                assert message[name] == redis[name], name
+        assert redis["components"] == document["components"] == message["components"]
+        assert redis["version"] == document["config_version"] == message["config_version"]
+
+
+def test_money_is_rounded_to_cents_and_names_are_the_r_f_m_scores(profiles: list[CustomerProfile]) -> None:
+    for profile in profiles:
+        redis, _, _ = renderings(profile)
+        assert round(redis["monetary"], 2) == redis["monetary"]
+        assert {"r_score", "f_score", "m_score"} <= set(redis) and "r" not in redis
+
+
+def test_with_a_model_every_profile_has_clv_and_the_model_version(profiles: list[CustomerProfile]) -> None:
+    with_model = [p for p in profiles if p.model_version is not None]
+    without = [p for p in profiles if p.model_version is None]
+    assert bool(with_model) != bool(without)  # one fixture parameter each
+    for profile in with_model:
+        assert all(profile.model[name] is not None for name in MODEL_FIELDS)
+        assert profile.model_version == "cdnow-v2"
+    for profile in without:
+        assert all(profile.model[name] is None for name in MODEL_FIELDS)
+    for profile in profiles:  # the potential's basis follows the model; every profile has its offering
+        fields = profile.offering_fields()
+        assert fields["potential_basis"] == ("model" if profile.model_version else "rules")
+        assert None not in fields.values() and 0 <= fields["potential"] <= 1
+
+
+def test_stored_profile_is_what_the_worker_published(tmp_path: Path) -> None:
+    model = cdnow_model(tmp_path)
+    handler, flush = scored(model)
+    published = dict(flush.profiles)
+    assert len(published) == 6
+    for customer, fields in published.items():
+        state = handler.cache.get(customer)
+        assert state is not None
+        again = stored_profile(customer, state, handler.config, model)
+        assert again is not None and again.redis_fields() == fields

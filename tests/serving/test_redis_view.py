@@ -1,0 +1,124 @@
+"""RedisView's key layout against a real Redis (REDIS_URL, else 127.0.0.1:6379, else one we start), under a
+key prefix of its own per test (removed after)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from scoring.config import FrequencyCap
+from streams.serving.redis_view import RedisView
+from tests.kits.services import delete_keys_with_prefix
+
+TIERS = ("AAA", "A", "B", "C")
+
+
+@pytest.fixture
+async def view(redis_url: str, key_prefix: str) -> AsyncIterator[RedisView]:
+    prefix = f"{key_prefix}view-{uuid.uuid4().hex[:8]}:"
+    client = Redis.from_url(redis_url)
+    try:
+        yield RedisView(client, prefix, TIERS)
+    finally:
+        await client.aclose()
+        delete_keys_with_prefix(redis_url, prefix)
+
+
+def profile(tier: str, score: float, at_risk: bool = False, annual_value: float = 100.0) -> dict[str, Any]:
+    return {"tier": tier, "score": score, "at_risk": at_risk, "annual_value": annual_value, "recency_days": None,
+            "components": [{"name": "recency", "value": 3, "points": 1.5}], "segment": "loyal"}
+
+
+async def keys(view: RedisView) -> set[str]:
+    return {k.decode()[len(view.prefix):] async for k in view.client.scan_iter(match=f"{view.prefix}*")}
+
+
+async def test_a_profile_is_a_hash_plus_its_tier_and_at_risk_entries(view: RedisView) -> None:
+    view.put("c1", profile("A", 71.5, at_risk=True, annual_value=250.0))
+    assert await view.flush()
+    assert await keys(view) == {"customer:c1", "tier:A", "at_risk", "tier_revenue"}
+    stored = await view.get("c1")
+    assert stored == {"tier": "A", "score": "71.5", "at_risk": "1", "annual_value": "250.0", "recency_days": "",
+                      "components": '[{"name":"recency","value":3,"points":1.5}]', "segment": "loyal"}
+    assert await view.client.zscore(view.key("tier", "A"), "c1") == 71.5
+    assert await view.client.zscore(view.key("at_risk"), "c1") == 250.0
+
+
+async def test_a_customer_is_in_exactly_one_tier(view: RedisView) -> None:
+    view.put("c1", profile("A", 71.5, at_risk=True))
+    await view.flush()
+    view.put("c1", profile("B", 40.0))
+    await view.flush()
+    assert await view.tier_counts() == {"AAA": 0, "A": 0, "B": 1, "C": 0}
+    assert await view.client.zscore(view.key("at_risk"), "c1") is None
+
+
+async def test_the_latest_profile_wins_before_a_flush(view: RedisView) -> None:
+    view.put("c1", profile("C", 10.0))
+    view.put("c1", profile("AAA", 95.0))
+    assert view.stats.pending == 1
+    assert await view.flush()
+    assert view.stats.writes == 1 and view.stats.pending == 0
+    assert (await view.get("c1") or {})["tier"] == "AAA"
+    assert await view.tier_counts() == {"AAA": 1, "A": 0, "B": 0, "C": 0}
+
+
+async def test_none_deletes_every_trace(view: RedisView) -> None:
+    view.put("c1", profile("A", 70.0, at_risk=True))
+    view.put("c2", profile("A", 60.0))
+    await view.flush()
+    view.put("c1", None)
+    await view.flush()
+    assert await view.get("c1") is None
+    assert await keys(view) == {"customer:c2", "tier:A", "tier_revenue"}  # the tiers' total, not c1's
+
+
+async def test_each_tier_holds_its_customers_latest_window_spend(view: RedisView) -> None:
+    """Every write moves the customer's previous spend out of its previous tier; a deletion takes it out."""
+    for customer, tier, monetary in [("c1", "A", 100.25), ("c2", "A", 50.0), ("c3", "C", -20.5)]:
+        view.put(customer, {**profile(tier, 50.0), "monetary": monetary})
+    await view.flush()
+    assert await view.tier_revenue() == {"AAA": 0, "A": 15_025, "B": 0, "C": -2_050}
+    view.put("c1", {**profile("AAA", 90.0), "monetary": 300.1})  # up a tier, more spend
+    view.put("c3", None)
+    await view.flush()
+    view.put("c2", {**profile("A", 55.0), "monetary": 50.0})  # rewritten unchanged: no change
+    await view.flush()
+    assert await view.tier_revenue() == {"AAA": 30_010, "A": 5_000, "B": 0, "C": 0}
+
+
+async def test_a_customer_with_no_spend_or_a_large_spend_is_rewritten_without_a_redis_error(view: RedisView) -> None:
+    """A Lua number passed to HINCRBY is sent as "-0" (no spend) or "1e+15" (large): Redis refuses both, and
+    the whole batch of profile writes used to fail and be retried for ever."""
+    for monetary in (0.0, 12_345_678_901_234.56, 0.0):
+        view.put("zero", {**profile("B", 40.0), "monetary": monetary})
+        view.put("other", {**profile("C", 10.0), "monetary": 1.0})
+        assert await view.flush(), view.stats.last_error
+    assert await view.tier_revenue() == {"AAA": 0, "A": 0, "B": 0, "C": 100}
+
+
+async def test_top_at_risk_ranks_by_annual_value(view: RedisView) -> None:
+    for customer, value in [("low", 10.0), ("high", 900.0), ("mid", 300.0)]:
+        view.put(customer, profile("B", 40.0, at_risk=True, annual_value=value))
+    view.put("safe", profile("B", 40.0, annual_value=5000.0))
+    await view.flush()
+    top = await view.top_at_risk(2, ("tier", "annual_value"))
+    assert top == [("high", ["B", "900.0"]), ("mid", ["B", "300.0"])]
+
+
+async def test_frequency_caps_count_sends_in_the_window_and_the_cooldown(view: RedisView) -> None:
+    cap = FrequencyCap(max_count=2, per_days=7, cooldown_days=1)
+    day = 86_400.0
+    assert await view.check_cap("c1", "call", "a1", 0.0, cap) == (True, "ok")
+    assert await view.check_cap("c1", "call", "a1", 10.0, cap) == (True, "resend")  # the same action again
+    assert await view.check_cap("c1", "call", "a2", 0.5 * day, cap) == (False, "cooldown")
+    assert await view.check_cap("c1", "call", "a3", 2 * day, cap) == (True, "ok")
+    assert await view.check_cap("c1", "call", "a4", 4 * day, cap) == (False, "cap")
+    assert await view.check_cap("c1", "call", "a5", 8 * day, cap) == (True, "ok")  # a1 left the window
+    assert await view.check_cap("c1", "email", "a6", 4 * day, cap) == (True, "ok")  # another type's own cap
+    assert await keys(view) == {"cap:c1:call", "cap:c1:email"}
+    assert 0 < await view.client.ttl(view.key("cap", "c1", "call")) <= 7 * 86_400 + 60

@@ -1,0 +1,125 @@
+"""Soak: steady load at ~80 % of the measured maximum; memory flat, lag back to zero.
+
+One worker (wall clock, sweeps on: as in production) scores a fixed population of customers. First
+its maximum rate is measured with a burst (events produced as fast as possible, scored events per
+second from /health); then events arrive at 80 % of it for $TIERSTREAM_SOAK_SECONDS (default 30;
+set it for a longer soak) while the worker's resident memory (VmRSS in /proc/<pid>/status) is sampled
+every second. Then:
+- memory is flat: after a warm-up (the first fifth), the median of the last third of the samples is
+  within RSS_TOLERANCE of the median of the first third (a leak grows steadily; a few MiB of state
+  per customer-day and allocator noise do not);
+- after the load stops the consumer lag returns to zero (/metrics `tierstream_consumer_lag`) and
+  every produced event has been scored (/health `events_scored`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.kits.faults import metrics_lag, report, rss_kib
+from tests.kits.stream import StartStream, Upstream, complaint, enquiry, eventually, purchase, refund
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SOAK_SECONDS = float(os.environ.get("TIERSTREAM_SOAK_SECONDS") or 30)
+CUSTOMERS = 2000
+BURST = 6000  # events of the max-rate measurement
+LOAD_SHARE = 0.8
+RSS_TOLERANCE = 0.10  # relative growth allowed between the first and the last third
+RSS_SLACK_KIB = 12 * 1024  # and in absolute terms, for a small worker
+
+
+class Events:
+    """Random typed events for a fixed population, timed just before now (wall clock)."""
+
+    def __init__(self, seed: int, prefix: str) -> None:
+        self.rng = random.Random(seed)
+        self.customers = [f"{prefix}-{i:05d}" for i in range(CUSTOMERS)]
+        self.serial = 0
+
+    def next(self) -> dict[str, Any]:
+        self.serial += 1
+        customer = self.rng.choice(self.customers)
+        at = datetime.now(UTC) - timedelta(seconds=self.rng.uniform(1, 3600))
+        event_id = f"soak-{self.serial}"
+        roll = self.rng.random()
+        if roll < 0.7:
+            return purchase(customer, f"{self.rng.lognormvariate(3.5, 0.6):.2f}", at, event_id)
+        if roll < 0.8:
+            return refund(customer, f"{self.rng.uniform(1, 40):.2f}", at, event_id)
+        if roll < 0.88:
+            return complaint(customer, self.rng.randint(1, 5), at, event_id)
+        return enquiry(customer, at, event_id)
+
+
+async def test_memory_is_flat_and_lag_returns_to_zero(start_stream: StartStream, upstream: Upstream) -> None:
+    async with start_stream("soak") as group:
+        worker, topic = group.worker, group.topics.events
+        events = Events(7, f"soak-{group.settings.app_id[-8:]}")
+        produced = 0
+
+        async def scored() -> int:
+            health = await worker.health()
+            return int(health["events_scored"]) if health else 0
+
+        # 1. the maximum rate: a burst, timed from the first scored event to the last
+        await upstream.send_all(topic, [events.next() for _ in range(BURST)])
+        produced += BURST
+        await eventually(lambda: _at_least(scored, 1), "the first scored event", within=60, interval=0.05)
+        started = time.monotonic()
+        await eventually(lambda: _at_least(scored, produced), "the burst to be scored", within=300, interval=0.1)
+        max_rate = (BURST - 1) / max(time.monotonic() - started, 1e-3)
+        rate = LOAD_SHARE * max_rate
+
+        # 2. steady load at `rate` for SOAK_SECONDS, RSS sampled every second
+        samples: list[int] = []
+        load_started = time.monotonic()
+        next_sample = load_started
+        tick = 0.1
+        while (elapsed := time.monotonic() - load_started) < SOAK_SECONDS:
+            due = int(elapsed * rate) - (produced - BURST)
+            if due > 0:
+                futures = [await upstream.producer.send(topic, json.dumps(e).encode(), key=e["customer_id"].encode())
+                           for e in (events.next() for _ in range(due))]
+                produced += due
+                await asyncio.gather(*futures)
+            if time.monotonic() >= next_sample:
+                assert worker.alive(), worker.log_tail()
+                samples.append(rss_kib(worker.pid))
+                next_sample += 1.0
+            await asyncio.sleep(tick)
+        load_stopped = time.monotonic()
+
+        # 3. lag back to zero, every event scored
+        async def drained() -> bool:
+            return await scored() >= produced and await metrics_lag(worker) == 0
+
+        await eventually(drained, f"lag 0 and {produced} events scored", within=300, interval=0.5)
+        drain = time.monotonic() - load_stopped
+
+        warm = samples[len(samples) // 5:]
+        third = max(1, len(warm) // 3)
+        first, last = statistics.median(warm[:third]), statistics.median(warm[-third:])
+        report("test_fault_soak", f"soak {SOAK_SECONDS:.0f}s at {LOAD_SHARE:.0%} of {max_rate:.0f} events/s",
+               faults_injected=0, events_produced=produced, scored=await scored(),
+               dead_lettered=int((await worker.health() or {}).get("dead_lettered", -1)),
+               outputs_expected=None, outputs_found=None, duplicates=None, recovery_s=drain,
+               max_rate=round(max_rate), rate=round(rate), rss_first_mib=round(first / 1024, 1),
+               rss_last_mib=round(last / 1024, 1), rss_samples=len(samples))
+        print(f"max {max_rate:.0f}/s, load {rate:.0f}/s, RSS {first / 1024:.1f} -> {last / 1024:.1f} MiB, "
+              f"drained in {drain:.1f}s", flush=True)
+        assert last - first <= max(RSS_TOLERANCE * first, RSS_SLACK_KIB), (
+            f"RSS grew from {first / 1024:.1f} to {last / 1024:.1f} MiB: {[round(s / 1024) for s in samples]}")
+
+
+async def _at_least(probe: Any, target: int) -> bool:
+    return bool(await probe() >= target)
