@@ -19,6 +19,7 @@ import concurrent.futures
 import importlib
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -88,15 +89,15 @@ class EmbeddedProcess(ChildProcess):
         """``host:port`` string, as Kafka clients want for bootstrap servers."""
         return f"{self.host}:{self.port}"
 
-    def stop(self, timeout: float = 5.0, keep_log: bool | None = None) -> int | None:  # type: ignore[override]
-        """Terminate (SIGTERM) then, after ``timeout`` s, kill (SIGKILL) this pid.
+    def stop(self, grace: float = 5.0, sig: int = signal.SIGTERM, *, keep_log: bool | None = None) -> int | None:
+        """Terminate (SIGTERM) then, after ``grace`` s, kill (SIGKILL) this pid.
 
         The temp log is deleted unless ``keep_log`` (default: $TIERSTREAM_KEEP_SERVICE_LOGS
         is set).  Idempotent.  Returns the exit code, or None if it could not be reaped.
         """
         if not self._stopped:
             self._stopped = True
-            super().stop(grace=timeout)
+            super().stop(grace, sig)
             with _RUNNING_LOCK:
                 _RUNNING.pop(self.pid, None)
             if not (bool(os.environ.get(KEEP_LOGS_ENV)) if keep_log is None else keep_log):
@@ -120,7 +121,7 @@ def stop_all(timeout: float = 5.0) -> None:
     with _RUNNING_LOCK:
         procs = list(_RUNNING.values())
     for proc in procs:
-        proc.stop(timeout=timeout)
+        proc.stop(grace=timeout)
 
 
 atexit.register(stop_all)
