@@ -7,15 +7,14 @@ it) sampled while the thread holds the GIL, i.e. following Python CPU time;
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+from streams.local.process import ChildProcess
 
 if TYPE_CHECKING:
     from bench.context import Context
@@ -33,27 +32,18 @@ class Profiler:
     def __init__(self, ctx: Context, proc: Process, name: str) -> None:
         self.binary = py_spy() if ctx.profile_dir is not None else None
         self.proc = proc
-        self.popen: subprocess.Popen[bytes] | None = None
+        self.spy: ChildProcess | None = None
         self.raw = (ctx.profile_dir or Path()) / f"{name}.txt"
 
     def __enter__(self) -> Profiler:
         if self.binary is not None:
             self.raw.parent.mkdir(parents=True, exist_ok=True)
-            self.popen = subprocess.Popen(
-                [self.binary, "record", "--pid", str(self.proc.pid), "--output", str(self.raw), "--format", "raw",
-                 "--rate", "50", "--gil", "--nonblocking"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.spy = ChildProcess.start(
+                "py-spy", [self.binary, "record", "--pid", str(self.proc.pid), "--output", str(self.raw), "--format",
+                           "raw", "--rate", "50", "--gil", "--nonblocking"], None)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.popen.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
-        try:
-            self.popen.wait(30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(5)
+        if self.spy is not None:
+            self.spy.stop(grace=30, sig=signal.SIGINT)  # py-spy writes its output on SIGINT

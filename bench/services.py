@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from streams.local.embedded import EmbeddedProcess, free_port, start_redis, start_tansu
+from streams.local.process import ChildProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -75,35 +73,12 @@ def get_json(url: str, timeout: float = 2.0, body: dict[str, Any] | None = None)
         return None
 
 
-@dataclass
-class Process:
+@dataclass(eq=False, kw_only=True)
+class Process(ChildProcess):
     """A Python child process on a web port, with its output in a log file."""
 
-    name: str
-    argv: list[str]
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    popen: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"{self.name}.log"
-
-    def start(self) -> Process:
-        log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.started = time.perf_counter()
-        self.popen = subprocess.Popen([*self.argv, "--web-port", str(self.port)], cwd=self.workdir, env=env,
-                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-        log.close()
-        return self
+    log_path: Path
+    port: int
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -111,36 +86,11 @@ class Process:
     def get(self, path: str, timeout: float = 2.0) -> dict[str, Any] | None:
         return get_json(self.url(path), timeout)
 
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{self.name} exited: {tail}")
-
     def rss(self) -> int:
         return rss_bytes(self.pid)
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM this pid, then SIGKILL after `timeout` s."""
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self.popen.wait(10)
 
 
 def start_worker(name: str, config: dict[str, Any], workdir: Path, module: str = "bench.worker",
@@ -148,7 +98,10 @@ def start_worker(name: str, config: dict[str, Any], workdir: Path, module: str =
     """A worker (or the bare Faust app) from a YAML config written into `workdir`."""
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return Process(name, [PYTHON, "-m", module, "--config", str(path), *args], workdir).start()
+    port = free_port()
+    argv = [PYTHON, "-m", module, "--config", str(path), *args, "--web-port", str(port)]
+    return Process.start(name, argv, workdir / f"{name}.log", cwd=workdir, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         append_log=True, new_session=True, port=port)
 
 
 def wait_until(predicate: Any, timeout: float, poll: float = 0.1, what: str = "condition",
@@ -179,7 +132,7 @@ def wait_ready(proc: Process, timeout: float = 90.0,
             return True
         return False
 
-    wait_until(ready, timeout, 0.1, f"{proc.name} ready", proc)
+    proc.wait_until(ready, timeout, poll=0.1)
     if on_ready is not None:
         on_ready(seen[-1])
     return time.perf_counter() - proc.started

@@ -13,20 +13,29 @@ nearest valid one; an unknown TIERSTREAM_* environment variable is a warning on 
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import sys
 import typing
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from scoring.config import ScoringConfig
 from scoring.errors import ConfigError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DEFAULT_CONFIG_FILE = "tierstream.yaml"
 ENV_PREFIX = "TIERSTREAM_"
@@ -155,37 +164,34 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Command-line overrides beat the environment, which beats the file.
-        return init_settings, env_settings, _FileSource(settings_cls)
+        # Command-line overrides beat the environment, which beats the file (then the defaults).
+        return init_settings, env_settings, _YamlFile(settings_cls, yaml_file=_CONFIG_FILE.get())
 
 
-_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("tierstream_file_settings", default=None)
+# The file `load_settings` was given. pydantic-settings builds its sources in a classmethod that sees no
+# argument of the call (pydantic/pydantic-settings#259: no per-call yaml_file), so the path travels here;
+# `Settings()` alone reads no file.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("tierstream_config_file", default=None)
 
 
-class _FileSource(PydanticBaseSettingsSource):
-    """The settings read from tierstream.yaml by `load_settings`."""
+class _YamlFile(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, with a config error naming the file where the library would raise
+    yaml's or the OS's exception, or fail obscurely on a file that is not a mapping of settings."""
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_DATA.get() or {})
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config: {path} is not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config: {path}: the top level must be a mapping of settings")
-    return data
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {file_path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"config: {file_path} is not valid YAML{where}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: {file_path}: the top level must be a mapping of settings")
+        if "scoring" in data and data["scoring"] is None:  # `scoring:` with nothing under it: the defaults
+            del data["scoring"]
+        return data
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -195,37 +201,49 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = Path(DEFAULT_CONFIG_FILE)
-    data = _read_file(path) if path is not None else {}
-    if data.get("scoring", {}) is None:  # `scoring:` with nothing under it
-        del data["scoring"]
+    if path is not None and not path.is_file():  # the YAML source skips a missing file without a word
+        reason = os.strerror(errno.EISDIR if path.is_dir() else errno.ENOENT)
+        raise ConfigError(f"config: cannot read {path}: {reason}")
     warn_unknown_env(os.environ)
     given = {k: v for k, v in overrides.items() if v is not None}
-    token = _FILE_DATA.set(data)
+    token = _CONFIG_FILE.set(path)
     try:
         return Settings(**given)
     except ValidationError as exc:
         raise ConfigError(config_errors(exc, path, given, os.environ)) from None
     finally:
-        _FILE_DATA.reset(token)
+        _CONFIG_FILE.reset(token)
 
 
 def config_errors(exc: ValidationError, path: Path | None, overrides: Mapping[str, Any],
                   environ: Mapping[str, str]) -> str:
     """Every validation error on one line: `config: 2 errors: FILE: scoring.window_days: ...; env X: ...`."""
     errors = exc.errors()
-    parts = [f"{_source(e['loc'], path, overrides, environ)}{_where(e['loc'])}: {_message(e)}" for e in errors]
+    parts = []
+    for error in errors:
+        loc = _field_loc(error["loc"])
+        parts.append(f"{_source(loc, path, overrides, environ)}{_where(loc)}: {_message(error, loc)}")
     count = f"{len(errors)} errors: " if len(errors) > 1 else ""
     return f"config: {count}" + "; ".join(parts)
+
+
+def _field_loc(loc: Sequence[int | str]) -> tuple[int | str, ...]:
+    """`loc` with a setting's alias (KAFKA_BOOTSTRAP, under which the sources pass its value) as its name."""
+    if not loc:
+        return ()
+    names = {str(alias): name for name, field in Settings.model_fields.items()
+             for alias in getattr(field.validation_alias, "choices", [])}
+    return (names.get(str(loc[0]), loc[0]), *loc[1:])
 
 
 def _where(loc: Sequence[int | str]) -> str:
     return ".".join(str(p) for p in loc) or "settings"
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], loc: Sequence[int | str]) -> str:
     if error["type"] != "extra_forbidden":
         return str(error["msg"])
-    near = difflib.get_close_matches(str(error["loc"][-1]), field_names(error["loc"][:-1]), n=1, cutoff=0.6)
+    near = difflib.get_close_matches(str(loc[-1]), field_names(loc[:-1]), n=1, cutoff=0.6)
     return "unknown setting" + (f" (did you mean {near[0]}?)" if near else "")
 
 

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +51,7 @@ from streams.local.embedded import (
     start_tansu,
 )
 from streams.local.generator import Draft, LiveClock, drafts, to_message
+from streams.local.process import ChildProcess, ProcessError
 from streams.local.publish import Publisher
 from streams.settings import Settings
 
@@ -93,8 +92,7 @@ class Services:
     workdir: Path
     broker: EmbeddedProcess | None = None
     redis: EmbeddedProcess | None = None
-    worker: subprocess.Popen[bytes] | None = None
-    worker_log: Path | None = None
+    worker: ChildProcess | None = None
     web_port: int = 0
     links: list[tuple[str, str]] = field(default_factory=list)
 
@@ -114,31 +112,12 @@ class Services:
 
     def stop(self, keep_files: bool = False) -> None:
         if self.worker is not None:
-            stop_pid(self.worker, WORKER_STOP_TIMEOUT_S)  # before the broker: it hangs without one
+            self.worker.stop(WORKER_STOP_TIMEOUT_S)  # before the broker: it hangs without one
         for proc in (self.redis, self.broker):
             if proc is not None:
                 proc.stop()
         if not keep_files and not os.environ.get("TIERSTREAM_KEEP_SERVICE_LOGS"):
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def stop_pid(popen: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM this pid, wait, then SIGKILL it; reap it."""
-    if popen.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(popen.pid, signal.SIGTERM)
-    try:
-        popen.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(popen.pid, signal.SIGKILL)
-        popen.wait(timeout=timeout)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def wants_embedded_kafka(settings: Settings) -> bool:
@@ -211,40 +190,39 @@ def _start(services: Services, settings: Settings, opts: DemoOptions, say: Calla
 
 def _spawn_worker(services: Services, config: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(CHILD_ENV_PREFIXES)}
-    services.worker_log = services.workdir / "worker.log"
-    with services.worker_log.open("wb") as log:
-        services.worker = subprocess.Popen(
-            [sys.executable, "-c", "from streams.cli.main import main; main()", "worker", "--config", str(config)],
-            cwd=services.workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in the terminal reaches the demo, which stops the worker in order
-            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
-        )
+    argv = [sys.executable, "-c", "from streams.cli.main import main; main()", "worker", "--config", str(config)]
+    services.worker = ChildProcess.start(
+        "worker", argv, services.workdir / "worker.log", cwd=services.workdir, env=env,
+        new_session=True,  # Ctrl-C in the terminal reaches the demo, which stops the worker in order
+        die_with_parent=True)
 
 
-def log_tail(path: Path | None, lines: int = 15) -> str:
-    if path is None or not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+def log_tail(worker: ChildProcess, lines: int = 15) -> str:
+    return "\n".join(worker.log_tail(20_000).splitlines()[-lines:])
 
 
 async def wait_ready(services: Services, stop: asyncio.Event) -> dict[str, Any]:
     """Poll the worker's /health until it owns partitions; raise DemoError if it dies or times out."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
     url = f"http://{LOOPBACK}:{services.web_port}/health"
-    while not stop.is_set():
-        worker = services.worker
-        if worker is None or worker.poll() is not None:
-            code = None if worker is None else worker.returncode
-            raise DemoError(f"the worker exited ({code}):\n{log_tail(services.worker_log)}")
-        with contextlib.suppress(OSError, ValueError):
+    found: dict[str, Any] = {}
+
+    async def ready() -> bool:
+        with contextlib.suppress(ValueError):
             doc = await asyncio.to_thread(_get_json, url)
             if doc.get("partitions"):
-                return doc
-        if time.monotonic() > deadline:
-            raise DemoError(f"the worker was not ready after {READY_TIMEOUT_S:.0f} s:\n{log_tail(services.worker_log)}")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.25)
-    return {}
+                found.update(doc)
+        return bool(found) or stop.is_set()
+
+    worker = services.worker
+    if worker is None:
+        raise DemoError("the worker was not started")
+    try:
+        await worker.wait_until_async(ready, READY_TIMEOUT_S, poll=0.25)
+    except ProcessError:
+        code = worker.returncode
+        problem = f"exited ({code})" if code is not None else f"was not ready after {READY_TIMEOUT_S:.0f} s"
+        raise DemoError(f"the worker {problem}:\n{log_tail(worker)}") from None
+    return found
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -509,8 +487,8 @@ class Demo:
     async def _watch_worker(self) -> None:
         while True:
             worker = self.services.worker
-            if worker is not None and worker.poll() is not None:
-                self.failure = f"the worker exited ({worker.returncode}):\n{log_tail(self.services.worker_log)}"
+            if worker is not None and not worker.alive():
+                self.failure = f"the worker exited ({worker.returncode}):\n{log_tail(worker)}"
                 self.stop.set()
                 return
             await asyncio.sleep(0.5)

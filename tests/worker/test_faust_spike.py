@@ -16,11 +16,8 @@ Timings are printed as ``SPIKE ...`` lines (run pytest with ``-s`` to see them).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -39,6 +36,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 
 from streams.local.embedded import create_topics, free_port
+from streams.local.process import ChildProcess
 
 SPIKE_DIR = Path(__file__).resolve().parent
 PARTITIONS = 4
@@ -52,15 +50,11 @@ def report(name: str, **values: object) -> None:
     print(f"\nSPIKE {name}: {parts}")
 
 
-@dataclass
-class FaustWorker:
+@dataclass(eq=False, kw_only=True)
+class FaustWorker(ChildProcess):
     """A Faust worker subprocess with its web port and captured log."""
 
-    name: str
-    popen: subprocess.Popen[bytes]
     web_port: int
-    log_path: Path
-    started_at: float
 
     @property
     def ready_url(self) -> str:
@@ -69,24 +63,12 @@ class FaustWorker:
 
     def log_tail(self, size: int = 3000) -> str:
         """Last ``size`` characters of the worker's output."""
-        return self.log_path.read_text(errors="replace")[-size:]
+        return super().log_tail(size)
 
-    def kill9(self) -> None:
-        """SIGKILL this worker by its pid (simulates a crash) and reap it."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
-
-    def stop(self, grace: float = 15.0) -> float:
+    def timed_stop(self, grace: float = 15.0) -> float:
         """SIGTERM by pid, wait up to ``grace`` s (then SIGKILL); return seconds taken."""
         began = time.monotonic()
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        self.stop(grace)
         return time.monotonic() - began
 
 
@@ -115,10 +97,7 @@ def start_worker(
     }
     argv = [sys.executable, "-m", "faust", "-A", "spike_app", "worker", "-l", "warn"]
     argv += ["--web-host", "127.0.0.1", "--web-port", str(web_port)]
-    log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        popen = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    return FaustWorker(name, popen, web_port, log_path, time.monotonic())
+    return FaustWorker.start(name, argv, workdir / f"{name}.log", env=env, cwd=workdir, web_port=web_port)
 
 
 @pytest.fixture
@@ -151,7 +130,7 @@ async def wait_for_status(
     statuses: list[Status | None] = []
     while time.monotonic() < deadline:
         for worker in workers:
-            assert worker.popen.poll() is None, f"{worker.name} exited:\n{worker.log_tail()}"
+            worker.check_alive()
         statuses = [await fetch_status(http, w) for w in workers]
         complete = [s for s in statuses if s is not None]
         if len(complete) == len(workers) and predicate(complete):
@@ -285,9 +264,9 @@ async def test_single_worker_table_positions_and_timer(
 
     async with TopicReader(kafka_bootstrap, out_t) as out, aiohttp.ClientSession() as http:
         await wait_for_status(http, [worker], lambda s: s[0]["ready"], within=30)
-        ready_s = time.monotonic() - worker.started_at
+        ready_s = time.perf_counter() - worker.started
         await out.read_until(lambda recs: len(recs) >= 1, within=30)
-        first_output_s = time.monotonic() - worker.started_at
+        first_output_s = time.perf_counter() - worker.started
 
         items = [(f"cust-{i % 50}", {"seq": i}) for i in range(1000)]
         began = time.monotonic()
@@ -315,7 +294,7 @@ async def test_single_worker_table_positions_and_timer(
     assert topics[f"{app_id}-counts-changelog"] == PARTITIONS  # created by Faust itself
     assert f"{app_id}-__assignor-__leader" in topics
 
-    stop_s = worker.stop()
+    stop_s = worker.timed_stop()
     assert worker.popen.returncode == 0, worker.log_tail()
     assert stop_s < 10
     report(
@@ -360,7 +339,7 @@ async def test_two_workers_split_then_survivor_takes_over(
 
     async with TopicReader(kafka_bootstrap, out_t) as out, aiohttp.ClientSession() as http:
         statuses = await wait_for_status(http, [w1, w2], all_ready_on(ALL_PARTITIONS), within=40)
-        join_s = time.monotonic() - w1.started_at
+        join_s = time.perf_counter() - w1.started
         owner = {p: s["worker"] for s in statuses for p in s["partitions"]}
 
         keys = [f"cust-{i % 40}" for i in range(800)]
@@ -372,7 +351,7 @@ async def test_two_workers_split_then_survivor_takes_over(
 
         await asyncio.sleep(1.5)  # > broker_commit_interval: w1's offsets are committed
         killed_at = time.monotonic()
-        w1.kill9()
+        w1.kill(wait=10)
         await wait_for_status(http, [w2], all_ready_on(ALL_PARTITIONS), within=40)
         failover_s = time.monotonic() - killed_at
 
@@ -386,7 +365,7 @@ async def test_two_workers_split_then_survivor_takes_over(
     final = {k: max(o["count"] for o in after if o["key"] == k) for k in set(keys)}
     off_by = {k: c - 20 for k, c in final.items() if c != 20}  # 20 events per key in all
     duplicates = len(out.records) - 800
-    stop_s = w2.stop()
+    stop_s = w2.timed_stop()
     assert w2.popen.returncode == 0, w2.log_tail()
     report(
         "two-workers",

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +27,7 @@ import redis
 
 from streams.kafka import client_options
 from streams.local.embedded import find_redis_server, free_port
+from streams.local.process import ChildProcess
 from streams.settings import Settings
 from tests.kits.faults import start_group
 from tests.kits.stream import StreamGroup, Upstream, complaint, enquiry, eventually, http_json, purchase
@@ -51,8 +49,7 @@ def password_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("redis-auth")
     argv = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", str(workdir), "--requirepass", URL_PASSWORD]
-    with (workdir / "redis.log").open("wb") as log:
-        server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = ChildProcess.start("password-redis", argv, workdir / "redis.log")
     try:
         client = redis.Redis(port=port, password=URL_PASSWORD, socket_timeout=1)
 
@@ -61,18 +58,11 @@ def password_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 return bool(client.ping())
             return False
 
-        for _ in range(200):
-            if ping():
-                break
-            assert server.poll() is None, (workdir / "redis.log").read_text()
-            subprocess.run(["sleep", "0.05"], check=True)
-        assert ping(), "the password-protected Redis did not answer"
+        server.wait_until(ping, 15, "answering PING with the password", poll=0.05)
         client.close()
         yield f"redis://:{URL_PASSWORD}@127.0.0.1:{port}/0"
     finally:
-        if server.poll() is None:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(timeout=10)
+        server.stop(grace=10)
 
 
 @pytest.fixture(scope="module")
