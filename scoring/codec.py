@@ -13,6 +13,10 @@ Version 3 appends the open outcome windows (`scoring.trial`): a count, then per 
 (action id, rule, action type, channel, tier) and varints (held out, start ms, days, cost, purchases,
 revenue, returns). Version 2 bytes (without them) are still read, as a state with no open window.
 
+Version 4 appends the latest day of any applied event (`last_seen_day`, what retention counts idle days
+from: a varint, 0 for None, else day + 1). Older bytes are read with it taken from what they hold: the
+latest day in the window, else the last purchase day, else the first day seen.
+
 Version 1 (event hashes in the day buckets and before the window, no content
 hashes) is still read: its ids become exact entries of unknown content, and
 the next step moves those beyond `dedupe_exact_ids` into filters.
@@ -28,8 +32,8 @@ from scoring.errors import StateDecodeError
 from scoring.state import Bucket, CustomerState, OutboxEntry
 from scoring.trial import Trial
 
-VERSION = 3
-_READABLE = frozenset({1, 2, VERSION})
+VERSION = 4
+_READABLE = frozenset({1, 2, 3, VERSION})
 _COUNTERS = 7
 _BITS = tuple(1 << i for i in range(_COUNTERS))
 # Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
@@ -132,6 +136,7 @@ def encode_state(state: CustomerState) -> bytes:
     _text(out, s.segment)
     _outbox(out, s.outbox)
     _trials(out, s.trials)
+    _varint(out, 0 if s.last_seen_day is None else s.last_seen_day + 1)
     return bytes(out)
 
 
@@ -142,7 +147,7 @@ def size_bound(state: CustomerState) -> int:
     outbox = sum(4 * len(e.cause) + 3 * v + len(e.payload) for e in s.outbox)
     trials = sum(4 * sum(map(len, (t.action_id, t.rule, t.action_type, t.channel, t.tier))) + 12 * v for t in s.trials)
     filters = sum(FILTER_OVERHEAD + len(f.bits) for f in s.filters)
-    counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials (and a spare)
+    counts = 8 * v  # buckets, entries, filters, old days, outbox entries, trials, last seen day (and a spare)
     return (
         _HEADER.size
         + counts
@@ -316,7 +321,7 @@ def _decode(r: _Reader, version: int) -> CustomerState:
     for _ in range(r.varint()):
         day += r.varint()
         old_days.append(day)
-    return CustomerState(
+    state = CustomerState(
         buckets=buckets,
         seen=seen,
         filters=filters,
@@ -339,6 +344,16 @@ def _decode(r: _Reader, version: int) -> CustomerState:
         review_day=_or_none(review_day),
         trials=_read_trials(r) if version >= 3 else (),
     )
+    if version >= 4:
+        seen_day = r.varint()
+        return state._replace(last_seen_day=None if seen_day == 0 else seen_day - 1)
+    return state._replace(last_seen_day=_latest_day(state))
+
+
+def _latest_day(state: CustomerState) -> int | None:
+    """The latest activity day bytes before version 4 still show (they did not keep it)."""
+    days = [d for d in (max(state.buckets, default=None), state.last_day) if d is not None]
+    return max(days) if days else state.first_seen_day
 
 
 def _v1_old_ids(r: _Reader, ids: list[int]) -> tuple[int, ...]:

@@ -77,15 +77,20 @@ def _core_fold(
     table: pl.DataFrame, now_ms: int, config: ScoringConfig,
 ) -> list[tuple[str, CustomerState | None, int, int]]:
     """The core's fold of each customer of `table` (in file order): state (None: nothing applied), counts."""
+    out: list[tuple[str, CustomerState | None, int, int]] = []
+    for customer, mine in core_events(table).items():
+        state, applied, refused = fold(NEW_STATE, mine, now_ms, config)
+        out.append((customer, state if applied else None, len(refused), len(mine) - applied - len(refused)))
+    return out
+
+
+def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:
+    """Customer -> the core events of its rows of `table`, in table order."""
     events: dict[str, list[CoreEvent]] = {}
     for customer, kind, eid, at_ms, cents, currency, severity in table.select(
             "customer", "kind", "eid", "at_ms", "cents", "currency", "severity").iter_rows():
         events.setdefault(customer, []).append(CoreEvent(Kind(kind), eid, at_ms, cents, currency, severity))
-    out: list[tuple[str, CustomerState | None, int, int]] = []
-    for customer, mine in events.items():
-        state, applied, refused = fold(NEW_STATE, mine, now_ms, config)
-        out.append((customer, state if applied else None, len(refused), len(mine) - applied - len(refused)))
-    return out
+    return events
 
 
 def _deduped(table: pl.DataFrame) -> pl.DataFrame:

@@ -123,7 +123,8 @@ class Tierstream:
             settings.redis_url.get_secret_value(),
             password=settings.redis_password.get_secret_value() if settings.redis_password else None,
             socket_timeout=2.0, socket_connect_timeout=2.0)
-        self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
+        self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names,
+                               cap_types=tuple(settings.scoring.frequency_caps))
         t = settings.topics
         self.inputs = [*t.inputs().values(), t.events]
         self.source = self.app.topic(*self.inputs, schema=BatchSchema(), partitions=settings.partitions)

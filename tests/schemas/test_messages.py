@@ -16,6 +16,7 @@ from schemas import (
     OUTPUT_MODELS,
     ComplaintFiled,
     EnquiryReceived,
+    ErasureRequested,
     InputEvent,
     LineItem,
     OrderReturned,
@@ -27,7 +28,7 @@ from schemas import (
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 INPUT = TypeAdapter(InputEvent)
 SAMPLES = {"purchase": PurchaseCompleted, "return": OrderReturned, "complaint": ComplaintFiled,
-           "enquiry": EnquiryReceived}
+           "enquiry": EnquiryReceived, "erasure": ErasureRequested}
 
 
 def _sample(name: str) -> dict:
@@ -42,7 +43,8 @@ def test_sample_files_validate(name, model):
     message = model.model_validate_json(text)
     assert message.type == name
     assert INPUT.validate_json(text) == message
-    assert message.occurred_at.utcoffset() is not None
+    moment = message.requested_at if isinstance(message, ErasureRequested) else message.occurred_at
+    assert moment.utcoffset() is not None
 
 
 def test_one_sample_per_input_type():
