@@ -258,7 +258,7 @@ def due_reviews(
     event clock and `replay --exact` after a customer's last event both review this way, so they agree.
     """
     results: list[StepResult] = []
-    while (due := state.review_day) is not None and due <= until_day:
+    while (due := due_day(state, config)) is not None and due <= until_day:
         result = step(state, None, (due + 1) * MS_PER_DAY - 1, customer_id, config, model=model)
         results.append(result)
         if result.state is None:  # forgotten: nothing more is due
@@ -268,6 +268,12 @@ def due_reviews(
             break
         state = result.state
     return results
+
+
+def due_day(state: CustomerState, config: ScoringConfig) -> int | None:
+    """The next day time alone changes the customer: its cached review day, or its forget day when earlier
+    (a state cached before retention was set does not know of it)."""
+    return _earlier(state.review_day, forget_day(state, config))
 
 
 def _oversize(state: CustomerState, config: ScoringConfig) -> str:

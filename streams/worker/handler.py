@@ -39,7 +39,7 @@ from scoring.decisions import ActionRequest, Alert, Decision, Forgotten, ScoreCh
 from scoring.events import MS_PER_DAY, CoreEvent, from_ms
 from scoring.ids import output_id
 from scoring.state import NEW_STATE, CustomerState
-from scoring.step import StepResult, due_reviews, step, value_of
+from scoring.step import StepResult, due_day, due_reviews, step, value_of
 from streams.convert import InputMessage, OutputContext, decision_json, to_core
 from streams.partitioning import canonical_partition
 from streams.profile import CustomerProfile, profile_of, stored_profile
@@ -300,7 +300,7 @@ class Handler:
             else:  # event clock: each due day as of its own end, as replay does (whenever the sweep runs)
                 results = due_reviews(state, now_ms // MS_PER_DAY, customer, self.config, model=self.model)
                 if not results:  # not due (any more): keep its deadline
-                    effects.deadlines.append((partition, customer, state.review_day))
+                    effects.deadlines.append((partition, customer, due_day(state, self.config)))
             for result in results:
                 self._reviewed(customer, partition, state, result, now_ms if self.order is None else
                                result.clock_ms, effects)

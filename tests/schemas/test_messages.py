@@ -168,6 +168,7 @@ def test_required_fields_are_the_expected_ones():
         "return": {"event_id", "customer_id", "occurred_at", "amount", "order_id"},
         "complaint": {"event_id", "customer_id", "occurred_at", "severity", "category"},
         "enquiry": {"event_id", "customer_id", "occurred_at", "topic"},
+        "erasure": {"event_id", "customer_id", "requested_at"},
     }
 
 
@@ -194,6 +195,8 @@ OUTPUT_SAMPLES = {
     "TierChanged": {**COMMON, "from_tier": "B", "to_tier": "A", "direction": "up", "score": 61.5,
                     "previous_score": 40.0,
                     "touch_plan": {"channel": "email", "cadence_days": 30, "owner": "crm"}},
+    "CustomerForgotten": {**COMMON, "reason": "inactive", "last_activity_day": "2024-02-01", "tier": "C",
+                          "cause_text": "no activity for 400 days"},
     "PotentialChanged": {**COMMON, "from_cell": "maintain", "to_cell": "develop", "potential": 0.65,
                          "previous_potential": 0.5, "potential_basis": "rules", "tier": "B", "proposition": "upsell",
                          "proposition_reason": "low value with the potential to grow (cell develop)"},

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import NEW_STATE, ConfigError, CoreEvent, Kind, step
-from scoring.codec import decode_state, encode_state
+from scoring import codec
+from scoring.codec import decode_state, encode_state, peek_last_seen_day
 from scoring.decisions import Forgotten, TierChange
 from scoring.events import MS_PER_DAY
 from scoring.retention import surviving
@@ -142,8 +143,11 @@ def test_the_codec_keeps_the_last_seen_day(kept, stepper, purchase, enquiry):
 
 def test_version_3_bytes_read_the_last_seen_day_from_what_they_hold(kept, stepper, purchase, enquiry):
     state, _ = stepper([purchase(T0, 80), enquiry(T0 + 3)], kept, customer=CUST)
-    v3 = b"\x03" + encode_state(state)[1:-3]  # version 3: no trailing last seen day (a 3-byte varint)
-    assert decode_state(v3).last_seen_day == T0 + 3
+    v4 = encode_state(state)
+    assert peek_last_seen_day(v4) == T0 + 3
+    v3 = b"\x03" + v4[1 : codec._HEADER_V3.size] + v4[codec._HEADER.size :]  # version 3: no last seen day
+    assert decode_state(v3).last_seen_day == peek_last_seen_day(v3) == T0 + 3
+    assert decode_state(v3)._replace(last_seen_day=None) == state._replace(last_seen_day=None)
 
 
 _days = st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=12)
@@ -177,3 +181,12 @@ def test_stepping_keeps_what_surviving_says(days, erase_at, config_with):
     if alive:
         assert state.purchases == len(kept_events)
         assert state.first_seen_day == min(e.at_ms // MS_PER_DAY for e in kept_events)
+
+
+def test_a_state_cached_before_retention_is_due_on_its_forget_day(kept, cfg, stepper, purchase):
+    """Retention set on a running system: a state whose cached review day knew nothing of it is still forgotten
+    on its forget day by the event clock's sweep (`due_reviews`)."""
+    state, _ = stepper([purchase(T0, 80)], cfg, customer=CUST)  # cached without retention
+    state = state._replace(review_day=None)  # nothing else would ever review it
+    (result,) = due_reviews(state, T0 + N, CUST, kept)
+    assert result.state is None and _forgotten(result.decisions)[0].cause == review_cause(T0 + N)
