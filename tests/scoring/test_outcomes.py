@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring import NEW_STATE, parse_config, step
-from scoring import codec
+from scoring import NEW_STATE, codec, parse_config, step
 from scoring.codec import decode_state, encode_state
 from scoring.decisions import ActionRequest, OutcomeObserved
 from scoring.events import MS_PER_DAY, CoreEvent, Kind

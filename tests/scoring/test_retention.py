@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring import NEW_STATE, ConfigError, CoreEvent, Kind, step
-from scoring import codec
+from scoring import NEW_STATE, ConfigError, CoreEvent, Kind, codec, step
 from scoring.codec import decode_state, encode_state, peek_last_seen_day
 from scoring.decisions import Forgotten, TierChange
 from scoring.events import MS_PER_DAY
