@@ -137,16 +137,17 @@ def _states(applied: pl.DataFrame, now_ms: int, config: ScoringConfig) -> dict[s
         pl.col("base").filter(pl.col("day") == first_day).sum().alias("first_cents"), pl.len().alias("count"),
         pl.col("day").filter(pl.col("day") < start).unique().sort().alias("old_days"),
     )
-    seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"))
+    seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"),
+                                            pl.col("day").max().alias("last_seen"))
     people = seen.join(figures, on="customer", how="left")
     states: dict[str, CustomerState] = {}
-    for customer, first_seen, first, last, days, total, first_cents, count, old in people.select(
-            "customer", "first_seen", "first_day", "last_day", "purchase_days", "total", "first_cents", "count",
-            "old_days").iter_rows():
+    for customer, first_seen, last_seen, first, last, days, total, first_cents, count, old in people.select(
+            "customer", "first_seen", "last_seen", "first_day", "last_day", "purchase_days", "total", "first_cents",
+            "count", "old_days").iter_rows():
         states[customer] = CustomerState(
             buckets=buckets.get(customer) or {}, old_days=tuple(old or ()), first_day=first,
             last_day=last, purchase_days=days or 0, total_cents=total or 0, first_day_cents=first_cents or 0,
-            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms))
+            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms), last_seen_day=last_seen)
     return states
 
 

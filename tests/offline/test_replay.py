@@ -621,20 +621,7 @@ def test_replay_forgets_idle_and_erased_customers_in_both_modes(tmp_path: Path) 
     modes leave the same customers with the same figures; --exact writes the CustomerForgotten outputs."""
     config = tmp_path / "retention.yaml"
     config.write_text(RETENTION_YAML)
-    events = [
-        {"type": "purchase", "event_id": "i1", "customer_id": "idle", "occurred_at": "2023-01-10T10:00:00Z"},
-        {"type": "purchase", "event_id": "b1", "customer_id": "back", "occurred_at": "2023-01-10T10:00:00Z"},
-        {"type": "purchase", "event_id": "b2", "customer_id": "back", "occurred_at": "2024-06-01T10:00:00Z"},
-        {"type": "purchase", "event_id": "k1", "customer_id": "kept", "occurred_at": "2024-03-01T10:00:00Z"},
-        {"type": "purchase", "event_id": "e1", "customer_id": "erased", "occurred_at": "2024-03-01T10:00:00Z"},
-        {"type": "erasure", "event_id": "x1", "customer_id": "erased", "requested_at": "2024-05-01T10:00:00Z"},
-        {"type": "purchase", "event_id": "a1", "customer_id": "again", "occurred_at": "2024-03-01T10:00:00Z"},
-        {"type": "erasure", "event_id": "x2", "customer_id": "again", "requested_at": "2024-05-01T10:00:00Z"},
-        {"type": "purchase", "event_id": "a2", "customer_id": "again", "occurred_at": "2024-06-01T10:00:00Z"},
-    ]
-    history = tmp_path / "events.jsonl"
-    history.write_text("".join(json.dumps({"amount": "120.00", "currency": "USD", "order_id": "o", **e}
-                                          if e["type"] == "purchase" else e) + "\n" for e in events))
+    history = retention_history(tmp_path)
     decisions = tmp_path / "decisions.jsonl"
     exact = tierstream("replay", history, "--as-of", "2024-12-31", "--config", config, "--exact",
                        "--decisions-out", decisions)
@@ -655,6 +642,39 @@ def test_replay_forgets_idle_and_erased_customers_in_both_modes(tmp_path: Path) 
     for doc in docs:
         if doc["type"] == "CustomerForgotten":
             CustomerForgotten.model_validate(doc)
+
+
+def test_erasure_requests_without_retention_in_every_replay_path(tmp_path: Path) -> None:
+    """No retention rule: the columnar batch replay hands the customers with an erasure request to the per-row
+    fold; it agrees with --jobs 1 (row by row) and --exact."""
+    history = retention_history(tmp_path)
+    runs = [replay(history, "--as-of", "2024-12-31", *extra) for extra in ((), ("--jobs", "1"), ("--exact",))]
+    assert [r.code for r in runs] == [0, 0, 0], [r.err for r in runs]
+    tables = [table(r.out) for r in runs]
+    assert sorted(tables[0]) == ["again", "back", "idle", "kept"]  # only the erased one is gone
+    columns = ("frequency", "monetary", "tenure_days")
+    assert [{c: [row[k] for k in columns] for c, row in t.items()} for t in tables[1:]] == [
+        {c: [row[k] for k in columns] for c, row in tables[0].items()}] * 2
+    kept_since = str(epoch_day("2024-12-31") - epoch_day("2023-01-10"))  # no retention: "back" stays one customer
+    assert tables[0]["back"]["tenure_days"] == kept_since and [summary(r.err)["forgotten"] for r in runs] == [2, 2, 2]
+
+
+def retention_history(tmp_path: Path) -> Path:
+    events = [
+        {"type": "purchase", "event_id": "i1", "customer_id": "idle", "occurred_at": "2023-01-10T10:00:00Z"},
+        {"type": "purchase", "event_id": "b1", "customer_id": "back", "occurred_at": "2023-01-10T10:00:00Z"},
+        {"type": "purchase", "event_id": "b2", "customer_id": "back", "occurred_at": "2024-06-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "k1", "customer_id": "kept", "occurred_at": "2024-03-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "e1", "customer_id": "erased", "occurred_at": "2024-03-01T10:00:00Z"},
+        {"type": "erasure", "event_id": "x1", "customer_id": "erased", "requested_at": "2024-05-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "a1", "customer_id": "again", "occurred_at": "2024-03-01T10:00:00Z"},
+        {"type": "erasure", "event_id": "x2", "customer_id": "again", "requested_at": "2024-05-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "a2", "customer_id": "again", "occurred_at": "2024-06-01T10:00:00Z"},
+    ]
+    history = tmp_path / "events.jsonl"
+    history.write_text("".join(json.dumps({"amount": "120.00", "currency": "USD", "order_id": "o", **e}
+                                          if e["type"] == "purchase" else e) + "\n" for e in events))
+    return history
 
 
 def test_a_batch_replay_with_retention_reads_row_by_row(tmp_path: Path) -> None:
