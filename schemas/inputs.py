@@ -76,7 +76,8 @@ class EnquiryReceived(Message):
 
 class ErasureRequested(Message):
     """A request to erase a customer (topic `customer-events` only): tierstream forgets the customer at once,
-    whatever `scoring.retention`, and answers with a CustomerForgotten (even for a customer it does not know).
+    whatever `scoring.retention`, and answers with a CustomerForgotten. A request for a customer it holds no
+    state for (never seen, forgotten already, or this request redelivered) has nothing to erase: no output.
     Events of the same customer id after it start a new customer."""
 
     type: Literal["erasure"] = Field(default="erasure", description="Event type tag.")

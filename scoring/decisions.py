@@ -135,7 +135,7 @@ class OutcomeObserved:
 class Forgotten:
     """The state forgot the customer (`scoring.retention`): `reason` inactive (no event for
     `retention.forget_after_days`) or erasure (a request). `last_seen_day` (epoch day) and `tier` are what the
-    state held (None: nothing, e.g. an erasure request for an unknown customer)."""
+    state held (None when it held none)."""
 
     id: str
     cause: str

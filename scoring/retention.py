@@ -2,7 +2,8 @@
 
 A customer is forgotten for inactivity at the review of day `last_seen_day + forget_after_days` (UTC days):
 on that day `forget_after_days` whole days have passed since the latest day with an event of any kind. An
-erasure request forgets the customer at once, whatever the setting. Either way the step returns no state (the
+erasure request forgets the customer at once, whatever the setting (one with no state has nothing to erase and
+sends nothing: so is a request redelivered after its forget was written recognised). Either way the step returns no state (the
 shell deletes it: a table tombstone, the Redis profile, the deadline) and a `Forgotten` decision; a later
 event of the same id starts a new customer (its redelivery too: the id memory went with the state).
 """
@@ -15,6 +16,7 @@ from typing import NamedTuple
 from scoring.config import ScoringConfig
 from scoring.decisions import Forgotten
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from scoring.fold import check_event
 from scoring.ids import output_id
 from scoring.state import CustomerState
 
@@ -54,7 +56,7 @@ def forgotten(
 
 class Survival(NamedTuple):
     """What a customer's history leaves at the end of a day: the events its state holds, and how many times the
-    customer was forgotten on the way (each erasure request, each idle gap, and at the end)."""
+    customer was forgotten on the way (each erasure request of a known customer, each idle gap, and at the end)."""
 
     events: list[CoreEvent]
     forgets: int
@@ -62,8 +64,8 @@ class Survival(NamedTuple):
 
 def surviving(events: Sequence[CoreEvent], as_of_day: int, config: ScoringConfig) -> Survival:
     """The events (in stepping order: time, then id) a customer's state still holds at the end of `as_of_day`:
-    those after the last erasure request or gap of `forget_after_days`; none when the customer is forgotten by
-    then. What a batch replay folds (the exact replay steps every event and gets the same customers)."""
+    those after the last erasure request or gap of `forget_after_days` (events the core refuses whatever the
+    state left out); none when the customer is forgotten by then. What a batch replay folds (the exact replay steps every event and gets the same customers)."""
     days = config.retention.forget_after_days
     kept: list[CoreEvent] = []
     last: int | None = None
@@ -72,8 +74,10 @@ def surviving(events: Sequence[CoreEvent], as_of_day: int, config: ScoringConfig
         day = event.at_ms // MS_PER_DAY
         if days is not None and last is not None and last + days <= day:  # forgotten before this event
             kept, last, forgets = [], None, forgets + 1
-        if event.kind is Kind.ERASURE:
-            kept, last, forgets = [], None, forgets + 1
+        if event.kind is Kind.ERASURE:  # (one with nothing to erase is no forget)
+            kept, last, forgets = [], None, forgets + bool(kept)
+            continue
+        if check_event(event, event.at_ms, config):  # refused whatever the state: no activity
             continue
         kept.append(event)
         last = day if last is None else max(last, day)

@@ -221,8 +221,8 @@ def _forget_then(
     if fresh.outcome == "rejected":
         return StepResult(state, "rejected", fresh.reason, (), None)
     done = (*decisions, *fresh.decisions)
-    if fresh.state is None:  # an erasure request: nothing to keep
-        return StepResult(None, fresh.outcome, fresh.reason, done, None)
+    if fresh.state is None or fresh.outcome == "duplicate":  # an erasure request: nothing left to erase
+        return StepResult(None, "forgotten", "inactive", done, None)
     # a redelivered event resends the forget too (same ids)
     kept = fresh.state._replace(outbox=_kept_outbox((), event.event_id, now, done, config))
     return StepResult(kept, fresh.outcome, fresh.reason, done, fresh.evaluation)
@@ -236,10 +236,13 @@ def _erase(
     config: ScoringConfig,
     model: ValueModel | None,
 ) -> StepResult:
-    """An erasure request: the reviews due before its day (as any event has them), then forget the customer
-    (a `Forgotten` decision even for an unknown one, so the request is answered)."""
+    """An erasure request: the reviews due before its day (as any event has them), then forget the customer.
+    One with no state (never seen, forgotten already, or the request redelivered after its forget was
+    written) has nothing to erase: nothing is sent, as for any redelivered input."""
     if reason := check_time(event, now, config):
         return StepResult(state, "rejected", reason, (), None)
+    if state.last_seen_day is None and state.scored_day is None:
+        return StepResult(state, "duplicate", "nothing to erase", (), None)
     current, decisions, _ = _catch_up(state, now // MS_PER_DAY, customer_id, config, model)
     decisions.append(forgotten(current, customer_id, event.event_id, event.at_ms, "erasure", config))
     return StepResult(None, "forgotten", "erasure", tuple(decisions), None)

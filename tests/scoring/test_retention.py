@@ -104,11 +104,19 @@ def test_an_erasure_request_forgets_at_once_whatever_the_setting(cfg, stepper, p
     assert gone.id == step(state, request, request.at_ms, CUST, cfg).decisions[0].id  # deterministic
 
 
-def test_an_erasure_request_for_an_unknown_customer_is_answered(cfg):
+def test_an_erasure_request_with_nothing_to_erase_sends_nothing(cfg, stepper, purchase):
+    """Never seen, or the request redelivered after its forget was written: like any redelivered input."""
     request = _erasure(T0)
+    assert step(NEW_STATE, request, request.at_ms, CUST, cfg) == step(NEW_STATE, request, request.at_ms, CUST, cfg)
     result = step(NEW_STATE, request, request.at_ms, CUST, cfg)
-    (gone,) = result.decisions
-    assert result.state is None and (gone.reason, gone.tier, gone.last_seen_day) == ("erasure", None, None)
+    assert (result.state, result.outcome, result.decisions) == (NEW_STATE, "duplicate", ())
+
+
+def test_an_erasure_request_after_the_forget_day_sends_only_the_forget(kept, stepper, purchase):
+    state, _ = stepper([purchase(T0, 80)], kept, customer=CUST)
+    request = _erasure(T0 + N + 3)
+    result = step(state, request, request.at_ms, CUST, kept)
+    assert result.state is None and [d.reason for d in _forgotten(result.decisions)] == ["inactive"]
 
 
 def test_an_erasure_request_from_the_future_is_refused(cfg, stepper, purchase):
