@@ -2,10 +2,11 @@
 
 A customer is forgotten for inactivity at the review of day `last_seen_day + forget_after_days` (UTC days):
 on that day `forget_after_days` whole days have passed since the latest day with an event of any kind. An
-erasure request forgets the customer at once, whatever the setting (one with no state has nothing to erase and
-sends nothing: so is a request redelivered after its forget was written recognised). Either way the step returns no state (the
-shell deletes it: a table tombstone, the Redis profile, the deadline) and a `Forgotten` decision; a later
-event of the same id starts a new customer (its redelivery too: the id memory went with the state).
+erasure request forgets the customer at once, whatever the setting; one for a customer with no state has
+nothing to erase and sends nothing (so a request redelivered after its forget was written is recognised).
+Either way the step returns no state (the shell deletes it: a table tombstone, the Redis profile, the
+deadline) and a `Forgotten` decision; a later event of the same id starts a new customer (its redelivery
+too: the id memory went with the state).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class Survival(NamedTuple):
 def surviving(events: Sequence[CoreEvent], as_of_day: int, config: ScoringConfig) -> Survival:
     """The events (in stepping order: time, then id) a customer's state still holds at the end of `as_of_day`:
     those after the last erasure request or gap of `forget_after_days` (events the core refuses whatever the
-    state left out); none when the customer is forgotten by then. What a batch replay folds (the exact replay steps every event and gets the same customers)."""
+    state left out); none when the customer is forgotten by then. What a batch replay folds (the exact
+    replay steps every event and gets the same customers)."""
     days = config.retention.forget_after_days
     kept: list[CoreEvent] = []
     last: int | None = None
