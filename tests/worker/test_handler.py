@@ -170,8 +170,9 @@ def test_an_erasure_request_forgets_the_customer_in_table_score_topic_and_redis(
     from schemas.inputs import ErasureRequested
     from schemas.outputs import CustomerForgotten
 
-    store = DictStore()
-    handler = make_handler(store)
+    handler = make_handler()
+    store = handler.cache.store
+    assert isinstance(store, DictStore)
     handler.owned = {0}
     handler.on_batch((TOPICS.events, 0), records(purchase("A", 1), purchase("B", 1)), WALL_MS)
     written(store, handler.take_flush().states)
@@ -185,6 +186,8 @@ def test_an_erasure_request_forgets_the_customer_in_table_score_topic_and_redis(
     flush = handler.take_flush()
     assert flush.states == [(0, "A", None)] and flush.profiles == [("A", None)]  # tombstone, Redis keys deleted
     assert [(s.topic, s.key, s.value) for s in flush.snapshots] == [(TOPICS.scores, "A", None)]
+    # until the app has written the tombstone the store holds A's old state: a step or read must not see it
+    assert "A" in store.data and handler.profile("A") is None
     written(store, flush.states)
     assert set(store.data) == {"B"}
     assert handler.profile("A") is None and handler.profile("B") is not None
