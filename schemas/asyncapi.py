@@ -36,8 +36,8 @@ MONITORING: dict[str, type[Message]] = {"WorkerHeartbeat": WorkerHeartbeat}  # a
 
 DESCRIPTION = """\
 Real-time customer value scoring. Producers send purchases, returns, complaints and
-enquiries keyed by customer id; tierstream publishes tier changes, contact-plan
-actions, alerts and profile snapshots, keyed by customer id.
+enquiries (and erasure requests) keyed by customer id; tierstream publishes tier changes,
+contact-plan actions, alerts and profile snapshots, keyed by customer id.
 
 Delivery is at-least-once. Every output carries a deterministic `id` (the same cause
 gives the same id, also after a crash and redelivery): subscribers deduplicate on `id`.
@@ -57,14 +57,16 @@ CHANNELS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "enquiries": ("in", ("EnquiryReceived",), "Questions and requests for information."),
     "events": (
         "in",
-        ("PurchaseCompleted", "OrderReturned", "ComplaintFiled", "EnquiryReceived"),
+        ("PurchaseCompleted", "OrderReturned", "ComplaintFiled", "EnquiryReceived", "ErasureRequested"),
         "Mixed input topic: any input type, tagged by `type`. Keeps one customer's order across "
-        "types (backfills); the worker also forwards mis-partitioned events here.",
+        "types (backfills); the worker also forwards mis-partitioned events here. The only topic for "
+        "erasure requests.",
     ),
     "tier_changes": (
         "out",
-        ("TierChanged", "PotentialChanged"),
-        "A customer entered another tier (or got a first tier), or the low value, high potential cell.",
+        ("TierChanged", "PotentialChanged", "CustomerForgotten"),
+        "A customer entered another tier (or got a first tier), or the low value, high potential cell, or was "
+        "forgotten (retention or an erasure request).",
     ),
     "actions": (
         "out",
@@ -91,7 +93,8 @@ CHANNELS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "out",
         ("CustomerScore",),
         "Latest profile of a customer whenever it changes: keyed by "
-        "customer, so the latest record per key is the current profile.",
+        "customer, so the latest record per key is the current profile; a tombstone (null value) when the "
+        "customer is forgotten.",
     ),
     "dlq": ("out", ("DeadLetter",), "Inputs that could not be scored, with their original bytes and why."),
     "metrics": (

@@ -1,4 +1,5 @@
-"""Messages tierstream consumes, one topic per type, keyed by customer id.
+"""Messages tierstream consumes, keyed by customer id: on the mixed `customer-events` topic (any type), and
+on a topic per event type (erasure requests come on the mixed topic only).
 
 Inputs are read strictly where a lenient reading could change a figure: an object with a key twice is
 refused (JSON parsers disagree on which one wins; `load_json`), amounts are JSON numbers or plain digit
@@ -73,15 +74,31 @@ class EnquiryReceived(Message):
     topic: str = Field(min_length=1, max_length=200, description="What the enquiry is about.")
 
 
-InputEvent = Annotated[
-    PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived, Field(discriminator="type")
-]
+class ErasureRequested(Message):
+    """A request to erase a customer (topic `customer-events` only): tierstream forgets the customer at once,
+    whatever `scoring.retention`, and answers with a CustomerForgotten. A request for a customer it holds no
+    state for (never seen, forgotten already, or this request redelivered) has nothing to erase: no output.
+    Events of the same customer id after it start a new customer."""
+
+    type: Literal["erasure"] = Field(default="erasure", description="Event type tag.")
+    event_id: Id = Field(description="Unique id of this request; redeliveries repeat it.")
+    customer_id: InputCustomerId
+    requested_at: OccurredAt = Field(
+        description="When the request was made; ISO 8601 with a UTC offset. Orders it among the customer's "
+        "events (event clock) and is checked against the clock like an event's occurred_at."
+    )
+
+
+EventMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived | ErasureRequested
+InputEvent = Annotated[EventMessage, Field(discriminator="type")]
 INPUT_MODELS: dict[str, type[Message]] = {
     "purchase": PurchaseCompleted,
     "return": OrderReturned,
     "complaint": ComplaintFiled,
     "enquiry": EnquiryReceived,
+    "erasure": ErasureRequested,
 }
+
 _ANY_INPUT: TypeAdapter[Any] = TypeAdapter(InputEvent)
 
 
@@ -103,6 +120,6 @@ def load_json(raw: bytes | str) -> Any:
     return json.loads(raw, object_pairs_hook=_unique_keys)
 
 
-def parse_input(raw: bytes | str) -> PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived:
+def parse_input(raw: bytes | str) -> EventMessage:
     """Any input event from its JSON text (by its `type`); ValueError or pydantic's ValidationError."""
     return _ANY_INPUT.validate_python(load_json(raw))  # type: ignore[no-any-return]

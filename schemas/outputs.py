@@ -3,6 +3,7 @@ redelivery after a crash repeats it, so subscribers deduplicate by `id`."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
@@ -160,6 +161,23 @@ class PotentialChanged(Output):
     cause_text: str | None = CauseText
 
 
+class CustomerForgotten(Output):
+    """tierstream forgot the customer (topic `customer-tier-changes`, with the other changes of a customer's
+    standing: tell them apart by `type`). Its state, Redis profile and deadline are deleted (a tombstone on the
+    state's changelog and on `customer-scores`); a later event of the same id starts a new customer. The input
+    topics still hold the customer's raw events until their own retention (see docs/delivery.md, Retention)."""
+
+    type: Literal["CustomerForgotten"] = type_tag("CustomerForgotten")
+    reason: Literal["inactive", "erasure"] = Field(
+        description="inactive: no event for scoring.retention.forget_after_days; erasure: an ErasureRequested."
+    )
+    last_activity_day: date | None = Field(
+        description="UTC date of the customer's latest event of any kind; null when nothing was held."
+    )
+    tier: str | None = Field(description="Tier the customer had when forgotten; null when never scored.")
+    cause_text: str | None = CauseText
+
+
 GRADE = Literal["very_satisfied", "satisfied", "neutral", "disappointed", "very_disappointed"]
 
 
@@ -235,6 +253,7 @@ class DeadLetter(Message):
 OUTPUT_MODELS: dict[str, type[Message]] = {
     "TierChanged": TierChanged,
     "PotentialChanged": PotentialChanged,
+    "CustomerForgotten": CustomerForgotten,
     "ContactActionRequested": ContactActionRequested,
     "ContactOutcome": ContactOutcome,
     "CustomerAlert": CustomerAlert,

@@ -13,6 +13,10 @@ Version 3 appends the open outcome windows (`scoring.trial`): a count, then per 
 (action id, rule, action type, channel, tier) and varints (held out, start ms, days, cost, purchases,
 revenue, returns). Version 2 bytes (without them) are still read, as a state with no open window.
 
+Version 4 ends the fixed header with the latest day of any applied event (`last_seen_day`, what retention
+counts idle days from; `peek_last_seen_day` reads it alone). Older bytes are read with it taken from what
+they hold: the latest day in the window, else the last purchase day, else the first day seen.
+
 Version 1 (event hashes in the day buckets and before the window, no content
 hashes) is still read: its ids become exact entries of unknown content, and
 the next step moves those beyond `dedupe_exact_ids` into filters.
@@ -28,14 +32,15 @@ from scoring.errors import StateDecodeError
 from scoring.state import Bucket, CustomerState, OutboxEntry
 from scoring.trial import Trial
 
-VERSION = 3
-_READABLE = frozenset({1, 2, VERSION})
+VERSION = 4
+_READABLE = frozenset({1, 2, 3, VERSION})
 _COUNTERS = 7
 _BITS = tuple(1 << i for i in range(_COUNTERS))
 # Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
 # tier_since (epoch days, _NONE for None), purchase_days, purchases, total_cents, first_day_cents,
-# clock_ms, at_risk, score_centi (_NONE for None).
-_HEADER = struct.Struct(">Biiiiiiiiqqqbi")
+# clock_ms, at_risk, score_centi (_NONE for None); version 4: then last_seen_day (_NONE for None).
+_HEADER = struct.Struct(">Biiiiiiiiqqqbii")
+_HEADER_V3 = struct.Struct(">Biiiiiiiiqqqbi")  # versions 1-3
 _REVIEW_DAY = struct.Struct(">i")
 _ENTRY = struct.Struct(">QI")  # an exact id entry: id hash, content hash (then its day, a varint)
 _NONE = -(2**31)
@@ -114,6 +119,7 @@ def encode_state(state: CustomerState) -> bytes:
             s.clock_ms,
             1 if s.at_risk else 0,
             _day(s.score_centi),
+            _day(s.last_seen_day),
         )
     )
     _varint(out, len(s.buckets))
@@ -268,7 +274,19 @@ def peek_clock_ms(data: bytes) -> int:
     """The time (ms) of the latest event a serialised state has applied, reading only its header."""
     _check_version(data)
     try:
-        return int(_HEADER.unpack_from(data, 0)[11])
+        return int(_HEADER_V3.unpack_from(data, 0)[11])  # the same place in every version
+    except struct.error:
+        raise StateDecodeError("damaged state: truncated header") from None
+
+
+def peek_last_seen_day(data: bytes) -> int | None:
+    """The latest activity day of a serialised state (`scoring.retention`): from the header of version 4
+    bytes; older ones are decoded (they did not keep it)."""
+    _check_version(data)
+    if data[0] < VERSION:
+        return decode_state(data).last_seen_day
+    try:
+        return _or_none(_HEADER.unpack_from(data, 0)[14])
     except struct.error:
         raise StateDecodeError("damaged state: truncated header") from None
 
@@ -295,10 +313,11 @@ def _decode(r: _Reader, version: int) -> CustomerState:
             clock_ms,
             at_risk,
             score_centi,
-        ) = _HEADER.unpack_from(r.data, 0)
+            *seen_day,
+        ) = (_HEADER if version >= 4 else _HEADER_V3).unpack_from(r.data, 0)
     except struct.error:
         raise ValueError("truncated header") from None
-    r.pos = _HEADER.size
+    r.pos = (_HEADER if version >= 4 else _HEADER_V3).size
     buckets: dict[int, Bucket] = {}
     day = 0
     v1_ids: list[int] = []
@@ -316,7 +335,7 @@ def _decode(r: _Reader, version: int) -> CustomerState:
     for _ in range(r.varint()):
         day += r.varint()
         old_days.append(day)
-    return CustomerState(
+    state = CustomerState(
         buckets=buckets,
         seen=seen,
         filters=filters,
@@ -339,6 +358,15 @@ def _decode(r: _Reader, version: int) -> CustomerState:
         review_day=_or_none(review_day),
         trials=_read_trials(r) if version >= 3 else (),
     )
+    if version >= 4:
+        return state._replace(last_seen_day=_or_none(seen_day[0]))
+    return state._replace(last_seen_day=_latest_day(state))
+
+
+def _latest_day(state: CustomerState) -> int | None:
+    """The latest activity day bytes before version 4 still show (they did not keep it)."""
+    days = [d for d in (max(state.buckets, default=None), state.last_day) if d is not None]
+    return max(days) if days else state.first_seen_day
 
 
 def _v1_old_ids(r: _Reader, ids: list[int]) -> tuple[int, ...]:

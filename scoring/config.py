@@ -184,6 +184,18 @@ def _default_rules() -> tuple[ContactRule, ...]:
     )
 
 
+class RetentionConfig(_Frozen):
+    """When the state forgets a customer on time alone (an erasure request forgets one at once, whatever this)."""
+
+    forget_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Forget a customer (state, Redis profile, deadline; a CustomerForgotten output) once this many "
+        "days passed since their latest event of any kind, at the review of that day. None: keep every customer "
+        "forever. Must be above lapsed_days and recency_days' last cut point.",
+    )
+
+
 class ScoringConfig(_Frozen):
     """All scoring rules. Days are UTC calendar days; money is in `base_currency`."""
 
@@ -312,6 +324,9 @@ class ScoringConfig(_Frozen):
     potential: PotentialConfig = Field(default_factory=PotentialConfig, description="Value x potential cells.")
     satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig, description="Satisfaction grade.")
     propositions: PropositionConfig = Field(default_factory=PropositionConfig, description="Next best proposition.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="When a customer is forgotten (see docs/delivery.md, Retention)."
+    )
     outbox_ttl_seconds: float = Field(
         default=900,
         ge=0,
@@ -406,6 +421,7 @@ class ScoringConfig(_Frozen):
         check_offerings(self.potential, self.propositions, names, SEGMENTS)
         _check_shares(self.tier_shares, names, self.tiering == "calibrated")
         _check_dedupe(self)
+        _check_retention(self)
         return self
 
     # The calibration applied by `calibrated` (not a setting: it comes from a calibration file).
@@ -482,6 +498,17 @@ def _check_dedupe(config: ScoringConfig) -> None:
         raise ValueError(
             f"max_state_bytes: the id memory (dedupe_exact_ids, dedupe_filter_bytes per 30 of dedupe_days) may "
             f"take {worst} bytes: more than half of {config.max_state_bytes}; raise it or lower those"
+        )
+
+
+def _check_retention(config: ScoringConfig) -> None:
+    """A customer must be lapsed (and at the lowest recency rank) before being forgotten for inactivity."""
+    days = config.retention.forget_after_days
+    horizon = max(config.lapsed_days, config.recency_days[-1])
+    if days is not None and days <= horizon:
+        raise ValueError(
+            f"retention.forget_after_days: {days} days would forget customers before they are lapsed; it must be "
+            f"above lapsed_days and recency_days' last cut point ({horizon})"
         )
 
 

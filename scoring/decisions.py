@@ -131,8 +131,25 @@ class OutcomeObserved:
     kind: Literal["outcome"] = "outcome"
 
 
-Decision = TierChange | ActionRequest | Alert | ScoreChanged | OutcomeObserved | PotentialChange
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """The state forgot the customer (`scoring.retention`): `reason` inactive (no event for
+    `retention.forget_after_days`) or erasure (a request). `last_seen_day` (epoch day) and `tier` are what the
+    state held (None when it held none)."""
+
+    id: str
+    cause: str
+    at_ms: int
+    reason: Literal["inactive", "erasure"]
+    last_seen_day: int | None
+    tier: str | None
+    kind: Literal["forgotten"] = "forgotten"
+    cause_text: str = ""
+
+
+Decision = TierChange | ActionRequest | Alert | ScoreChanged | OutcomeObserved | PotentialChange | Forgotten
 _BY_KIND: dict[str, type[Any]] = {
+    "forgotten": Forgotten,
     "tier_change": TierChange,
     "potential_change": PotentialChange,
     "action": ActionRequest,

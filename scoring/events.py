@@ -22,6 +22,7 @@ class Kind(IntEnum):
     RETURN = 2
     COMPLAINT = 3
     ENQUIRY = 4
+    ERASURE = 5  # an erasure request: never folded, the step forgets the customer (scoring.retention)
 
 
 class CoreEvent(NamedTuple):

@@ -50,12 +50,21 @@ def to_base_cents(event: CoreEvent, config: ScoringConfig) -> int | None:
     return None if rate is None else round(event.amount_cents * rate)
 
 
-def check_event(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
-    """Why the core refuses the event, or "" when it is acceptable."""
+def check_time(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
+    """Why the core refuses the event's time, or "" when it is acceptable."""
     if event.at_ms < 0:
         return "occurred_at is before 1970-01-01T00:00:00Z"
     if event.at_ms > now_ms + config.max_future_seconds * 1000:
         return f"occurred_at is more than {config.max_future_seconds:g}s after now"
+    return ""
+
+
+def check_event(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
+    """Why the core refuses the event, or "" when it is acceptable (an erasure request is never folded)."""
+    if reason := check_time(event, now_ms, config):
+        return reason
+    if event.kind is Kind.ERASURE:
+        return "an erasure request is not folded (scoring.step forgets the customer)"
     if event.amount_cents < 0:
         return "amount must be >= 0"
     if event.kind is Kind.COMPLAINT and not 1 <= event.severity <= 5:
@@ -120,6 +129,7 @@ class _Draft:
         "horizon",
         "ids",
         "last",
+        "last_seen",
         "old_days",
         "start",
         "total",
@@ -145,6 +155,7 @@ class _Draft:
         self.first, self.last, self.days = state.first_day, state.last_day, state.purchase_days
         self.total, self.first_cents, self.count = state.total_cents, state.first_day_cents, state.purchases
         self.first_seen = state.first_seen_day
+        self.last_seen = state.last_seen_day
 
     def add(self, event: CoreEvent) -> str:
         """Fold one checked event in: "" when applied, DUPLICATE when already applied, else why it is refused."""
@@ -165,6 +176,8 @@ class _Draft:
             self._purchase_all_time(day, cents, bucket, inside)
         if self.first_seen is None or day < self.first_seen:
             self.first_seen = day
+        if self.last_seen is None or day > self.last_seen:
+            self.last_seen = day
         if inside:
             self.buckets[day] = _bump(bucket, kind, event.severity, cents)
         return ""
@@ -218,6 +231,7 @@ class _Draft:
             b.outbox,
             b.review_day,
             b.trials,
+            self.last_seen,
         )
 
 

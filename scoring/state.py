@@ -94,6 +94,7 @@ class CustomerState(NamedTuple):
     outbox: tuple[OutboxEntry, ...] = ()
     review_day: int | None = None  # cached next_review_day after the last step (for the deadline index)
     trials: tuple[Trial, ...] = ()  # open outcome windows of measured contact-plan decisions (scoring.outcomes)
+    last_seen_day: int | None = None  # latest day of an applied event of any kind (scoring.retention)
 
     @property
     def figures(self) -> tuple[object, ...]:
@@ -110,6 +111,7 @@ class CustomerState(NamedTuple):
             self.first_day_cents,
             self.purchases,
             self.first_seen_day,
+            self.last_seen_day,
         )
 
 

@@ -7,6 +7,9 @@
 3. catches up on every review day that passed before today, in order, so the
    result does not depend on when the timer fired (each such day decides tier
    changes, actions and alerts under its own cause, `review@<day>`);
+   A customer inactive for `retention.forget_after_days` by today is forgotten at that review (the
+   catch-up stops there) and an event then starts a new customer; an erasure request forgets the
+   customer after the catch-up (`scoring.retention`). A forgotten customer's step returns no state;
 4. applies the event and evaluates as of today: tier (with hysteresis),
    segment, at-risk, and the contact plan;
 5. returns the new state and the decisions, each with a deterministic id, and at
@@ -35,7 +38,7 @@ from scoring.decisions import (
     TierChange,
 )
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
-from scoring.fold import Outcome, advance, apply, to_base_cents
+from scoring.fold import Outcome, advance, apply, check_time, to_base_cents
 from scoring.holdout import is_held_out, is_measured
 from scoring.ids import output_id
 from scoring.lifecycle import Risk, assess_risk, segment
@@ -43,10 +46,11 @@ from scoring.offering import Offering, assess_offering
 from scoring.outcomes import next_close_day, observed, open_trial, record, settle
 from scoring.plan import RoiVerdict, Trigger, matching_rules, roi_guard
 from scoring.potential import Potential, assess_potential, high_value_tiers
+from scoring.retention import forget_day, forgotten, is_forgotten_by
 from scoring.review import review_day_after
 from scoring.rfm import Score, score
 from scoring.satisfaction import Satisfaction, grade, grade_rank
-from scoring.state import OUTBOX_KEPT, CustomerState, OutboxEntry
+from scoring.state import NEW_STATE, OUTBOX_KEPT, CustomerState, OutboxEntry
 from scoring.tiers import assign_tier, tier_rank
 from scoring.trial import Trial
 
@@ -68,14 +72,22 @@ class Evaluation(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    """A step's new state and decisions; a `ScoreChanged` among them shows `state` as `evaluation`."""
+    """A step's new state (None: the customer is forgotten, delete it) and decisions; a `ScoreChanged` among
+    them shows `state` as `evaluation`."""
 
-    state: CustomerState
-    outcome: str  # applied | duplicate | rejected | reviewed
+    state: CustomerState | None
+    outcome: str  # applied | duplicate | rejected | reviewed | forgotten
     reason: str
     decisions: tuple[Decision, ...]
     evaluation: Evaluation | None
     resent: bool = False
+
+    @property
+    def clock_ms(self) -> int:
+        """The step's time (ms): its state's clock; without a state (forgotten), its latest decision's time."""
+        if self.state is not None:
+            return self.state.clock_ms
+        return max((d.at_ms for d in self.decisions), default=0)
 
 
 def review_cause(day: int) -> str:
@@ -149,6 +161,10 @@ def step(
     """Advance one customer by an event, or by time alone when `event` is None."""
     now = max(now_ms, state.clock_ms)
     today = now // MS_PER_DAY
+    if is_forgotten_by(state, today, config):
+        return _forget_then(state, event, now, customer_id, config, model)
+    if event is not None and event.kind is Kind.ERASURE:
+        return _erase(state, event, now, customer_id, config, model)
     cause = event.event_id if event is not None else (cause or review_cause(today))
     if event is not None:
         applied = apply(state, event, now, config)
@@ -186,6 +202,52 @@ def step(
     return StepResult(final, "applied" if event is not None else "reviewed", "", done, evaluation)
 
 
+def _forget_then(
+    state: CustomerState,
+    event: CoreEvent | None,
+    now: int,
+    customer_id: str,
+    config: ScoringConfig,
+    model: ValueModel | None,
+) -> StepResult:
+    """The reviews before the forget day, the forget on it; then the event (if any) as a new customer's first."""
+    day = forget_day(state, config)
+    assert day is not None
+    current, decisions, _ = _catch_up(state, day, customer_id, config, model)
+    decisions.append(forgotten(current, customer_id, review_cause(day), day * MS_PER_DAY, "inactive", config))
+    if event is None:
+        return StepResult(None, "forgotten", "inactive", tuple(decisions), None)
+    fresh = step(NEW_STATE, event, now, customer_id, config, model=model)
+    if fresh.outcome == "rejected":
+        return StepResult(state, "rejected", fresh.reason, (), None)
+    done = (*decisions, *fresh.decisions)
+    if fresh.state is None or fresh.outcome == "duplicate":  # an erasure request: nothing left to erase
+        return StepResult(None, "forgotten", "inactive", done, None)
+    # a redelivered event resends the forget too (same ids)
+    kept = fresh.state._replace(outbox=_kept_outbox((), event.event_id, now, done, config))
+    return StepResult(kept, fresh.outcome, fresh.reason, done, fresh.evaluation)
+
+
+def _erase(
+    state: CustomerState,
+    event: CoreEvent,
+    now: int,
+    customer_id: str,
+    config: ScoringConfig,
+    model: ValueModel | None,
+) -> StepResult:
+    """An erasure request: the reviews due before its day (as any event has them), then forget the customer.
+    One with no state (never seen, forgotten already, or the request redelivered after its forget was
+    written) has nothing to erase: nothing is sent, as for any redelivered input."""
+    if reason := check_time(event, now, config):
+        return StepResult(state, "rejected", reason, (), None)
+    if state.last_seen_day is None and state.scored_day is None:
+        return StepResult(state, "duplicate", "nothing to erase", (), None)
+    current, decisions, _ = _catch_up(state, now // MS_PER_DAY, customer_id, config, model)
+    decisions.append(forgotten(current, customer_id, event.event_id, event.at_ms, "erasure", config))
+    return StepResult(None, "forgotten", "erasure", tuple(decisions), None)
+
+
 def due_reviews(
     state: CustomerState,
     until_day: int,
@@ -199,14 +261,22 @@ def due_reviews(
     event clock and `replay --exact` after a customer's last event both review this way, so they agree.
     """
     results: list[StepResult] = []
-    while (due := state.review_day) is not None and due <= until_day:
+    while (due := due_day(state, config)) is not None and due <= until_day:
         result = step(state, None, (due + 1) * MS_PER_DAY - 1, customer_id, config, model=model)
         results.append(result)
+        if result.state is None:  # forgotten: nothing more is due
+            break
         after = result.state.review_day
         if after is not None and after <= due:  # no progress (a review already done): nothing more is due
             break
         state = result.state
     return results
+
+
+def due_day(state: CustomerState, config: ScoringConfig) -> int | None:
+    """The next day time alone changes the customer: its cached review day, or its forget day when earlier
+    (a state cached before retention was set does not know of it)."""
+    return _earlier(state.review_day, forget_day(state, config))
 
 
 def _oversize(state: CustomerState, config: ScoringConfig) -> str:
@@ -324,8 +394,11 @@ def _decide(
         "score_centi": centi,
         # only the scored day, tier and its day of the scored state are read, besides what `state` has
         "review_day": _earlier(
-            review_day_after(state, today, ev.tier, since, config, ev.risk, ev.score),
-            next_close_day(trials),  # a window's close is a review
+            _earlier(
+                review_day_after(state, today, ev.tier, since, config, ev.risk, ev.score),
+                next_close_day(trials),  # a window's close is a review
+            ),
+            forget_day(state, config),  # so is the day retention forgets the customer
         ),
         "trials": trials,
     }

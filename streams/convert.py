@@ -14,16 +14,38 @@ from typing import TYPE_CHECKING
 from pydantic_core import to_json
 
 from schemas.base import Message
-from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted
-from schemas.outputs import ContactActionRequested, ContactOutcome, CustomerAlert, PotentialChanged, TierChanged
-from scoring.decisions import ActionRequest, Decision, OutcomeObserved, PotentialChange, ScoreChanged, TierChange
-from scoring.events import CoreEvent, Kind, from_ms, to_ms
+from schemas.inputs import (
+    ComplaintFiled,
+    ErasureRequested,
+    EventMessage,
+    OrderReturned,
+    PurchaseCompleted,
+)
+from schemas.outputs import (
+    ContactActionRequested,
+    ContactOutcome,
+    CustomerAlert,
+    CustomerForgotten,
+    PotentialChanged,
+    TierChanged,
+)
+from scoring.decisions import (
+    ActionRequest,
+    Decision,
+    Forgotten,
+    OutcomeObserved,
+    PotentialChange,
+    ScoreChanged,
+    TierChange,
+)
+from scoring.events import CoreEvent, Kind, day_start, from_ms, to_ms
 
 if TYPE_CHECKING:
     pass
 
-InputMessage = PurchaseCompleted | OrderReturned | ComplaintFiled | EnquiryReceived
-_KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY}
+InputMessage = EventMessage
+_KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY,
+          "erasure": Kind.ERASURE}
 _CENT = Decimal(100)
 
 
@@ -35,6 +57,8 @@ def to_cents(amount: Decimal) -> int:
 def to_core(message: InputMessage) -> CoreEvent:
     """The core's view of an input message."""
     kind = _KINDS[message.type]
+    if isinstance(message, ErasureRequested):
+        return CoreEvent(kind, message.event_id, to_ms(message.requested_at))
     at_ms = to_ms(message.occurred_at)
     if isinstance(message, PurchaseCompleted):
         return CoreEvent(kind, message.event_id, at_ms, to_cents(message.amount), message.currency)
@@ -112,6 +136,12 @@ def decision_fields(decision: Decision, ctx: OutputContext) -> tuple[type[Messag
                       potential_basis=decision.basis, tier=decision.tier, proposition=decision.proposition,
                       proposition_reason=decision.reason, cause_text=decision.cause_text or None)
         return PotentialChanged, fields
+    if isinstance(decision, Forgotten):
+        fields["type"] = "CustomerForgotten"
+        last = None if decision.last_seen_day is None else day_start(decision.last_seen_day).date()
+        fields.update(reason=decision.reason, last_activity_day=last, tier=decision.tier,
+                      cause_text=decision.cause_text or None)
+        return CustomerForgotten, fields
     fields["type"] = "CustomerAlert"
     fields.update(kind=decision.alert_kind, tier=decision.tier, score=float(decision.score),
                   at_risk_score=float(decision.at_risk_score), value_at_stake=float(decision.value_at_stake),

@@ -185,7 +185,8 @@ def backfill(
     partitions: Annotated[int | None, typer.Option(help="Partitions of topics it creates (default: config).")]
     = None,
     per_type: Annotated[bool, typer.Option("--per-type", help="Send to purchases/returns/complaints/enquiries "
-                                           "instead of the mixed customer-events topic.")] = False,
+                                           "instead of the mixed customer-events topic (erasure requests "
+                                           "go there either way).")] = False,
     rate: Annotated[float | None, typer.Option(min=0.01, help="At most this many events per second.")] = None,
     customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at", amount_col: AmountCol = "amount",
     type_col: TypeCol = None, id_col: IdCol = None, currency_col: CurrencyCol = None,

@@ -140,5 +140,10 @@ def _summary(stats: ReplayStats, config: ScoringConfig, console: Console) -> Non
     console.print(
         f"rows read {stats.rows:,}; skipped: {stats.bad:,} bad, {stats.after_as_of:,} after as-of, "
         f"{stats.duplicates:,} duplicate, {stats.rejected:,} rejected\n"
-        f"customers {stats.customers:,} ({tiers})\n"
+        f"customers {stats.customers:,} ({tiers}){_forgotten(stats)}\n"
         f"{stats.seconds:.2f} s, {stats.rows_per_s:,.0f} rows/s", markup=False)
+
+
+def _forgotten(stats: ReplayStats) -> str:
+    """The customers left out as forgotten (retention, erasure requests), when there are any."""
+    return f"; forgotten {stats.forgotten:,}" if stats.forgotten else ""

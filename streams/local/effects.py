@@ -98,9 +98,9 @@ def _steps(one: _Customer, customer: str, config: ScoringConfig, last_day: int) 
         next_day = one.pending[0][0] // MS_PER_DAY if one.pending else last_day + 1
         if state is not NEW_STATE and due is not None and due != stalled and due < next_day and due <= last_day:
             result = step(state, None, (due + 1) * MS_PER_DAY - 1, customer, config)
-            after = result.state.review_day
+            after = None if result.state is None else result.state.review_day
             stalled = due if after is not None and after <= due else None
-            state = result.state
+            state = NEW_STATE if result.state is None else result.state  # forgotten (retention): a new one
             yield result
             continue
         if not one.pending:
@@ -108,7 +108,7 @@ def _steps(one: _Customer, customer: str, config: ScoringConfig, last_day: int) 
         _, _, message = heapq.heappop(one.pending)
         event = to_core(message)
         result = step(state, event, event.at_ms, customer, config)
-        state, stalled = result.state, None
+        state, stalled = NEW_STATE if result.state is None else result.state, None
         yield result
 
 

@@ -52,7 +52,8 @@ class Publisher:
 
     def topic_of(self, message: InputMessage) -> str:
         topics = self.settings.topics
-        return topics.events if self.mode == "mixed" else topics.inputs()[message.type]
+        # erasure requests have no typed topic: the mixed one carries them in either mode
+        return topics.inputs().get(message.type, topics.events) if self.mode != "mixed" else topics.events
 
     def topics(self) -> list[str]:
         t = self.settings.topics

@@ -18,7 +18,7 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
 from scoring.step import evaluate
-from streams.offline.batchfold import _base_cents, batch_states
+from streams.offline.batchfold import _base_cents, batch_states, core_events
 from streams.offline.columnar import read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs, is_jsonl
 from streams.offline.purchases import PurchaseRead
@@ -27,6 +27,7 @@ from streams.offline.replay import (
     Profile,
     ReplayStats,
     end_of_day_ms,
+    folded,
     no_cyclic_gc,
     offline,
     scoring_config,
@@ -74,10 +75,16 @@ def batch_population(
     now = end_of_day_ms(as_of_day)
     events = read.events.filter(pl.col("at_ms") <= now)
     stats.after_as_of += read.events.height - events.height
+    erased = events.filter(pl.col("kind") == int(Kind.ERASURE)).get_column("customer").unique()
+    by_core: dict[str, CustomerState] = {}
+    if erased.len():  # customers with an erasure request: the per-row reference (`surviving`), not the columns
+        rows = events.filter(pl.col("customer").is_in(erased.implode()))
+        events = events.filter(~pl.col("customer").is_in(erased.implode()))
+        by_core = dict(folded(core_events(rows), as_of_day, offline(config), stats))
     states, rejected, duplicates = batch_states(events, now, offline(config))
     stats.rejected += rejected
     stats.duplicates += duplicates
-    return states
+    return dict(sorted((states | by_core).items())) if by_core else states
 
 
 def batch_purchases(

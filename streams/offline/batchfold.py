@@ -77,15 +77,20 @@ def _core_fold(
     table: pl.DataFrame, now_ms: int, config: ScoringConfig,
 ) -> list[tuple[str, CustomerState | None, int, int]]:
     """The core's fold of each customer of `table` (in file order): state (None: nothing applied), counts."""
+    out: list[tuple[str, CustomerState | None, int, int]] = []
+    for customer, mine in core_events(table).items():
+        state, applied, refused = fold(NEW_STATE, mine, now_ms, config)
+        out.append((customer, state if applied else None, len(refused), len(mine) - applied - len(refused)))
+    return out
+
+
+def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:
+    """Customer -> the core events of its rows of `table`, in table order."""
     events: dict[str, list[CoreEvent]] = {}
     for customer, kind, eid, at_ms, cents, currency, severity in table.select(
             "customer", "kind", "eid", "at_ms", "cents", "currency", "severity").iter_rows():
         events.setdefault(customer, []).append(CoreEvent(Kind(kind), eid, at_ms, cents, currency, severity))
-    out: list[tuple[str, CustomerState | None, int, int]] = []
-    for customer, mine in events.items():
-        state, applied, refused = fold(NEW_STATE, mine, now_ms, config)
-        out.append((customer, state if applied else None, len(refused), len(mine) - applied - len(refused)))
-    return out
+    return events
 
 
 def _deduped(table: pl.DataFrame) -> pl.DataFrame:
@@ -132,16 +137,17 @@ def _states(applied: pl.DataFrame, now_ms: int, config: ScoringConfig) -> dict[s
         pl.col("base").filter(pl.col("day") == first_day).sum().alias("first_cents"), pl.len().alias("count"),
         pl.col("day").filter(pl.col("day") < start).unique().sort().alias("old_days"),
     )
-    seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"))
+    seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"),
+                                            pl.col("day").max().alias("last_seen"))
     people = seen.join(figures, on="customer", how="left")
     states: dict[str, CustomerState] = {}
-    for customer, first_seen, first, last, days, total, first_cents, count, old in people.select(
-            "customer", "first_seen", "first_day", "last_day", "purchase_days", "total", "first_cents", "count",
-            "old_days").iter_rows():
+    for customer, first_seen, last_seen, first, last, days, total, first_cents, count, old in people.select(
+            "customer", "first_seen", "last_seen", "first_day", "last_day", "purchase_days", "total", "first_cents",
+            "count", "old_days").iter_rows():
         states[customer] = CustomerState(
             buckets=buckets.get(customer) or {}, old_days=tuple(old or ()), first_day=first,
             last_day=last, purchase_days=days or 0, total_cents=total or 0, first_day_cents=first_cents or 0,
-            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms))
+            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms), last_seen_day=last_seen)
     return states
 
 

@@ -97,7 +97,7 @@ def replay_inputs(
     reports and calibration whichever way: a batch replay without `jobs` reads and folds in columns
     (`streams.offline.batch`); with `jobs`, `--strict` or `--exact` row by row, in one process or several
     (`jobs`, None: see `jobs_for`)."""
-    if is_columnar(exact, strict, jobs):
+    if is_columnar(exact, strict, jobs) and config.retention.forget_after_days is None:  # (retention: row by row)
         from streams.offline.batch import replay_columnar  # noqa: PLC0415 (Polars loads only for a batch replay)
 
         return replay_columnar(inputs, as_of_day, config, out, on_bad=on_bad, model=model,

@@ -2,7 +2,9 @@
 
 Default (batch rescore): each customer's events are folded, then evaluated
 once as of the end of the as-of day; tiers are assigned fresh, as a nightly
-job would, but far faster. `exact=True` steps event by event in file order
+job would, but far faster. Retention and erasure requests (`scoring.retention`)
+leave out a customer forgotten by then, and the events before a customer's
+last forget (`surviving`). `exact=True` steps event by event in file order
 with the event-time clock, exactly as the stream does on the same history:
 time-driven reviews between events, hysteresis along the path, and every
 output the stream would send (written with `decisions_out`).
@@ -32,8 +34,9 @@ from scoring.calibration import Calibration
 from scoring.concentration import revenue_cents
 from scoring.config import ScoringConfig
 from scoring.errors import CalibrationError
-from scoring.events import MS_PER_DAY, CoreEvent
-from scoring.fold import fold
+from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from scoring.fold import check_event, fold
+from scoring.retention import surviving
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import Evaluation, StepResult, due_reviews, evaluate, step, value_of
 from streams.convert import OutputContext, decision_message
@@ -78,6 +81,7 @@ class ReplayStats:
     after_as_of: int = 0
     duplicates: int = 0
     rejected: int = 0
+    forgotten: int = 0
     customers: int = 0
     tiers: Counter[str] = field(default_factory=Counter)
     active: Counter[str] = field(default_factory=Counter)
@@ -94,6 +98,7 @@ class ReplayStats:
         self.after_as_of += other.after_as_of
         self.duplicates += other.duplicates
         self.rejected += other.rejected
+        self.forgotten += other.forgotten
         self.customers += other.customers
         self.tiers.update(other.tiers)
         self.active.update(other.active)
@@ -175,8 +180,18 @@ def folded(
 ) -> Iterator[tuple[str, CustomerState]]:
     """Each customer's state at the end of the as-of day, in customer order; counts what is left out."""
     now = end_of_day_ms(as_of_day)
+    retains = config.retention.forget_after_days is not None
     for customer in sorted(by_customer):
         events = by_customer[customer]
+        if retains or any(e.kind is Kind.ERASURE for e in events):
+            kept, forgets = surviving(sorted(events, key=event_order), as_of_day, config)
+            # the events forgotten with the customer: those the core refuses whatever the state are still counted
+            gone = set(events) - set(kept)
+            stats.rejected += sum(1 for e in gone if e.kind is not Kind.ERASURE and check_event(e, now, config))
+            stats.forgotten += forgets
+            events = kept
+            if not events:  # forgotten by the end of the as-of day (as in the stream)
+                continue
         state, applied, rejected = fold(NEW_STATE, events, now, config)
         stats.rejected += len(rejected)
         stats.duplicates += len(events) - applied - len(rejected)
@@ -236,18 +251,26 @@ def profiles_exact(
             result = step(state, event, event.at_ms, customer, config, model=model)
             stats.rejected += result.outcome == "rejected"
             stats.duplicates += result.outcome == "duplicate"
-            state = result.state
+            state = _kept(result, stats)
             _write_outputs(sink, customer, result, config, model)
-        if state is NEW_STATE:  # every event was rejected: the stream never creates this customer
+        if state is NEW_STATE:  # every event was rejected (or it was forgotten): the stream has no such customer
             continue
         for result in due_reviews(state, as_of_day, customer, config, model=model):  # the stream's sweep
             _write_outputs(sink, customer, result, config, model)
-            state = result.state
+            state = _kept(result, stats)
+        if state is NEW_STATE:
+            continue
         result = step(state, None, now, customer, config, model=model)  # the profile as of the day
-        if result.evaluation is None:  # reviewed on that very day already
+        if result.evaluation is None or result.state is None:  # reviewed on that very day already
             yield Profile(customer, state, evaluate(state, as_of_day, config, model))
         else:
             yield Profile(customer, result.state, result.evaluation)
+
+
+def _kept(result: StepResult, stats: ReplayStats) -> CustomerState:
+    """The state a step leaves (a forgotten customer's: none, NEW_STATE); counts the customers forgotten."""
+    stats.forgotten += sum(d.kind == "forgotten" for d in result.decisions) if not result.resent else 0
+    return NEW_STATE if result.state is None else result.state
 
 
 def event_order(event: CoreEvent) -> tuple[int, str]:
@@ -260,15 +283,17 @@ def step_messages(
 ) -> list[Message]:
     """The output messages a step causes, as the stream sends them (emitted_at = the state's clock)."""
     state, ev = result.state, result.evaluation
-    if not result.decisions or ev is None:
+    if not result.decisions or (ev is None and state is not None):  # none, or a resend (sent already)
         return []
-    emitted = datetime.fromtimestamp(state.clock_ms / 1000, tz=UTC)
+    emitted = datetime.fromtimestamp(result.clock_ms / 1000, tz=UTC)
     ctx = OutputContext(customer, config.version, emitted, model.version if model else None,
                         config.calibration.version if config.calibration else None)
     messages: list[Message] = []
     for decision in result.decisions:
         message = decision_message(decision, ctx)
         if message is None:  # the step's score snapshot: its final state
+            if state is None or ev is None:
+                continue  # (a forget's step has none)
             value = value_of(state, ev.score.day, config, model)
             profile = profile_of(customer, state, ev, config, model.version if model else None, value)
             message = profile.message(decision.id, decision.cause, decision.at_ms, emitted)

@@ -16,6 +16,9 @@ Key layout (all under the configured prefix, default `tierstream:`):
                           with each profile write by a script that takes out the customer's previous tier
                           and spend (what /tiers reports value concentration from)
 
+A forgotten customer (`scoring.retention`) has its `customer:{id}` and `cap:{id}:{type}` keys deleted, its
+entries in `tier:*` and `at_risk` removed and its spend taken out of `tier_revenue`.
+
 Writes are buffered (latest profile per customer wins) and sent in pipelines.
 When Redis is away the buffer is kept and retried with backoff; scoring never
 waits on Redis, and the view converges once Redis is back.
@@ -86,6 +89,7 @@ class RedisView:
     prefix: str
     tiers: tuple[str, ...]
     max_batch: int = 1000
+    cap_types: tuple[str, ...] = ()  # action types with a frequency cap: a forgotten customer's cap keys go too
     stats: RedisStats = field(default_factory=RedisStats)
     _buffer: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _cap_sha: str | None = None
@@ -129,7 +133,7 @@ class RedisView:
             await self._revenue(keys=[self.key("customer", customer), self.key("tier_revenue")], args=change,
                                 client=pipe)
             if profile is None:  # forgotten: no trace left
-                pipe.delete(self.key("customer", customer))
+                pipe.delete(self.key("customer", customer), *(self.key("cap", customer, t) for t in self.cap_types))
                 for tier in self.tiers:
                     pipe.zrem(self.key("tier", tier), customer)
                 pipe.zrem(self.key("at_risk"), customer)

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from scoring.calibrate import CustomerFigures
-from scoring.codec import peek_clock_ms, peek_review_day
+from scoring.codec import peek_clock_ms
 from scoring.decisions import ActionRequest
 from scoring.errors import ConfigError
 from scoring.events import MS_PER_DAY
@@ -37,7 +37,7 @@ from streams.serving.redis_view import RedisView
 from streams.settings import Settings
 from streams.worker.clock import NO_WATERMARK, Clock, EventOrder
 from streams.worker.consumer import BatchingConsumer, RecordBatch
-from streams.worker.deadlines import DeadlineIndex
+from streams.worker.deadlines import DeadlineIndex, stored_due_day
 from streams.worker.faust_options import faust_options
 from streams.worker.handler import Effects, Handler, Outgoing
 from streams.worker.metrics import WorkerMetrics
@@ -123,7 +123,8 @@ class Tierstream:
             settings.redis_url.get_secret_value(),
             password=settings.redis_password.get_secret_value() if settings.redis_password else None,
             socket_timeout=2.0, socket_connect_timeout=2.0)
-        self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names)
+        self.redis = RedisView(self.redis_client, settings.redis_prefix, settings.scoring.tier_names,
+                               cap_types=tuple(settings.scoring.frequency_caps))
         t = settings.topics
         self.inputs = [*t.inputs().values(), t.events]
         self.source = self.app.topic(*self.inputs, schema=BatchSchema(), partitions=settings.partitions)
@@ -343,11 +344,11 @@ class Tierstream:
         self.handler.owned = active
         entries: dict[int, list[tuple[str, int | None]]] = {p: [] for p in active}
         applied: dict[int, int] = {}  # partition -> the latest event time its states hold
-        n = self.settings.partitions
+        n, forget_after = self.settings.partitions, self.settings.scoring.retention.forget_after_days
         for customer, raw in self.store.items():
             partition = canonical_partition(customer, n)
             if partition in entries:
-                entries[partition].append((customer, peek_review_day(raw)))
+                entries[partition].append((customer, stored_due_day(raw, forget_after)))
                 if self.order is not None:
                     applied[partition] = max(applied.get(partition, 0), peek_clock_ms(raw))
         if self.order is not None:  # the event clock the predecessor had reached (its reviews continue)

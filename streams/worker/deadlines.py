@@ -10,6 +10,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
+from scoring.codec import peek_last_seen_day, peek_review_day
+
 
 class DeadlineIndex:
     """Due epoch day per customer, per partition."""
@@ -66,3 +68,15 @@ class DeadlineIndex:
         """Earliest due day of a partition (may be a stale entry's: a lower bound)."""
         heap = self._heaps.get(partition)
         return heap[0][0] if heap else None
+
+
+def stored_due_day(raw: bytes, forget_after_days: int | None) -> int | None:
+    """A stored state's due day: its cached review day, or its retention forget day when earlier (a state
+    written before retention was set cached a review day that did not know of it)."""
+    due = peek_review_day(raw)
+    if forget_after_days is None:
+        return due
+    seen = peek_last_seen_day(raw)
+    if seen is None:
+        return due
+    return seen + forget_after_days if due is None else min(due, seen + forget_after_days)

@@ -9,6 +9,9 @@ Redis. Everything here is deterministic given the records, the stored states and
 - An event that arrives on another partition than its customer's canonical one (murmur2 of the
   id) is forwarded once to that partition of the mixed events topic.
 - Anything unscorable becomes a DeadLetter with the reason (decode, schema, rejected, internal).
+- A forgotten customer (retention, an erasure request: `scoring.retention`) has its CustomerForgotten sent
+  at once; the flush then deletes its state (a changelog tombstone), its Redis keys, and sends a tombstone
+  to the score topic; its deadline is cleared.
 - Tier changes, actions and alerts are sent at once and never coalesced. A customer's score
   snapshot and Redis profile are "latest wins": one per customer per flush (its latest step's).
 - Clock `event`: events wait in `EventOrder` and are stepped in event-time order (see
@@ -32,11 +35,11 @@ from schemas.inputs import INPUT_MODELS, DuplicateKeyError, load_json, parse_inp
 from schemas.outputs import DeadLetter
 from scoring.codec import encode_state
 from scoring.config import ScoringConfig
-from scoring.decisions import ActionRequest, Alert, Decision, ScoreChanged, TierChange
+from scoring.decisions import ActionRequest, Alert, Decision, Forgotten, ScoreChanged, TierChange
 from scoring.events import MS_PER_DAY, CoreEvent, from_ms
 from scoring.ids import output_id
 from scoring.state import NEW_STATE, CustomerState
-from scoring.step import StepResult, due_reviews, step, value_of
+from scoring.step import StepResult, due_day, due_reviews, step, value_of
 from streams.convert import InputMessage, OutputContext, decision_json, to_core
 from streams.partitioning import canonical_partition
 from streams.profile import CustomerProfile, profile_of, stored_profile
@@ -74,7 +77,7 @@ class Outgoing:
 
     topic: str
     key: str | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (the score topic's record of a forgotten customer)
     partition: int | None = None
     decision: Decision | None = None
 
@@ -118,6 +121,7 @@ class Counters:
     tier_changes: dict[tuple[str, str], int] = field(default_factory=dict)
     actions: dict[tuple[str, str], int] = field(default_factory=dict)
     alerts: dict[str, int] = field(default_factory=dict)
+    forgotten: dict[str, int] = field(default_factory=dict)  # reason -> customers forgotten
     outputs: int = 0
     capped: int = 0
     snapshots: int = 0
@@ -138,6 +142,7 @@ class Handler:
         self.input_types = {name: kind for kind, name in topics.inputs().items()}
         self.owned: set[int] = set()  # canonical partitions this worker owns (kept current by the app)
         self._topic_of = {"tier_change": topics.tier_changes, "potential_change": topics.tier_changes,
+                          "forgotten": topics.tier_changes,
                           "action": topics.actions, "alert": topics.alerts, "outcome": topics.outcomes,
                           "held_out": topics.holdouts}
         self.counters = Counters()
@@ -295,17 +300,19 @@ class Handler:
             else:  # event clock: each due day as of its own end, as replay does (whenever the sweep runs)
                 results = due_reviews(state, now_ms // MS_PER_DAY, customer, self.config, model=self.model)
                 if not results:  # not due (any more): keep its deadline
-                    effects.deadlines.append((partition, customer, state.review_day))
+                    effects.deadlines.append((partition, customer, due_day(state, self.config)))
             for result in results:
                 self._reviewed(customer, partition, state, result, now_ms if self.order is None else
-                               result.state.clock_ms, effects)
+                               result.clock_ms, effects)
+                if result.state is None:
+                    break
                 state = result.state
         return effects
 
     def _reviewed(self, customer: str, partition: int, before: CustomerState, result: StepResult, now_ms: int,
                   effects: Effects) -> None:
         self.counters.reviewed += 1
-        if not result.decisions and result.state.figures == before.figures:
+        if not result.decisions and result.state is not None and result.state.figures == before.figures:
             # Nothing to publish and no day left the window: keep it in memory, write nothing; should the
             # worker restart first, the stored review day re-runs this no-op.
             self.cache.replace_clean(customer, partition, result.state)
@@ -322,7 +329,7 @@ class Handler:
         published = None
         for decision in result.decisions:
             if isinstance(decision, ScoreChanged):
-                if result.evaluation is not None:
+                if result.evaluation is not None and result.state is not None:
                     published = Published(decision, result.state, result.evaluation)
                 continue
             value = decision_json(decision, ctx)
@@ -332,12 +339,13 @@ class Handler:
             self._count(decision)
             effects.outputs.append(Outgoing(self._topic_of[route(decision)], customer, value, decision=decision))
         self.cache.put(customer, partition, result.state, published)
-        effects.deadlines.append((partition, customer, result.state.review_day))
+        effects.deadlines.append((partition, customer, None if result.state is None else result.state.review_day))
 
     def capped(self, out: Outgoing, why: str) -> Outgoing:
         """The action message re-issued as skipped by a frequency cap (same id)."""
         action = out.decision
         assert isinstance(action, ActionRequest)
+        assert out.value is not None
         doc = json.loads(out.value)
         doc.update(roi_decision="skipped", reason=f"frequency cap: {why}; {action.reason}")
         self.counters.capped += 1
@@ -353,6 +361,8 @@ class Handler:
             c.actions[akey] = c.actions.get(akey, 0) + 1
         elif isinstance(d, Alert):
             c.alerts[d.alert_kind] = c.alerts.get(d.alert_kind, 0) + 1
+        elif isinstance(d, Forgotten):
+            c.forgotten[d.reason] = c.forgotten.get(d.reason, 0) + 1
 
     # -- flushing -----------------------------------------------------------------------------------------
     def take_flush(self) -> Flush:
@@ -361,16 +371,17 @@ class Handler:
         states: list[tuple[int, str, bytes | None]] = []
         profiles: list[tuple[str, dict[str, Any] | None]] = []
         for dirty in self.cache.take_dirty():
-            if dirty.state is None:
+            if dirty.state is None:  # forgotten: tombstones, and no Redis keys left
                 states.append((dirty.partition, dirty.customer, None))
                 profiles.append((dirty.customer, None))
+                snapshots.append(Outgoing(self.topics.scores, dirty.customer, None))
                 continue
             states.append((dirty.partition, dirty.customer, encode_state(dirty.state)))
             if dirty.published is not None:
                 profile, message = self._snapshot(dirty.customer, dirty.published)
                 snapshots.append(Outgoing(self.topics.scores, dirty.customer, message))
                 profiles.append((dirty.customer, profile.redis_fields()))
-        self.counters.snapshots += len(snapshots)
+        self.counters.snapshots += sum(out.value is not None for out in snapshots)
         self.counters.states_written += len(states)
         return Flush(snapshots, states, profiles)
 

@@ -105,7 +105,7 @@ class OutputFeed:
             return
         now = time.time()
         self.seq += 1
-        self.items.append(FeedItem(self.seq, decision.kind, out.value, now))
+        self.items.append(FeedItem(self.seq, decision.kind, out.value or b"", now))
         if isinstance(decision, TierChange):
             self._count(decision.from_tier or "none", decision.to_tier, now)
         elif decision.alert_kind == "at_risk" and out.key is not None:
@@ -289,6 +289,8 @@ class StatusCollector(Collector):
                        {(): c.capped})
         yield _counter("tierstream_alerts", "Customer alerts by kind.", ["kind"],
                        {(k,): n for k, n in c.alerts.items()})
+        yield _counter("tierstream_customers_forgotten", "Customers forgotten, by reason (inactive, erasure).",
+                       ["reason"], {(k,): n for k, n in c.forgotten.items()})
         yield _counter("tierstream_outputs", "Tier changes, actions and alerts sent.", [], {(): c.outputs})
         yield _counter("tierstream_score_snapshots", "Score snapshots sent (latest per customer per flush).", [],
                        {(): c.snapshots})

@@ -116,8 +116,8 @@ class StateCache:
             entry = self._entries[customer]
             taken.append(Dirty(customer, entry.partition, entry.state, entry.published))
             entry.dirty, entry.published = False, None
-            if entry.state is None:
-                del self._entries[customer]
+            # A forgotten customer's entry stays (clean, None) like any other: until the flush has written its
+            # tombstone, the store still holds the old state, and a step in between must not read it back.
         self._dirty.clear()
         self._evict()
         return taken

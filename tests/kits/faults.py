@@ -90,20 +90,26 @@ def history(seed: int, customers: int = 2000, min_events: int = 20_000, days: fl
 
 
 # ----------------------------------------------------------------------------- expectations
-OUTPUT_KINDS = ("tier_change", "potential_change", "action", "alert", "outcome")  # never coalesced: all expected
+OUTPUT_KINDS = ("tier_change", "potential_change", "action", "alert", "outcome", "forgotten")  # never coalesced
 CLOSER = "closer-"
 
 
 def kind_topics(topics: TopicNames) -> dict[str, str]:
-    return {"tier_change": topics.tier_changes, "potential_change": topics.tier_changes, "action": topics.actions,
+    return {"tier_change": topics.tier_changes, "potential_change": topics.tier_changes,
+            "forgotten": topics.tier_changes, "action": topics.actions,
             "alert": topics.alerts, "score": topics.scores, "held_out": topics.holdouts, "outcome": topics.outcomes}
+
+
+def moment(event: dict[str, Any]) -> datetime:
+    """An input's time: its `occurred_at` (an erasure request's `requested_at`)."""
+    return datetime.fromisoformat(str(event.get("occurred_at") or event["requested_at"]))
 
 
 def with_closers(events: list[dict[str, Any]], partitions: int, prefix: str) -> list[dict[str, Any]]:
     """The history and, the day after its last event, one purchase on every partition: each partition's
     event clock then reaches that day, so the workers' review sweep ends where `replay --as-of <last day>`
     does. The closing customers' ids start with `prefix + CLOSER` (left out of comparisons)."""
-    last = max(datetime.fromisoformat(str(e["occurred_at"])) for e in events)
+    last = max(moment(e) for e in events)
     at = datetime(last.year, last.month, last.day, 12, tzinfo=UTC) + timedelta(days=1)
     closers = []
     for partition in range(partitions):
@@ -118,7 +124,7 @@ def with_closers(events: list[dict[str, Any]], partitions: int, prefix: str) -> 
 
 def last_day(events: list[dict[str, Any]]) -> int:
     """The epoch day of the last event before the closers (the final review day of `expect`)."""
-    moments = [datetime.fromisoformat(str(e["occurred_at"])) for e in events if CLOSER not in e["customer_id"]]
+    moments = [moment(e) for e in events if CLOSER not in e["customer_id"]]
     return (max(moments).date() - datetime(1970, 1, 1).date()).days
 
 
@@ -140,6 +146,7 @@ class Expected:
     produced: int
     as_of_day: int | None
     config: ScoringConfig  # the rules (and calibration) the replay scored with
+    everyone: set[str] = field(default_factory=set)  # every customer with an event, forgotten ones too
 
     @property
     def customers(self) -> set[str]:
@@ -165,17 +172,20 @@ def expect(events: Iterable[dict[str, Any]], config: ScoringConfig, topics: Topi
     last: dict[str, dict[str, Any]] = {}
     applied = 0
     for customer, messages in by_customer.items():
-        state = NEW_STATE
+        state: CustomerState | None = NEW_STATE
         results = []
+        held = 0  # events the customer's state holds (since its last forget: retention, an erasure request)
         for core in sorted((to_core(m) for m in messages), key=event_order):
-            result = step(state, core, core.at_ms, customer, config)
-            assert result.outcome in ("applied", "duplicate"), (customer, result.outcome, result.reason)
-            applied += result.outcome == "applied"
+            result = step(state or NEW_STATE, core, core.at_ms, customer, config)
+            assert result.outcome in ("applied", "duplicate", "forgotten"), (customer, result.outcome, result.reason)
+            held = 0 if any(d.kind == "forgotten" for d in result.decisions) and not result.resent else held
+            held += result.outcome == "applied"
             results.append(result)
             state = result.state
-        if as_of_day is not None:  # the sweep's reviews up to that day, each as of its due day
-            results += due_reviews(state, as_of_day, customer, config)
-            state = results[-1].state
+        if as_of_day is not None and state is not None:  # the sweep's reviews up to that day, each as of its due day
+            for result in due_reviews(state, as_of_day, customer, config):
+                results.append(result)
+                state = result.state
         for result in results:
             if result.resent:  # a redelivery: the stream sends nothing for it
                 continue
@@ -187,8 +197,12 @@ def expect(events: Iterable[dict[str, Any]], config: ScoringConfig, topics: Topi
                 else:
                     outputs[decision.id] = doc
                     out_topics[decision.id] = by_kind[route(decision)]  # held out: its own topic
+        if state is None or state is NEW_STATE:  # forgotten at the end: no state, no latest snapshot
+            last.pop(customer, None)
+            continue
         states[customer] = state
-    return Expected(states, outputs, out_topics, last, applied, produced, as_of_day, config)
+        applied += held
+    return Expected(states, outputs, out_topics, last, applied, produced, as_of_day, config, set(by_customer))
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -210,6 +224,9 @@ class OutputIndex:
         for record in records[self._cursor:]:
             if record.topic in wanted:
                 self.by_id[record.value["id"]].append(record)
+            elif record.topic == topics.scores and not record.raw:  # a tombstone: the customer was forgotten
+                self.snapshots.pop(record.key or "", None)
+                self.snapshot_causes[record.key or ""].append(f"tombstone@{record.partition}:{record.offset}")
             elif record.topic == topics.scores:
                 self.snapshots[record.value["customer_id"]] = record
                 self.snapshot_causes[record.value["customer_id"]].append(
@@ -261,7 +278,8 @@ def check_outputs(index: OutputIndex, expected: Expected) -> OutputCheck:
     """Every expected tier change, action and alert present on its topic with the replay's content, extra
     copies only as exact repeats, no other id; each customer's latest snapshot is the replay's last one."""
     index.update()
-    mine = {oid: recs for oid, recs in index.by_id.items() if recs[0].value.get("customer_id") in expected.states}
+    mine = {oid: recs for oid, recs in index.by_id.items()
+            if recs[0].value.get("customer_id") in (expected.everyone or expected.states)}
     missing = [oid for oid, topic in expected.topics.items()
                if oid not in mine or all(r.topic != topic for r in mine[oid])]
     unexpected = [oid for oid in mine if oid not in expected.outputs]
@@ -414,8 +432,9 @@ def compare_states(table: dict[str, CustomerState], expected: Expected) -> State
             # day re-runs them (the worker's rule), so they are re-run here
             for result in due_reviews(got, expected.as_of_day, customer, expected.config):
                 got = result.state
-        if got._replace(outbox=()) != want._replace(outbox=()):
+        if got is None or got._replace(outbox=()) != want._replace(outbox=()):
             differing.append(customer)
+    differing += [c for c in table if c in expected.everyone and c not in expected.states]  # not forgotten
     return StateCheck(len(expected.states), missing, differing, applied)
 
 
@@ -429,7 +448,7 @@ async def wait_states(settings: Settings, expected: Expected, within: float = 12
     """Until the changelog's states equal the expected ones; the last check (fails with details)."""
     deadline = time.monotonic() + within
     while True:
-        table = await table_states(settings, expected.customers)
+        table = await table_states(settings, expected.everyone or expected.customers)
         check = compare_states(table, expected)
         if check.ok:
             return check

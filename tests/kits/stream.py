@@ -59,6 +59,9 @@ RUNNING: list[Worker] = []
 # `customer-events` topic. Events of one customer on different typed topics may be scored in
 # any order (Kafka orders a partition, not a set of topics): sequences whose outcome depends
 # on the order go to the mixed topic, as a backfill would.
+DEFAULT_FORGET_DAYS = 400  # the shared default worker's retention.forget_after_days
+
+
 def uid(prefix: str) -> str:
     """A customer or event id unique to this run."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
@@ -415,8 +418,13 @@ class OutputReader:
                 and all(r.value.get(k) == v for k, v in match.items())]
 
     def tiers(self, customer: str, **match: Any) -> list[Out]:
-        """The customer's TierChanged records (PotentialChanged shares their topic)."""
-        return [r for r in self.of(self.topics.tier_changes, customer, **match) if r.get("type") != "PotentialChanged"]
+        """The customer's TierChanged records (PotentialChanged and CustomerForgotten share their topic)."""
+        return [r for r in self.of(self.topics.tier_changes, customer, **match)
+                if r.get("type") not in ("PotentialChanged", "CustomerForgotten")]
+
+    def forgotten(self, customer: str, **match: Any) -> list[Out]:
+        """The customer's CustomerForgotten records."""
+        return self.of(self.topics.tier_changes, customer, type="CustomerForgotten", **match)
 
     def actions(self, customer: str, **match: Any) -> list[Out]:
         return self.of(self.topics.actions, customer, **match)

@@ -7,7 +7,7 @@
   (`group.outputs`), and waits until the workers own all partitions between them.
   Modules share one group through a module-scoped fixture; workers are stopped
   (SIGTERM by pid, then SIGKILL) when the block ends.
-- `default_stream`: one such group with the default settings, shared by several modules.
+- `default_stream`: one such group with the default settings (and a retention rule), shared by several modules.
 - `upstream`: a plain aiokafka producer (JSON bytes, key = customer id, murmur2).
 
 When a test fails, the tail of every running worker's log is added to its report.
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.kits.stream import RUNNING, StartStream, StreamGroup, Upstream, run_group, stream_config
+from tests.kits.stream import DEFAULT_FORGET_DAYS, RUNNING, StartStream, StreamGroup, Upstream, run_group, stream_config
 
 
 @pytest.hookimpl(wrapper=True)
@@ -59,8 +59,9 @@ def start_stream(kafka_bootstrap: str, redis_url: str, key_prefix: str,
 @pytest.fixture(scope="session")
 async def default_stream(start_stream: StartStream) -> AsyncIterator[StreamGroup]:
     """One worker with the default settings (wall clock, default rules), shared by the modules
-    that need nothing else (they use unique customer ids): saves a worker start per module."""
-    async with start_stream("default") as group:
+    that need nothing else (they use unique customer ids): saves a worker start per module. It forgets
+    customers idle for `DEFAULT_FORGET_DAYS` (only test_stream_retention sends events that old)."""
+    async with start_stream("default", scoring={"retention": {"forget_after_days": DEFAULT_FORGET_DAYS}}) as group:
         yield group
 
 

@@ -496,6 +496,7 @@ def test_jsonl_of_typed_events() -> None:
         (3, "C-2", E, "enq-1", 0, "", 0), (4, "C-1", R, "ret-1", 2000, "", 0),
         (5, "C-1", C, "cmp-1", 0, "", 1), (6, "Kunde-Ä", P, "ord-3", 0, "JPY", 0),
         (7, "C-2", C, "cmp-2", 0, "", 5), (8, "C-2", R, "ret-2", 3550, "EUR", 0),
+        (9, "Kunde-Ä", Kind.ERASURE, "erase-Kunde", 0, "", 0),  # an erasure request: its requested_at is its time
     ]
     times = [r.event.at_ms for r in rows_of(items)]
     assert times[1] == utc_ms(2025, 1, 2, 9, 30)          # +02:00 offset
@@ -525,4 +526,4 @@ def test_jsonl_bad_lines(line: str, reason: str, read: Read) -> None:
 @pytest.mark.parametrize("name", ["events.jsonl", "EVENTS.JSONL", "events.ndjson"])
 def test_jsonl_is_chosen_by_file_name(name: str, read: Read) -> None:
     items = read(MIXED_JSONL.read_text(encoding="utf-8"), name=name)
-    assert len(rows_of(items)) == 8
+    assert len(rows_of(items)) == 9

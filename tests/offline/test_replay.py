@@ -23,7 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.outputs import ContactActionRequested, CustomerAlert, CustomerScore, PotentialChanged, TierChanged
+from schemas.outputs import (
+    ContactActionRequested,
+    CustomerAlert,
+    CustomerForgotten,
+    CustomerScore,
+    PotentialChanged,
+    TierChanged,
+)
 from scoring.events import MS_PER_DAY
 from scoring.state import NEW_STATE
 from scoring.step import evaluate, step
@@ -48,7 +55,7 @@ PATH_DEPENDENT = ("tier", "at_risk", "at_risk_score", "value_potential_cell", "p
 SUMMARY = re.compile(
     r"rows read (?P<rows>[\d,]+); skipped: (?P<bad>[\d,]+) bad, (?P<after_as_of>[\d,]+) after as-of, "
     r"(?P<duplicates>[\d,]+) duplicate, (?P<rejected>[\d,]+) rejected\n"
-    r"customers (?P<customers>[\d,]+) \((?P<tiers>[^)]*)\)\n"
+    r"customers (?P<customers>[\d,]+) \((?P<tiers>[^)]*)\)(; forgotten (?P<forgotten>[\d,]+))?\n"
     r"[\d.]+ s, [\d,]+ rows/s\n\Z")
 
 
@@ -74,7 +81,8 @@ def summary(err: str) -> dict[str, Any]:
     """The summary's counts, and its tier counts in printed order."""
     match = SUMMARY.search(err)
     assert match, err
-    counts: dict[str, Any] = {k: int(v.replace(",", "")) for k, v in match.groupdict().items() if k != "tiers"}
+    counts: dict[str, Any] = {k: int((v or "0").replace(",", "")) for k, v in match.groupdict().items()
+                              if k != "tiers"}
     counts["tiers"] = {name: int(n.replace(",", "")) for name, n in
                        (part.rsplit(" ", 1) for part in match["tiers"].split(", "))}
     return counts
@@ -232,7 +240,8 @@ def test_jsonl_of_typed_events() -> None:
         "120.00", "20.00", "1", "0", "29")
     assert (c2["monetary"], c2["returns_amount"], c2["complaints"]) == ("39.05", "39.05", "1")  # 35.50 EUR x 1.1
     counts = summary(run.err)
-    assert (counts["rows"], counts["bad"], counts["rejected"]) == (8, 0, 1)  # 0 JPY: no rate
+    # 0 JPY: no rate; then Kunde-Ä's erasure request (nothing held by then: nothing to forget)
+    assert (counts["rows"], counts["bad"], counts["rejected"], counts["forgotten"]) == (9, 0, 1, 0)
 
 
 # --- nothing is dropped silently -------------------------------------------------------------------
@@ -600,3 +609,89 @@ def test_exact_and_batch_differ_only_on_the_tier_path(varied: Path) -> None:
 
 def test_batch_now_is_the_last_ms_of_the_as_of_day() -> None:
     assert end_of_day_ms(epoch_day("2024-06-30")) == (epoch_day("2024-07-01")) * MS_PER_DAY - 1
+
+
+# --- retention and erasure requests ------------------------------------------------------------------
+
+RETENTION_YAML = "scoring:\n  tiering: absolute\n  retention: {forget_after_days: 400}\n"
+
+
+def test_replay_forgets_idle_and_erased_customers_in_both_modes(tmp_path: Path) -> None:
+    """Idle 400 days: forgotten, or started again by a later event; an erasure request forgets at once. Both
+    modes leave the same customers with the same figures; --exact writes the CustomerForgotten outputs."""
+    config = tmp_path / "retention.yaml"
+    config.write_text(RETENTION_YAML)
+    history = retention_history(tmp_path)
+    decisions = tmp_path / "decisions.jsonl"
+    exact = tierstream("replay", history, "--as-of", "2024-12-31", "--config", config, "--exact",
+                       "--decisions-out", decisions)
+    batch = tierstream("replay", history, "--as-of", "2024-12-31", "--config", config)
+    assert exact.code == batch.code == 0, exact.err + batch.err
+    e, b = table(exact.out), table(batch.out)
+    assert sorted(e) == sorted(b) == ["again", "back", "kept"]
+    assert {c: (row["frequency"], row["monetary"], row["tenure_days"]) for c, row in e.items()} == {
+        c: (row["frequency"], row["monetary"], row["tenure_days"]) for c, row in b.items()}
+    assert (e["back"]["frequency"], e["back"]["tenure_days"], e["again"]["monetary"]) == ("1", "213", "120.00")
+    assert summary(exact.err)["forgotten"] == summary(batch.err)["forgotten"] == 4  # idle, back once, 2 erased
+    docs = [json.loads(line) for line in decisions.read_text().splitlines()]
+    gone = {(d["customer_id"], d["reason"], d["cause"], d["last_activity_day"]) for d in docs
+            if d["type"] == "CustomerForgotten"}
+    assert gone == {("idle", "inactive", f"review@{epoch_day('2023-01-10') + 400}", "2023-01-10"),
+                    ("back", "inactive", f"review@{epoch_day('2023-01-10') + 400}", "2023-01-10"),
+                    ("erased", "erasure", "x1", "2024-03-01"), ("again", "erasure", "x2", "2024-03-01")}
+    for doc in docs:
+        if doc["type"] == "CustomerForgotten":
+            CustomerForgotten.model_validate(doc)
+
+
+def test_erasure_requests_without_retention_in_every_replay_path(tmp_path: Path) -> None:
+    """No retention rule: the columnar batch replay hands the customers with an erasure request to the per-row
+    fold; it agrees with --jobs 1 (row by row) and --exact."""
+    history = retention_history(tmp_path)
+    runs = [replay(history, "--as-of", "2024-12-31", *extra) for extra in ((), ("--jobs", "1"), ("--exact",))]
+    assert [r.code for r in runs] == [0, 0, 0], [r.err for r in runs]
+    tables = [table(r.out) for r in runs]
+    assert sorted(tables[0]) == ["again", "back", "idle", "kept"]  # only the erased one is gone
+    columns = ("frequency", "monetary", "tenure_days")
+    assert [{c: [row[k] for k in columns] for c, row in t.items()} for t in tables[1:]] == [
+        {c: [row[k] for k in columns] for c, row in tables[0].items()}] * 2
+    kept_since = str(epoch_day("2024-12-31") - epoch_day("2023-01-10"))  # no retention: "back" stays one customer
+    assert tables[0]["back"]["tenure_days"] == kept_since and [summary(r.err)["forgotten"] for r in runs] == [2, 2, 2]
+
+
+def retention_history(tmp_path: Path) -> Path:
+    events = [
+        {"type": "purchase", "event_id": "i1", "customer_id": "idle", "occurred_at": "2023-01-10T10:00:00Z"},
+        {"type": "purchase", "event_id": "b1", "customer_id": "back", "occurred_at": "2023-01-10T10:00:00Z"},
+        {"type": "purchase", "event_id": "b2", "customer_id": "back", "occurred_at": "2024-06-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "k1", "customer_id": "kept", "occurred_at": "2024-03-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "e1", "customer_id": "erased", "occurred_at": "2024-03-01T10:00:00Z"},
+        {"type": "erasure", "event_id": "x1", "customer_id": "erased", "requested_at": "2024-05-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "a1", "customer_id": "again", "occurred_at": "2024-03-01T10:00:00Z"},
+        {"type": "erasure", "event_id": "x2", "customer_id": "again", "requested_at": "2024-05-01T10:00:00Z"},
+        {"type": "purchase", "event_id": "a2", "customer_id": "again", "occurred_at": "2024-06-01T10:00:00Z"},
+    ]
+    history = tmp_path / "events.jsonl"
+    history.write_text("".join(json.dumps({"amount": "120.00", "currency": "USD", "order_id": "o", **e}
+                                          if e["type"] == "purchase" else e) + "\n" for e in events))
+    return history
+
+
+def test_a_batch_replay_with_retention_reads_row_by_row(tmp_path: Path) -> None:
+    """The columnar reader does not apply retention: a replay with a retention rule takes the per-row path."""
+    from streams.offline.history import Inputs
+    from streams.offline.parallel import replay_inputs
+
+    path = write(tmp_path / "p.csv", ["A,2022-01-01,10", "B,2024-06-01,10", "A,2023-06-01,10"])
+    config = load_settings_text(tmp_path, RETENTION_YAML)
+    out = io.StringIO()
+    stats = replay_inputs(Inputs((path,), CsvLayout()), epoch_day("2024-12-31"), config, out, jobs=None)
+    # A: forgotten between its purchases (516 days apart), then again: idle since 2023-06-01
+    assert sorted(table(out.getvalue())) == ["B"] and stats.forgotten == 2
+    assert stats.customers == 1
+
+
+def load_settings_text(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    return load_settings(path).scoring

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from schemas.asyncapi import asyncapi_document, asyncapi_yaml
-from schemas.inputs import INPUT_MODELS
+from schemas.inputs import INPUT_MODELS, ErasureRequested
 from schemas.monitoring import WorkerHeartbeat
 from schemas.outputs import OUTPUT_MODELS
 from scoring.config import ScoringConfig
@@ -110,7 +110,8 @@ def validator(doc: dict[str, Any], name: str) -> jsonschema.Draft202012Validator
 def test_real_input_messages_match_their_payload_schemas(doc: dict[str, Any]) -> None:
     seen = set()
     validators = {m.__name__: validator(doc, m.__name__) for m in INPUT_MODELS.values()}
-    for message in generate(3, 60, 120):
+    erasure = ErasureRequested(event_id="er-1", customer_id="C1", requested_at=DEFAULT_START)  # not generated
+    for message in [*generate(3, 60, 120), erasure]:
         name = type(message).__name__
         validators[name].validate(json.loads(to_json(message)))
         seen.add(name)
@@ -121,7 +122,10 @@ def test_real_input_messages_match_their_payload_schemas(doc: dict[str, Any]) ->
 
 def test_real_output_messages_match_their_payload_schemas(doc: dict[str, Any], tmp_path: Path) -> None:
     history = tmp_path / "events.jsonl"
-    history.write_text("".join(to_json(m) + "\n" for m in generate(3, 150, 300)))
+    messages = list(generate(3, 150, 300))
+    erase = ErasureRequested(event_id="er-1", customer_id=messages[0].customer_id,
+                             requested_at=DEFAULT_START + timedelta(days=200))  # a CustomerForgotten
+    history.write_text("".join(to_json(m) + "\n" for m in [*messages, erase]))
     decisions = io.StringIO()
     as_of = to_ms(DEFAULT_START) // MS_PER_DAY + 330
     config = ScoringConfig(global_holdout_share=0.3)  # control groups: held-out actions and outcomes too

@@ -16,6 +16,7 @@ from schemas import (
     OUTPUT_MODELS,
     ComplaintFiled,
     EnquiryReceived,
+    ErasureRequested,
     InputEvent,
     LineItem,
     OrderReturned,
@@ -27,7 +28,7 @@ from schemas import (
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 INPUT = TypeAdapter(InputEvent)
 SAMPLES = {"purchase": PurchaseCompleted, "return": OrderReturned, "complaint": ComplaintFiled,
-           "enquiry": EnquiryReceived}
+           "enquiry": EnquiryReceived, "erasure": ErasureRequested}
 
 
 def _sample(name: str) -> dict:
@@ -42,7 +43,8 @@ def test_sample_files_validate(name, model):
     message = model.model_validate_json(text)
     assert message.type == name
     assert INPUT.validate_json(text) == message
-    assert message.occurred_at.utcoffset() is not None
+    moment = message.requested_at if isinstance(message, ErasureRequested) else message.occurred_at
+    assert moment.utcoffset() is not None
 
 
 def test_one_sample_per_input_type():
@@ -166,6 +168,7 @@ def test_required_fields_are_the_expected_ones():
         "return": {"event_id", "customer_id", "occurred_at", "amount", "order_id"},
         "complaint": {"event_id", "customer_id", "occurred_at", "severity", "category"},
         "enquiry": {"event_id", "customer_id", "occurred_at", "topic"},
+        "erasure": {"event_id", "customer_id", "requested_at"},
     }
 
 
@@ -192,6 +195,8 @@ OUTPUT_SAMPLES = {
     "TierChanged": {**COMMON, "from_tier": "B", "to_tier": "A", "direction": "up", "score": 61.5,
                     "previous_score": 40.0,
                     "touch_plan": {"channel": "email", "cadence_days": 30, "owner": "crm"}},
+    "CustomerForgotten": {**COMMON, "reason": "inactive", "last_activity_day": "2024-02-01", "tier": "C",
+                          "cause_text": "no activity for 400 days"},
     "PotentialChanged": {**COMMON, "from_cell": "maintain", "to_cell": "develop", "potential": 0.65,
                          "previous_potential": 0.5, "potential_basis": "rules", "tier": "B", "proposition": "upsell",
                          "proposition_reason": "low value with the potential to grow (cell develop)"},

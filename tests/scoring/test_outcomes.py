@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring import NEW_STATE, parse_config, step
+from scoring import NEW_STATE, codec, parse_config, step
 from scoring.codec import decode_state, encode_state
 from scoring.decisions import ActionRequest, OutcomeObserved
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
@@ -118,7 +118,8 @@ def test_state_with_trials_round_trips_and_version_2_bytes_still_decode():
     trial = Trial("a" * 32, "hello", "welcome_mail", "email", True, "B", T0 * MS_PER_DAY, 60, 0, 2, 12345, 10)
     state = NEW_STATE._replace(clock_ms=T0 * MS_PER_DAY, trials=(trial,))
     assert decode_state(encode_state(state)) == state
-    v2 = bytes([2]) + encode_state(NEW_STATE._replace(clock_ms=5))[1:-1]  # v2: no trial section
+    v4 = encode_state(NEW_STATE._replace(clock_ms=5))
+    v2 = bytes([2]) + v4[1 : codec._HEADER_V3.size] + v4[codec._HEADER.size : -1]  # no last seen day, no trials
     assert decode_state(v2) == NEW_STATE._replace(clock_ms=5)
 
 

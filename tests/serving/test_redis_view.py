@@ -122,3 +122,15 @@ async def test_frequency_caps_count_sends_in_the_window_and_the_cooldown(view: R
     assert await view.check_cap("c1", "email", "a6", 4 * day, cap) == (True, "ok")  # another type's own cap
     assert await keys(view) == {"cap:c1:call", "cap:c1:email"}
     assert 0 < await view.client.ttl(view.key("cap", "c1", "call")) <= 7 * 86_400 + 60
+
+
+async def test_a_forgotten_customer_leaves_no_frequency_cap_keys(view: RedisView) -> None:
+    view.cap_types = ("call",)
+    cap = FrequencyCap(max_count=2, per_days=7)
+    assert await view.check_cap("c1", "call", "a1", 0.0, cap) == (True, "ok")
+    assert await view.check_cap("c2", "call", "a2", 0.0, cap) == (True, "ok")
+    view.put("c1", profile("A", 70.0))
+    await view.flush()
+    view.put("c1", None)
+    await view.flush()
+    assert await keys(view) == {"cap:c2:call", "tier_revenue"}  # c1 was the only one in tier A

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.worker.deadlines import DeadlineIndex
+from streams.worker.deadlines import DeadlineIndex, stored_due_day
 
 
 def index_with(*entries: tuple[int, str, int | None]) -> DeadlineIndex:
@@ -70,3 +70,16 @@ def test_next_due_is_a_lower_bound() -> None:
     index = index_with((0, "a", 5), (0, "a", 8))
     assert index.next_due(0) == 5  # the stale entry still shows until popped
     assert index.next_due(3) is None
+
+
+def test_a_stored_state_is_due_by_its_forget_day_when_retention_is_set() -> None:
+    from scoring.codec import encode_state
+    from scoring.state import NEW_STATE
+
+    raw = encode_state(NEW_STATE._replace(review_day=500, last_seen_day=100))
+    assert stored_due_day(raw, None) == 500
+    assert stored_due_day(raw, 600) == 500  # its review comes first
+    assert stored_due_day(raw, 366) == 466  # cached before retention was set: the forget day is earlier
+    never = encode_state(NEW_STATE._replace(review_day=None, last_seen_day=100))
+    assert stored_due_day(never, 366) == 466  # nothing else would ever review it
+    assert stored_due_day(encode_state(NEW_STATE), 366) is None

@@ -158,3 +158,38 @@ def test_held_out_actions_go_to_their_own_topic_never_to_the_action_topic() -> N
     assert sent and held
     assert all(a["roi_decision"] != "held_out" for a in sent)
     assert all(a["roi_decision"] == "held_out" and a["cost"] == 0 for a in held)
+
+
+def written(store: DictStore, states: list[tuple[int, str, bytes | None]]) -> None:
+    """What the app does with a flush's states."""
+    for partition, customer, value in states:
+        store.put(partition, customer, value)
+
+
+def test_an_erasure_request_forgets_the_customer_in_table_score_topic_and_redis() -> None:
+    from schemas.inputs import ErasureRequested
+    from schemas.outputs import CustomerForgotten
+
+    handler = make_handler()
+    store = handler.cache.store
+    assert isinstance(store, DictStore)
+    handler.owned = {0}
+    handler.on_batch((TOPICS.events, 0), records(purchase("A", 1), purchase("B", 1)), WALL_MS)
+    written(store, handler.take_flush().states)
+    assert set(store.data) == {"A", "B"}
+    erase = ErasureRequested(event_id="er-1", customer_id="A", requested_at=START + timedelta(days=59))
+    effects = handler.on_batch((TOPICS.events, 0), records(erase), WALL_MS)
+    [out] = by_topic(effects.outputs, TOPICS.tier_changes)
+    gone = CustomerForgotten.model_validate_json(out.value or b"")
+    assert (gone.reason, gone.cause, gone.customer_id, gone.last_activity_day) == ("erasure", "er-1", "A", START.date())
+    assert effects.deadlines == [(0, "A", None)]
+    flush = handler.take_flush()
+    assert flush.states == [(0, "A", None)] and flush.profiles == [("A", None)]  # tombstone, Redis keys deleted
+    assert [(s.topic, s.key, s.value) for s in flush.snapshots] == [(TOPICS.scores, "A", None)]
+    # until the app has written the tombstone the store holds A's old state: a step or read must not see it
+    assert "A" in store.data and handler.profile("A") is None
+    written(store, flush.states)
+    assert set(store.data) == {"B"}
+    assert handler.profile("A") is None and handler.profile("B") is not None
+    assert handler.counters.forgotten == {"erasure": 1}
+    assert handler.review(0, ["A"], WALL_MS).outputs == []  # nothing left to review

@@ -97,3 +97,17 @@ def test_float_formats_follow_pydantic(steps: tuple[ScoringConfig, list[tuple[st
     fast = profile.message_json("0" * 32, "e-1", profile.updated_ms, emitted)
     assert fast == profile.message("0" * 32, "e-1", profile.updated_ms, emitted).model_dump_json().encode()
     assert json.loads(fast)["clv"] == tiny
+
+
+@pytest.mark.parametrize(("last_seen", "tier"), [(20_000, "B"), (None, None)])
+def test_a_forget_is_the_models_json(last_seen: int | None, tier: str | None) -> None:
+    from scoring.decisions import Forgotten
+
+    decision = Forgotten("0" * 32, "review@20400", 20_400 * MS_PER_DAY, "inactive", last_seen, tier,
+                         cause_text="no activity for 400 days")
+    ctx = OutputContext("C1", "rules-1", from_ms(20_400 * MS_PER_DAY), None, "cal-1")
+    message = decision_message(decision, ctx)
+    assert message is not None and decision_json(decision, ctx) == message.model_dump_json().encode()
+    doc = json.loads(message.model_dump_json())
+    assert (doc["type"], doc["last_activity_day"], doc["tier"]) == (
+        "CustomerForgotten", None if last_seen is None else "2024-10-04", tier)

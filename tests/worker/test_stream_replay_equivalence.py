@@ -16,6 +16,9 @@ replay's own functions) with the final review as of the history's last day:
 - every customer's state in the table (its changelog) equal to the replay's, field by field.
 With a global holdout of 30 %: held-out actions only on their own topic, never on the action topic, and
 outcome windows (kept in the state through the kill) closing into the same outcomes as the replay's.
+With a retention rule (400 idle days) and a few erasure requests: the same CustomerForgotten outputs, the
+forgotten customers gone from the table (tombstones) and from the latest snapshots, and those who come
+back started anew in both.
 The history's seed is drawn per run and printed.
 """
 
@@ -33,7 +36,15 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from tests.kits.faults import OutputIndex, assert_nothing_lost, expect, restart_worker, settle, with_closers
+from tests.kits.faults import (
+    OutputIndex,
+    assert_nothing_lost,
+    expect,
+    moment,
+    restart_worker,
+    settle,
+    with_closers,
+)
 from tests.kits.stream import PARTITIONS, StartStream, StreamGroup, eventually
 
 pytestmark = pytest.mark.integration
@@ -48,8 +59,11 @@ MAX_PURCHASES = 16  # per customer: keeps the whole history near 2,000 events
 # One-record producer batches: the test broker answers ListOffsets wrongly after multi-record batches
 # (see tests/local/test_broker_conformance.py), which would make the restarted worker's changelog
 # recovery miss the last batch of state updates.
+# control groups: held-out actions and outcomes; retention: the history's lapsing and one-off customers are
+# forgotten (and some come back), and a few ask for erasure (CustomerForgotten, tombstones, restarts)
 SETTINGS = {"clock": "event", "review_interval_seconds": 0.3, "producer_max_batch_size": 1,
-            "scoring": {"tiering": "absolute", "global_holdout_share": 0.3}}  # control groups: held out, outcomes
+            "scoring": {"tiering": "absolute", "global_holdout_share": 0.3, "retention": {"forget_after_days": 400}}}
+ERASE_EVERY = 23  # one customer in this many asks for erasure at a random time of the history
 
 
 def generate_history(customers: int, seed: int) -> list[dict[str, Any]]:
@@ -84,12 +98,17 @@ def generate_history(customers: int, seed: int) -> list[dict[str, Any]]:
                 events.append({"type": "enquiry", "event_id": f"e-{customer}-{n}", "customer_id": customer,
                                "occurred_at": at + timedelta(days=rng.uniform(-5, 5)), "topic": "stock"})
             t += rng.expovariate(1 / gap)
+        if i % ERASE_EVERY == 3:
+            events.append({"type": "erasure", "event_id": f"x-{customer}", "customer_id": customer,
+                           "occurred_at": START + timedelta(days=rng.uniform(0, DAYS))})  # renamed below
     last = START + timedelta(days=DAYS)
     events = [e for e in events if START <= e["occurred_at"] < last]
     events.sort(key=lambda e: e["occurred_at"])
     for index in sorted(rng.sample(range(len(events) - 10), k=len(events) // 100), reverse=True):
         events.insert(index + rng.randint(1, 8), dict(events[index]))  # a redelivery, shortly after
-    return [{**e, "occurred_at": e["occurred_at"].isoformat()} for e in events]
+    return [{**e, "occurred_at": e["occurred_at"].isoformat()} if e["type"] != "erasure" else
+            {k: v for k, v in e.items() if k != "occurred_at"} | {"requested_at": e["occurred_at"].isoformat()}
+            for e in events]
 
 
 def produce(bootstrap: str, events: list[dict[str, Any]], purchases: str, mixed: str) -> None:
@@ -113,7 +132,7 @@ async def test_a_librdkafka_backfill_with_a_kill_equals_replay_exact(stream: Str
     seed = int(os.environ.get("TEST_SEED") or random.randrange(1_000_000))  # set: rerun a seed
     print(f"history seed {seed}", flush=True)
     events = with_closers(generate_history(customers=160, seed=seed), PARTITIONS, f"rp{seed}-")
-    last_day = max(datetime.fromisoformat(e["occurred_at"]) for e in events[:-PARTITIONS]).date()
+    last_day = max(moment(e) for e in events[:-PARTITIONS]).date()
     as_of_day = (last_day - datetime(1970, 1, 1, tzinfo=UTC).date()).days
     expected = expect(events, stream.settings.scoring, stream.topics, as_of_day)
     index = OutputIndex(stream)
@@ -143,3 +162,5 @@ async def test_a_librdkafka_backfill_with_a_kill_equals_replay_exact(stream: Str
     assert stream.outputs.of(topics.outcomes), "no outcome window closed: the test tests no outcome"
     assert not stream.outputs.of(topics.actions, roi_decision="held_out"), "a held-out action was sent"
     assert forwarded, "the librdkafka partitioner put no purchase off its partition: the test tests nothing"
+    forgotten = {r.value["reason"] for r in stream.outputs.of(topics.tier_changes, type="CustomerForgotten")}
+    assert forgotten == {"inactive", "erasure"}, f"the test tests no forget of each kind: {forgotten}"
