@@ -92,4 +92,5 @@ OccurredAt = Annotated[
 class Message(BaseModel):
     """Base of all messages: unknown fields are refused, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # protected_namespaces: fields named model_* (model_version) are ours; pydantic < 2.10 warns about them otherwise
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
