@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,16 @@ from scoring.config import ScoringConfig
 from streams.calibrationfile import applied, load_calibration, save_calibration
 from streams.settings import TopicNames
 from tests.kits.faults import OutputIndex, assert_nothing_lost, expect, history, last_day, settle, with_closers
-from tests.kits.stream import PARTITIONS, StartStream, StreamGroup, Upstream, eventually, purchase, uid
+from tests.kits.stream import (
+    PARTITIONS,
+    StartStream,
+    StreamGroup,
+    Upstream,
+    eventually,
+    http_json,
+    purchase,
+    uid,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +70,14 @@ async def stream(start_stream: StartStream, calibration_path: Path) -> AsyncIter
         yield group
 
 
+async def calibration_on_metrics(stream: StreamGroup) -> str:
+    """The version /metrics reports in force (`tierstream_calibration{version=...} 1.0`, one line)."""
+    status, text = await http_json("GET", f"{stream.worker.web_url}/metrics")
+    assert status == 200
+    [version] = re.findall(r'^tierstream_calibration\{version="([^"]+)"\} 1\.0$', text, re.M)
+    return version
+
+
 async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picked_up_live(
         stream: StreamGroup, upstream: Upstream, calibration_path: Path) -> None:
     print(f"history seed {SEED}, {len(EVENTS)} events", flush=True)
@@ -74,6 +92,7 @@ async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picke
 
     health = await stream.worker.health()
     assert health is not None and health["calibration_version"] == first.version
+    assert await calibration_on_metrics(stream) == first.version
     index = OutputIndex(stream)
     await upstream.send_all(stream.topics.events, EVENTS)
     states, check = await settle(stream, index, expected)
@@ -88,6 +107,7 @@ async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picke
         return health is not None and health["calibration_version"] == second.version
 
     await eventually(second_in_force, f"the worker to report calibration {second.version}", within=60)
+    assert await calibration_on_metrics(stream) == second.version
     later = datetime.fromtimestamp((as_of_day + 3) * 86_400, UTC) + timedelta(hours=12)
     customer = f"cal{SEED}-late-{uid('c')}"
     event = purchase(customer, "250.00", later)
