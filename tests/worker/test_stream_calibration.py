@@ -14,6 +14,7 @@ calibrate` does): /health reports its version, and the next event's outputs carr
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -115,3 +116,19 @@ async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picke
     snapshot = await stream.outputs.wait_score(customer, event["event_id"], within=90)
     assert snapshot["calibration_version"] == second.version
     assert snapshot["config_version"] == config.version
+
+    # A bad new file: one line naming the field in the worker's log; the calibration in force is kept.
+    bad = json.loads(second.to_json()) | {"shares": {"AAA": 0.5, "A": 0.15, "B": 0.3, "C": 0.5}}
+    tmp = calibration_path.with_name(".bad.tmp")
+    tmp.write_text(json.dumps(bad))
+    os.replace(tmp, calibration_path)
+
+    async def refused() -> str | None:
+        lines = [line for line in stream.worker.log_tail(20_000).splitlines() if "keeping calibration" in line]
+        return lines[-1] if lines else None
+
+    line = await eventually(refused, "the worker to log the bad calibration file", within=30)
+    assert "calibration: shares: " in line and f"keeping calibration {second.version}" in line, line
+    health = await stream.worker.health()
+    assert health is not None and health["calibration_version"] == second.version
+    assert await calibration_on_metrics(stream) == second.version
