@@ -72,10 +72,13 @@ async def stream(start_stream: StartStream, calibration_path: Path) -> AsyncIter
 
 
 async def calibration_on_metrics(stream: StreamGroup) -> str:
-    """The version /metrics reports in force (`tierstream_calibration{version=...} 1.0`, one line)."""
+    """The version /metrics reports in force (`tierstream_calibration{version=...} 1.0`, one line); the
+    dashboard's data (what its "in force" line shows) reports the same."""
     status, text = await http_json("GET", f"{stream.worker.web_url}/metrics")
     assert status == 200
     [version] = re.findall(r'^tierstream_calibration\{version="([^"]+)"\} 1\.0$', text, re.M)
+    status, summary = await http_json("GET", f"{stream.worker.web_url}/dashboard/summary")
+    assert status == 200 and summary["versions"]["calibration"] == version
     return version
 
 
