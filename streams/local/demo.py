@@ -40,8 +40,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from scoring.calibration import Calibration
+from scoring.errors import CalibrationError
 from scoring.events import MS_PER_DAY, from_ms
+from streams.calibrationfile import save_calibration
 from streams.kafka import client_options
+from streams.local.calibration import calibrate_history, history_of
 from streams.local.embedded import (
     EmbeddedProcess,
     EmbeddedStartError,
@@ -77,6 +81,14 @@ class DemoOptions:
     def speed(self) -> float:
         return 86_400 / self.day_seconds
 
+    def drafts(self) -> list[Draft]:
+        """The whole simulated period, days counted from its start: `history_days`, then the future."""
+        run_s = self.duration if self.duration is not None else 3650 * self.day_seconds
+        future_days = run_s / self.day_seconds + 60  # the clock catches up a few days at the start
+        per_customer_day = 0.05  # about 1 event per customer per 20 days
+        future_days = min(future_days, MAX_FUTURE_DRAFTS / (per_customer_day * self.customers))
+        return list(drafts(self.seed, self.customers, self.history_days + max(1.0, future_days)))
+
 
 class DemoError(Exception):
     """The demo could not start or a part of it died."""
@@ -95,6 +107,7 @@ class Services:
     worker: ChildProcess | None = None
     web_port: int = 0
     links: list[tuple[str, str]] = field(default_factory=list)
+    calibration: Calibration | None = None  # the one computed from the generated history and given to the worker
 
     def pids(self) -> dict[str, int]:
         found = {"broker": self.broker, "redis": self.redis}
@@ -143,11 +156,14 @@ def worker_config(settings: Settings, overrides: dict[str, Any]) -> dict[str, An
     return doc | overrides
 
 
-def start_services(settings: Settings, opts: DemoOptions, say: Callable[[str], None]) -> tuple[Services, Settings]:
-    """Broker, Redis and worker, each on a free port; returns them and the settings the worker runs with."""
+def start_services(settings: Settings, opts: DemoOptions, say: Callable[[str], None],
+                   plan: list[Draft] | None = None) -> tuple[Services, Settings]:
+    """Broker, Redis and worker, each on a free port; returns them and the settings the worker runs with.
+
+    `plan`: the drafts the demo will send (`opts.drafts()`); the worker is calibrated from their history."""
     services = Services(Path(tempfile.mkdtemp(prefix="tierstream-demo-")))
     try:
-        return services, _start(services, settings, opts, say)
+        return services, _start(services, settings, opts, say, opts.drafts() if plan is None else plan)
     except (EmbeddedStartError, OSError) as exc:  # no redis-server, a port race, a broker that died
         services.stop()
         raise DemoError(" ".join(str(exc).split())[:500]) from None
@@ -156,7 +172,8 @@ def start_services(settings: Settings, opts: DemoOptions, say: Callable[[str], N
         raise
 
 
-def _start(services: Services, settings: Settings, opts: DemoOptions, say: Callable[[str], None]) -> Settings:
+def _start(services: Services, settings: Settings, opts: DemoOptions, say: Callable[[str], None],
+           plan: list[Draft]) -> Settings:
     bootstrap, redis_url = settings.kafka_bootstrap, settings.redis_url.get_secret_value()
     if wants_embedded_kafka(settings):
         services.broker = start_tansu()
@@ -177,7 +194,7 @@ def _start(services: Services, settings: Settings, opts: DemoOptions, say: Calla
         "review_interval_seconds": 0.5, "web_host": LOOPBACK, "web_port": services.web_port, "store": "memory",
         "data_dir": str(services.workdir / "data"), "log_level": "warning",
         "partitions": opts.partitions if services.broker is not None else settings.partitions,
-    }
+    } | calibration_override(services, settings, opts, plan, say)
     config = services.workdir / "tierstream.yaml"
     config.write_text(yaml.safe_dump(worker_config(settings, overrides), sort_keys=True))
     config.chmod(0o600)
@@ -186,6 +203,34 @@ def _start(services: Services, settings: Settings, opts: DemoOptions, say: Calla
         f"{opts.day_seconds:g} s; waiting for it to join...")
     return Settings(**{k: v for k, v in worker_config(settings, overrides).items() if k != "scoring"},
                     scoring=settings.scoring)
+
+
+def calibration_override(services: Services, settings: Settings, opts: DemoOptions, plan: list[Draft],
+                         say: Callable[[str], None]) -> dict[str, Any]:
+    """The worker's `calibration_path`: a calibration of the generated history (as `tierstream calibrate`
+    would make of it), unless tiering is absolute or the user gave one."""
+    if settings.scoring.tiering != "calibrated":
+        say("tiers    absolute cut points (tiering: absolute)")
+        return {}
+    if "calibration_path" in settings.model_fields_set and settings.calibration_path is not None:
+        path = settings.calibration_path.resolve()  # the worker runs in the demo's directory
+        say(f"tiers    calibration {path} (yours)")
+        return {"calibration_path": str(path)}
+    end_ms = int(time.time() * 1000)  # the history ends about now, as the generator places it
+    try:
+        calibration = calibrate_history(history_of(plan, opts.history_days), opts.seed,
+                                        end_ms - opts.history_days * MS_PER_DAY, end_ms // MS_PER_DAY,
+                                        settings.scoring)
+    except CalibrationError as exc:  # no history, or nobody bought in the window
+        say(f"tiers    absolute cut points until the worker recalibrates: no calibration ({exc})")
+        return {}
+    path = services.workdir / "calibration.json"
+    save_calibration(calibration, path)
+    services.calibration = calibration
+    say(f"tiers    calibration {calibration.version} from the generated history: {calibration.active:,} active "
+        f"of {calibration.customers:,} customers as of {calibration.as_of} "
+        f"({', '.join(f'{t} >= {s:g}' for t, s in calibration.thresholds.items())})")
+    return {"calibration_path": str(path)}
 
 
 def _spawn_worker(services: Services, config: Path) -> None:
@@ -429,8 +474,10 @@ def _actions_table(state: DemoState) -> Table:
 class Demo:
     """The async part: generator, output consumer, view, and the stop signal."""
 
-    def __init__(self, settings: Settings, services: Services, opts: DemoOptions, out: TextIO) -> None:
+    def __init__(self, settings: Settings, services: Services, opts: DemoOptions, out: TextIO,
+                 plan: list[Draft] | None = None) -> None:
         self.settings, self.services, self.opts, self.out = settings, services, opts, out
+        self.plan = plan
         self.state = DemoState(settings.scoring.tier_names)
         self.stop = asyncio.Event()
         self.clock: LiveClock | None = None
@@ -446,9 +493,10 @@ class Demo:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         try:
-            await wait_ready(self.services, self.stop)
+            health = await wait_ready(self.services, self.stop)
             if self.stop.is_set():
                 return
+            self.say(f"worker   ready, calibration in force: {health.get('calibration_version') or 'none'}")
             self.services.links = await asyncio.to_thread(find_links, self.services)
             for name, url in self.services.links:
                 self.say(f"{name}: {url}")
@@ -497,13 +545,8 @@ class Demo:
     def timeline(self) -> tuple[int, list[Draft]]:
         """Start (epoch ms) and drafts: `history_days` before the worker's now, then the simulated future."""
         assert self.clock is not None
-        opts = self.opts
-        start_ms = self.clock.virtual_ms(time.time()) - opts.history_days * MS_PER_DAY
-        run_s = opts.duration if opts.duration is not None else 3650 * opts.day_seconds
-        future_days = run_s / opts.day_seconds + 60  # the clock catches up a few days at the start
-        per_customer_day = 0.05  # about 1 event per customer per 20 days
-        future_days = min(future_days, MAX_FUTURE_DRAFTS / (per_customer_day * opts.customers))
-        return start_ms, list(drafts(opts.seed, opts.customers, opts.history_days + max(1.0, future_days)))
+        start_ms = self.clock.virtual_ms(time.time()) - self.opts.history_days * MS_PER_DAY
+        return start_ms, self.plan if self.plan is not None else self.opts.drafts()
 
     async def _produce(self, publisher: Publisher) -> None:
         assert self.clock is not None
@@ -586,8 +629,9 @@ def run_demo(settings: Settings, opts: DemoOptions, out: TextIO = sys.stdout) ->
     services: Services | None = None
     failure: str | None = None
     try:
-        services, worker_settings = start_services(settings, opts, say)
-        demo = Demo(worker_settings, services, opts, out)
+        plan = opts.drafts()
+        services, worker_settings = start_services(settings, opts, say, plan)
+        demo = Demo(worker_settings, services, opts, out, plan)
         asyncio.run(demo.run())
         failure = demo.failure
     except DemoError as exc:

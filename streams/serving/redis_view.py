@@ -13,8 +13,11 @@ Key layout (all under the configured prefix, default `tierstream:`):
 - `cap:{id}:{type}` ZSET  action id -> epoch seconds sent (expires after the cap window)
 - `at_risk`         ZSET  customer id -> annual_value, customers whose latest profile is at risk
 - `tier_revenue`    HASH  tier -> sum of its customers' `monetary` (the window's net spend), in cents: kept
-                          with each profile write by a script that takes out the customer's previous tier
-                          and spend (what /tiers reports value concentration from)
+                          with each profile write by a script that takes out what the customer added
+                          before (what /tiers reports value concentration from)
+- `tier_revenue:customers` HASH  customer id -> "{tier} {cents}": what each customer adds to `tier_revenue`
+                          (a profile written before it existed adds nothing until it is written again;
+                          `redis-resync` starts both over and counts every customer)
 
 A forgotten customer (`scoring.retention`) has its `customer:{id}` and `cap:{id}:{type}` keys deleted, its
 entries in `tier:*` and `at_risk` removed and its spend taken out of `tier_revenue`.
@@ -58,15 +61,22 @@ redis.call('EXPIRE', key, math.ceil(math.max(window, cooldown)) + 60)
 return {1, 'ok'}
 """
 
-# A profile write's change to the per-tier revenue: the customer's previous (tier, monetary) out, the new in.
+# A profile write's change to the per-tier revenue: what the customer added before out (as recorded in
+# KEYS[2], not read from its profile: a profile written before the revenue existed was never added), the new in.
+# KEYS: tier_revenue, tier_revenue:customers; ARGV: customer, new tier ('' when forgotten), new cents.
 _REVENUE_SCRIPT = """
-local old = redis.call('HMGET', KEYS[1], 'tier', 'monetary')
-if old[1] and old[1] ~= '' then
-  local cents = math.floor((tonumber(old[2]) or 0) * 100 + 0.5)
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
+  local tier, cents = string.match(old, '^(.*) (%-?%d+)$')
   -- as an integer string: a Lua number would be sent as "-0" or "1e+15", which HINCRBY refuses
-  if cents ~= 0 then redis.call('HINCRBY', KEYS[2], old[1], string.format('%d', -cents)) end
+  if tier and cents ~= '0' then redis.call('HINCRBY', KEYS[1], tier, string.format('%d', -tonumber(cents))) end
 end
-if ARGV[1] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2]) end
+if ARGV[2] ~= '' then
+  redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+else
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
 return 1
 """
 
@@ -130,8 +140,8 @@ class RedisView:
         pipe = self.client.pipeline(transaction=False)
         for customer, profile in batch.items():
             change = ["", 0] if profile is None else [str(profile["tier"]), _cents(profile)]
-            await self._revenue(keys=[self.key("customer", customer), self.key("tier_revenue")], args=change,
-                                client=pipe)
+            await self._revenue(keys=[self.key("tier_revenue"), self.key("tier_revenue", "customers")],
+                                args=[customer, *change], client=pipe)
             if profile is None:  # forgotten: no trace left
                 pipe.delete(self.key("customer", customer), *(self.key("cap", customer, t) for t in self.cap_types))
                 for tier in self.tiers:
@@ -202,6 +212,14 @@ class RedisView:
         counts = await pipe.execute()
         return dict(zip(self.tiers, (int(c) for c in counts), strict=True))
 
+    async def reset_tier_revenue(self) -> None:
+        """Start the per-tier revenue over: every customer adds nothing until its profile is written again
+        (`redis-resync` then writes every profile). Both keys go in one transaction, so a profile write
+        meanwhile is counted once, before or after."""
+        async with self.client.pipeline(transaction=True) as tx:
+            tx.unlink(self.key("tier_revenue"), self.key("tier_revenue", "customers"))
+            await tx.execute()
+
     async def tier_revenue(self) -> dict[str, int]:
         """Each tier's customers' window net spend (`monetary`), in cents."""
         raw = await self.client.hgetall(self.key("tier_revenue"))
@@ -257,7 +275,7 @@ def _flat(profile: Mapping[str, Any]) -> dict[str, str | float | int]:
 
 
 def _cents(profile: Mapping[str, Any]) -> int:
-    """A profile's `monetary` in cents, rounded as the revenue script rounds the stored text."""
+    """A profile's `monetary` in cents (half up)."""
     return math.floor(float(profile.get("monetary") or 0) * 100 + 0.5)
 
 

@@ -3,7 +3,11 @@
 Reads the changelog from the beginning (the latest value per customer wins)
 up to each partition's high watermark as reported by fetches (some brokers
 answer ListOffsets wrongly), and writes every customer's profile as of its
-last evaluation, so the view equals what the workers last published.
+last evaluation, so the view equals what the workers last published. The
+derived per-tier revenue (`tier_revenue`) is started over first and counted
+again from every profile it writes, so a view written before it existed, or
+whose count drifted, gets the right figures; the `tier:*` and `at_risk`
+indexes follow each profile written.
 """
 
 from __future__ import annotations
@@ -102,9 +106,10 @@ async def resync(settings: Settings, redis: Redis, clean: bool = False) -> Resyn
     started = time.perf_counter()
     table, records = await read_table(settings)
     view = RedisView(redis, settings.redis_prefix, settings.scoring.tier_names)
+    config, model = scoring_of(settings)  # a bad calibration or model file stops it before Redis is touched
     if clean:
         await _delete_prefix(redis, settings.redis_prefix)
-    config, model = scoring_of(settings)
+    await view.reset_tier_revenue()  # counted again from every profile written below (old ones never were)
     for customer, raw in table.items():
         profile = stored_profile(customer, decode_state(raw), config, model)
         if profile is not None:

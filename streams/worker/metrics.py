@@ -47,6 +47,8 @@ class ScrapedStatus(Protocol):
     def deadlines(self) -> Callable[[], int]: ...
     @property
     def unwritten(self) -> Callable[[], int]: ...
+    @property
+    def calibration_version(self) -> Callable[[], str | None]: ...
 
 
 # Seconds; one message is ~0.1-1 ms when healthy, seconds when Redis or the broker stall.
@@ -318,6 +320,9 @@ class StatusCollector(Collector):
                      {(): status.deadlines()})
         yield _gauge("tierstream_unwritten_customers", "Customers stepped since the last flush.", [],
                      {(): status.unwritten()})
+        yield _gauge("tierstream_calibration", "1, labelled with the version of the calibration in force (none: "
+                     "absolute tiering, or calibrated tiering before a calibration), as stamped on outputs.",
+                     ["version"], {(status.calibration_version() or "none",): 1})
 
 
 def _counter(name: str, doc: str, labels: list[str], values: Mapping[Any, int]) -> CounterMetricFamily:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,7 @@ def test_the_printed_commands_work_then_sigterm_stops_everything(tmp_path: Path)
                 assert proc.poll() is None, "".join(seen) + proc.stderr.read()  # type: ignore[union-attr]
         assert any(line.startswith("tier ") for line in seen), "".join(seen)
         check_printed_commands("".join(seen), tmp_path)
+        check_worker_calibration("".join(seen))
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=40) == 0
     finally:
@@ -129,6 +132,23 @@ def test_the_printed_commands_work_then_sigterm_stops_everything(tmp_path: Path)
     while not lines.empty():
         seen.append(lines.get())
     assert_cleaned_up("".join(seen))
+
+
+CALIBRATED = re.compile(r"^tiers +calibration (cal-[0-9a-f]{12}) from the generated history: ([\d,]+) active "
+                        r"of ([\d,]+) customers as of (\d{4}-\d\d-\d\d) \(AAA >= ", re.M)
+
+
+def check_worker_calibration(out: str) -> None:
+    """The banner names the calibration computed from the generated history; the worker runs with it."""
+    found = CALIBRATED.search(out)
+    assert found, out
+    version, active, customers = found.group(1), int(found.group(2)), int(found.group(3))
+    assert 0 < active <= customers <= 200
+    _, ports = started(out)
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['worker']}/health", timeout=5) as response:
+        health = json.loads(response.read())
+    assert health["calibration_version"] == version
+    assert f"worker   ready, calibration in force: {version}" in out
 
 
 def check_printed_commands(out: str, where: Path) -> None:

@@ -40,7 +40,8 @@ async def keys(view: RedisView) -> set[str]:
 async def test_a_profile_is_a_hash_plus_its_tier_and_at_risk_entries(view: RedisView) -> None:
     view.put("c1", profile("A", 71.5, at_risk=True, annual_value=250.0))
     assert await view.flush()
-    assert await keys(view) == {"customer:c1", "tier:A", "at_risk", "tier_revenue"}
+    assert await keys(view) == {"customer:c1", "tier:A", "at_risk", "tier_revenue",
+                                 "tier_revenue:customers"}
     stored = await view.get("c1")
     assert stored == {"tier": "A", "score": "71.5", "at_risk": "1", "annual_value": "250.0", "recency_days": "",
                       "components": '[{"name":"recency","value":3,"points":1.5}]', "segment": "loyal"}
@@ -74,7 +75,8 @@ async def test_none_deletes_every_trace(view: RedisView) -> None:
     view.put("c1", None)
     await view.flush()
     assert await view.get("c1") is None
-    assert await keys(view) == {"customer:c2", "tier:A", "tier_revenue"}  # the tiers' total, not c1's
+    assert await keys(view) == {"customer:c2", "tier:A", "tier_revenue", "tier_revenue:customers"}
+    assert await view.client.hkeys(view.key("tier_revenue", "customers")) == [b"c2"]  # c1 left no trace
 
 
 async def test_each_tier_holds_its_customers_latest_window_spend(view: RedisView) -> None:
@@ -89,6 +91,22 @@ async def test_each_tier_holds_its_customers_latest_window_spend(view: RedisView
     view.put("c2", {**profile("A", 55.0), "monetary": 50.0})  # rewritten unchanged: no change
     await view.flush()
     assert await view.tier_revenue() == {"AAA": 30_010, "A": 5_000, "B": 0, "C": 0}
+
+
+async def test_a_profile_written_before_tier_revenue_existed_takes_nothing_out(view: RedisView) -> None:
+    """An older tierstream wrote the profile hash and the tier index, no revenue: its next write adds the new
+    spend and takes out nothing (it used to take the never-added spend out, leaving the tier negative)."""
+    await view.client.hset(view.key("customer", "old"), mapping={"tier": "A", "score": 70.0, "monetary": 400.0})
+    await view.client.zadd(view.key("tier", "A"), {"old": 70.0})
+    view.put("old", {**profile("B", 45.0), "monetary": 120.0})
+    view.put("new", {**profile("A", 72.0), "monetary": 80.0})
+    assert await view.flush()
+    assert await view.tier_revenue() == {"AAA": 0, "A": 8_000, "B": 12_000, "C": 0}
+    await view.reset_tier_revenue()  # what redis-resync does before it writes every profile again
+    assert await view.tier_revenue() == {"AAA": 0, "A": 0, "B": 0, "C": 0}
+    view.put("old", {**profile("B", 45.0), "monetary": 120.0})
+    assert await view.flush()
+    assert await view.tier_revenue() == {"AAA": 0, "A": 0, "B": 12_000, "C": 0}  # "new" is counted once written
 
 
 async def test_a_customer_with_no_spend_or_a_large_spend_is_rewritten_without_a_redis_error(view: RedisView) -> None:

@@ -14,8 +14,10 @@ calibrate` does): /health reports its version, and the next event's outputs carr
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +30,16 @@ from scoring.config import ScoringConfig
 from streams.calibrationfile import applied, load_calibration, save_calibration
 from streams.settings import TopicNames
 from tests.kits.faults import OutputIndex, assert_nothing_lost, expect, history, last_day, settle, with_closers
-from tests.kits.stream import PARTITIONS, StartStream, StreamGroup, Upstream, eventually, purchase, uid
+from tests.kits.stream import (
+    PARTITIONS,
+    StartStream,
+    StreamGroup,
+    Upstream,
+    eventually,
+    http_json,
+    purchase,
+    uid,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +71,17 @@ async def stream(start_stream: StartStream, calibration_path: Path) -> AsyncIter
         yield group
 
 
+async def calibration_on_metrics(stream: StreamGroup) -> str:
+    """The version /metrics reports in force (`tierstream_calibration{version=...} 1.0`, one line); the
+    dashboard's data (what its "in force" line shows) reports the same."""
+    status, text = await http_json("GET", f"{stream.worker.web_url}/metrics")
+    assert status == 200
+    [version] = re.findall(r'^tierstream_calibration\{version="([^"]+)"\} 1\.0$', text, re.M)
+    status, summary = await http_json("GET", f"{stream.worker.web_url}/dashboard/summary")
+    assert status == 200 and summary["versions"]["calibration"] == version
+    return version
+
+
 async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picked_up_live(
         stream: StreamGroup, upstream: Upstream, calibration_path: Path) -> None:
     print(f"history seed {SEED}, {len(EVENTS)} events", flush=True)
@@ -74,6 +96,7 @@ async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picke
 
     health = await stream.worker.health()
     assert health is not None and health["calibration_version"] == first.version
+    assert await calibration_on_metrics(stream) == first.version
     index = OutputIndex(stream)
     await upstream.send_all(stream.topics.events, EVENTS)
     states, check = await settle(stream, index, expected)
@@ -88,6 +111,7 @@ async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picke
         return health is not None and health["calibration_version"] == second.version
 
     await eventually(second_in_force, f"the worker to report calibration {second.version}", within=60)
+    assert await calibration_on_metrics(stream) == second.version
     later = datetime.fromtimestamp((as_of_day + 3) * 86_400, UTC) + timedelta(hours=12)
     customer = f"cal{SEED}-late-{uid('c')}"
     event = purchase(customer, "250.00", later)
@@ -95,3 +119,19 @@ async def test_a_calibrated_backfill_equals_replay_exact_and_a_new_file_is_picke
     snapshot = await stream.outputs.wait_score(customer, event["event_id"], within=90)
     assert snapshot["calibration_version"] == second.version
     assert snapshot["config_version"] == config.version
+
+    # A bad new file: one line naming the field in the worker's log; the calibration in force is kept.
+    bad = json.loads(second.to_json()) | {"shares": {"AAA": 0.5, "A": 0.15, "B": 0.3, "C": 0.5}}
+    tmp = calibration_path.with_name(".bad.tmp")
+    tmp.write_text(json.dumps(bad))
+    os.replace(tmp, calibration_path)
+
+    async def refused() -> str | None:
+        lines = [line for line in stream.worker.log_tail(20_000).splitlines() if "keeping calibration" in line]
+        return lines[-1] if lines else None
+
+    line = await eventually(refused, "the worker to log the bad calibration file", within=30)
+    assert "calibration: shares: " in line and f"keeping calibration {second.version}" in line, line
+    health = await stream.worker.health()
+    assert health is not None and health["calibration_version"] == second.version
+    assert await calibration_on_metrics(stream) == second.version
