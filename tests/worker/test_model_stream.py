@@ -120,7 +120,10 @@ async def test_scores_carry_the_model_figures_and_equal_replay(
 
 async def test_actions_are_roi_checked_on_clv(stream: StreamGroup, upstream: Upstream) -> None:
     customer = uid("vm-roi")
-    events = [purchase(customer, amount, BASE + timedelta(days=d)) for d, amount in PURCHASES]
+    # The module's tests share the worker's partitions, and an event-clock partition is read in time order:
+    # each test's events come after every earlier test's (a customer on the same partition as an earlier
+    # test's would otherwise be reviewed ahead of its own, older, events).
+    events = [purchase(customer, amount, BASE + timedelta(days=150 + d)) for d, amount in PURCHASES]
     for event in events:  # one at a time, so each step publishes its own snapshot (snapshots are latest-wins)
         await upstream.send(stream.topics.events, event)
         await stream.outputs.wait_score(customer, str(event["event_id"]))
@@ -151,7 +154,7 @@ async def test_a_new_model_file_is_used_without_a_restart(
     async def score_with_new_model() -> dict[str, Any] | None:
         """A fresh customer's first purchase; its score, once the worker has picked up model B."""
         customer = uid("vm-new")
-        event = purchase(customer, 250.0, BASE + timedelta(days=200))
+        event = purchase(customer, 250.0, BASE + timedelta(days=300))
         await upstream.send(stream.topics.purchases, event)
         out = await stream.outputs.wait_score(customer, event["event_id"])
         seen.append(out.value)
@@ -165,7 +168,7 @@ async def test_a_new_model_file_is_used_without_a_restart(
     assert found is not None, [s["model_version"] for s in seen]
     print(f"model B seen on try {len(seen)}")
     assert {s["model_version"] for s in seen} <= {"stream-model-A", "stream-model-B"}
-    today = int((BASE + timedelta(days=200)).timestamp() * 1000) // MS_PER_DAY
+    today = int((BASE + timedelta(days=300)).timestamp() * 1000) // MS_PER_DAY
     want = expected_fields(models["B"], [today], [250.0], today)
     for name, value in want.items():
         assert found[name] == value, (name, found)
@@ -173,7 +176,7 @@ async def test_a_new_model_file_is_used_without_a_restart(
     assert stream.worker.alive() and stream.worker.pid == pid  # no restart
     # Later outputs of an earlier customer carry the new version too.
     customer = uid("vm-later")
-    events = [purchase(customer, amount, BASE + timedelta(days=300 + d)) for d, amount in PURCHASES[:2]]
+    events = [purchase(customer, amount, BASE + timedelta(days=400 + d)) for d, amount in PURCHASES[:2]]
     await upstream.send_all(stream.topics.events, events)
     later = await stream.outputs.wait_score(customer, events[-1]["event_id"])
     assert later["model_version"] == "stream-model-B"
