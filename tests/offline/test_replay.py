@@ -600,3 +600,14 @@ def test_exact_and_batch_differ_only_on_the_tier_path(varied: Path) -> None:
 
 def test_batch_now_is_the_last_ms_of_the_as_of_day() -> None:
     assert end_of_day_ms(epoch_day("2024-06-30")) == (epoch_day("2024-07-01")) * MS_PER_DAY - 1
+
+
+def test_every_row_bad_is_exit_2_with_a_hint_and_no_tier_report(tmp_path: Path) -> None:
+    """A wrong --date-format: each bad row is reported, then the counts and one error; nothing about
+    calibration or value concentration, which would send a newcomer looking in the wrong place."""
+    path = write(tmp_path / "p.csv", ["A,2024-06-01,10", "B,2024-06-02,20"])
+    run = replay(path, "--as-of", "2024-06-30", "--date-format", "%d/%m/%Y")
+    assert run.code == 2
+    assert run.err.splitlines()[-1].startswith(f"tierstream: error: {path}: no row could be read (2 bad rows; ")
+    assert "--date-format" in run.err.splitlines()[-1]
+    assert "calibrat" not in run.err and "concentration" not in run.err
