@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from scoring.valuemodel.arrays import BoolArray, FloatArray
 from scoring.valuemodel.atrisk import DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, fit_at_risk
 from scoring.valuemodel.bgnbd import p_alive
@@ -110,7 +112,11 @@ def evaluate(
     try:
         baseline, penalizer = fit_bgnbd_as_lifetimes(s.x, s.t_x, s.T)
     except ValueModelError as exc:
-        raise ValueModelError(f"the 1 - P(alive) baseline cannot be fitted: {exc}") from None
+        repeat = int(np.count_nonzero(s.x > 0))
+        raise ValueModelError(
+            f"the 1 - P(alive) baseline cannot be fitted: {exc}; this history is likely too small for it "
+            f"({s.x.size:,} customers, {repeat:,} with a repeat purchase): evaluate one with more repeat buyers"
+        ) from None
     risk = {
         "model": model.risk(bg, s.x, s.t_x, s.T, s.mean_repeat_value),
         "one_minus_p_alive": 1.0 - p_alive(baseline, s.x, s.t_x, s.T),

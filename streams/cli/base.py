@@ -72,16 +72,37 @@ def check_writable(path: Path, option: str) -> None:
     """A usage error (one line, exit 2) unless `path` can be written: checked before any long work."""
     if str(path) == "-":
         return
-    parent = path.parent
-    problem = ""
-    if path.is_dir():
-        problem = "it is a directory"
-    elif not parent.is_dir():
-        problem = f"{parent} is not a directory" if parent.exists() else f"no directory {parent}"
-    elif not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        problem = "permission denied"
+    try:
+        problem = _write_problem(path)
+    except OSError as exc:  # even asking fails: a name too long, a loop of links
+        problem = exc.strerror or type(exc).__name__
     if problem:
         raise typer.BadParameter(f"cannot write {path}: {problem}", param_hint=option)
+
+
+def _write_problem(path: Path) -> str:
+    parent = path.parent
+    if path.is_dir():
+        return "it is a directory"
+    if not parent.is_dir():
+        return f"{parent} is not a directory" if parent.exists() else f"no directory {parent}"
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "permission denied"
+    return _open_problem(path)
+
+
+def _open_problem(path: Path) -> str:
+    """Why `path` cannot be opened for writing ("" when it can). Access bits do not tell (root, /proc, a
+    read-only mount), so open it for appending, which keeps what is there, and remove it again if it is new."""
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if not existed:
+        path.unlink(missing_ok=True)
+    return ""
 
 
 def parse_day(text: str) -> int:

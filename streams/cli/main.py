@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     except ClickException as exc:
         print(f"tierstream: error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except OSError as exc:
+        if exc.filename is None:  # not a file the user named: a bug or a service, keep the traceback
+            raise
+        print(f"tierstream: error: {exc.filename}: {exc.strerror}", file=sys.stderr)  # a file that went away,
+        sys.exit(1)  # filled the disk or changed mode after the checks
     sys.exit(result if isinstance(result, int) else 0)
 
 

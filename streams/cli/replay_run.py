@@ -74,10 +74,11 @@ def run(
         console.print(f"... and {more:,} more bad rows")
     for line in grouped_lines(stats, inputs):
         console.print(line, markup=False)
-    for line in calibration_lines(stats, config, as_of_day):
+    nothing = bool(stats.rows) and stats.bad == stats.rows
+    for line in [] if nothing else calibration_lines(stats, config, as_of_day):  # no tiers to talk about
         console.print(line, markup=False)
     _summary(stats, config, console)
-    if stats.rows and stats.bad == stats.rows:
+    if nothing:
         console.print(f"tierstream: error: {nothing_read(first[0] if first else None, stats.bad)}", markup=False)
         return 2
     return 0

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli.base import err, schemas_app
+from streams.cli.base import check_writable, err, schemas_app
 
 
 @schemas_app.command("export", epilog=(
@@ -24,6 +24,8 @@ def schemas_export(
     from schemas.export import json_schemas
     from streams.settings import TopicNames
 
+    if asyncapi is not None:
+        check_writable(asyncapi, "--asyncapi")
     schemas = json_schemas()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -34,5 +36,6 @@ def schemas_export(
         if asyncapi is not None:
             asyncapi.write_text(asyncapi_yaml(TopicNames().model_dump()))
     except OSError as exc:
-        raise typer.BadParameter(f"cannot write {exc.filename}: {exc.strerror}", param_hint="--dir") from None
+        hint = "--asyncapi" if asyncapi is not None and exc.filename == str(asyncapi) else "--dir"
+        raise typer.BadParameter(f"cannot write {exc.filename}: {exc.strerror}", param_hint=hint) from None
     err.print(f"wrote {len(schemas)} schemas to {directory}" + (f" and {asyncapi}" if asyncapi else ""))

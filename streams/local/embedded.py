@@ -249,9 +249,10 @@ def start_tansu(
             die_with_parent,
         )
         try:
-            _wait_ready(
+            _wait_ready(  # a listening port first: aiokafka logs an error for every refused connection
                 proc,
-                lambda: (host, p) in {(h, q) for _, h, q in kafka_metadata_brokers(host, p)},
+                lambda: port_is_listening(p, host)
+                and (host, p) in {(h, q) for _, h, q in kafka_metadata_brokers(host, p)},
                 timeout,
             )
         except BaseException:

@@ -270,6 +270,19 @@ def test_three_customers_get_how_much_is_needed_not_an_optimiser_message(
     assert not (tmp_path / "m.json").exists()
 
 
+def test_a_small_history_the_baseline_cannot_fit_is_said_to_be_too_small(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """12 synthetic customers: enough repeat buyers for the model, too few for lifetimes' baseline to converge."""
+    events = tmp_path / "twelve.jsonl"
+    assert run_cli(["generate", "--customers", "12", "--days", "365", "--seed", "3", "--out", str(events)],
+                   capsys)[0] == 0
+    code, _, err = run_cli(["evaluate", str(events), "--cal-end", "2024-09-30", "--bootstrap", "0"], capsys)
+    assert code == 1, err
+    assert "the 1 - P(alive) baseline cannot be fitted" in err
+    assert "this history is likely too small for it (12 customers, " in err and "more repeat buyers" in err
+
+
 def test_only_purchases_count_once_each_in_base_currency(tmp_path: Path) -> None:
     """A negative amount and a return row are returns; a complaint is no purchase; a repeated event id
     counts once; an amount in EUR is converted with the config's rate; one without a rate is left out."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -130,9 +131,11 @@ def test_free_port_is_bindable() -> None:
         sock.bind(("127.0.0.1", port))
 
 
-def test_tansu_start_stop_leaves_nothing_listening() -> None:
-    """A context-managed broker answers Kafka metadata, then its port is closed."""
-    with start_tansu() as broker:
+def test_tansu_start_stop_leaves_nothing_listening(caplog: pytest.LogCaptureFixture) -> None:
+    """A context-managed broker answers Kafka metadata, then its port is closed. Waiting for it logs nothing
+    (aiokafka's "Unable connect to ..." was the first line `tierstream demo` printed)."""
+    with caplog.at_level(logging.INFO, logger="aiokafka"), start_tansu() as broker:
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
         assert broker.bootstrap == f"127.0.0.1:{broker.port}"
         assert broker.url == f"kafka://127.0.0.1:{broker.port}"
         assert [(h, p) for _, h, p in kafka_metadata_brokers("127.0.0.1", broker.port)] == [("127.0.0.1", broker.port)]

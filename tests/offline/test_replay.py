@@ -695,3 +695,14 @@ def load_settings_text(tmp_path: Path, text: str) -> Any:
     path = tmp_path / "settings.yaml"
     path.write_text(text)
     return load_settings(path).scoring
+
+
+def test_every_row_bad_is_exit_2_with_a_hint_and_no_tier_report(tmp_path: Path) -> None:
+    """A wrong --date-format: each bad row is reported, then the counts and one error; nothing about
+    calibration or value concentration, which would send a newcomer looking in the wrong place."""
+    path = write(tmp_path / "p.csv", ["A,2024-06-01,10", "B,2024-06-02,20"])
+    run = replay(path, "--as-of", "2024-06-30", "--date-format", "%d/%m/%Y")
+    assert run.code == 2
+    assert run.err.splitlines()[-1].startswith(f"tierstream: error: {path}: no row could be read (2 bad rows; ")
+    assert "--date-format" in run.err.splitlines()[-1]
+    assert "calibrat" not in run.err and "concentration" not in run.err
