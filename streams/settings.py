@@ -297,7 +297,16 @@ def warn_unknown_env(environ: Mapping[str, str]) -> list[str]:
     for name in unknown:
         if name not in _WARNED:
             _WARNED.add(name)
-            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
-            hint = f" (did you mean {near[0]}?)" if near else ""
+            hint = _env_hint(name, known)
             print(f"tierstream: warning: unknown environment variable {name}{hint}; ignored", file=sys.stderr)
     return unknown
+
+
+def _env_hint(name: str, known: set[str]) -> str:
+    """A near known name for a misspelt TIERSTREAM_* variable (compared without the shared prefix, which would
+    make every name look alike), or where nested scoring rules go."""
+    if name.startswith(f"{ENV_PREFIX}SCORING__"):
+        return " (scoring rules are set in the config file's `scoring:` section)"
+    suffixes = {k[len(ENV_PREFIX):]: k for k in known if k.startswith(ENV_PREFIX)}
+    near = difflib.get_close_matches(name[len(ENV_PREFIX):], sorted(suffixes), n=1, cutoff=0.75)
+    return f" (did you mean {suffixes[near[0]]}?)" if near else ""

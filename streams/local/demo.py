@@ -305,7 +305,9 @@ def try_lines(settings: Settings, web_url: str) -> list[str]:
              f"  {cli} backfill demo-events.jsonl --bootstrap {bootstrap} --partitions {partitions}"]
     subscriber = Path(__file__).resolve().parents[2] / "examples" / "subscriber.py"
     if subscriber.is_file():  # a checkout (the wheel has no examples)
-        lines.append(f"  {shlex.quote(sys.executable)} {shlex.quote(os.path.relpath(subscriber))} "
+        shown = os.path.relpath(subscriber)  # short from inside the checkout; absolute from anywhere else
+        shown = str(subscriber) if shown.startswith("..") else shown
+        lines.append(f"  {shlex.quote(sys.executable)} {shlex.quote(shown)} "
                      f"--bootstrap {bootstrap} --topic {settings.topics.tier_changes} --from-beginning")
     return lines
 

@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from scoring.errors import ConfigError
+from streams import settings as settings_module
 from streams.settings import Settings, load_settings, warn_unknown_env
 
 
@@ -123,3 +124,16 @@ def test_an_unknown_tierstream_variable_is_a_warning_with_the_near_name(capsys: 
     assert warn_unknown_env({typo: "3", "TIERSTREAM_PARTITIONS": "3", "TIERSTREAM_KEEP_SERVICE_LOGS": "1"}) == [typo]
     assert capsys.readouterr().err == (f"tierstream: warning: unknown environment variable {typo} "
                                        "(did you mean TIERSTREAM_PARTITIONS?); ignored\n")
+
+
+@pytest.mark.parametrize(("suffix", "hint"), [
+    ("FOOQ", ""),  # nothing near: no guess (the shared prefix alone made every name look alike)
+    ("REDIS_UR", " (did you mean TIERSTREAM_REDIS_URL?)"),
+    ("SCORING__WINDOW_DAYZ", " (scoring rules are set in the config file's `scoring:` section)"),
+])
+def test_the_hint_compares_names_without_the_prefix(capsys: pytest.CaptureFixture[str], suffix: str,
+                                                    hint: str) -> None:
+    name = f"TIERSTREAM_{suffix}"
+    settings_module._WARNED.discard(name)  # each name is warned about once per process
+    assert warn_unknown_env({name: "1"}) == [name]
+    assert capsys.readouterr().err == f"tierstream: warning: unknown environment variable {name}{hint}; ignored\n"
