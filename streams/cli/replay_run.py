@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -44,7 +46,23 @@ def run(
     jobs: int | None = None, calibration: Calibration | None = None,
 ) -> int:
     """Run a replay; 0 on success, 1 on a bad row under --strict, 2 on a bad file or column option (or when
-    no row could be read)."""
+    no row could be read). The output files change only when it succeeds."""
+    staged: list[tuple[Path, Path]] = []  # (written, final): renamed into place only when the run succeeds
+    try:
+        code = _run(inputs, as_of_day, config, out, layout, strict, exact, decisions_out, console, model, jobs,
+                    calibration, staged)
+        if code == 0:
+            _commit(staged)
+        return code
+    finally:
+        _discard(staged)  # what is still staged belongs to a failed run
+
+
+def _run(
+    inputs: list[Path], as_of_day: int, config: ScoringConfig, out: Path, layout: CsvLayout,
+    strict: bool, exact: bool, decisions_out: Path | None, console: Console, model: ValueModel | None,
+    jobs: int | None, calibration: Calibration | None, staged: list[tuple[Path, Path]],
+) -> int:
     reported = 0
     first: list[BadRow] = []
 
@@ -58,8 +76,8 @@ def run(
 
     try:
         with contextlib.ExitStack() as stack:
-            sink = sys.stdout if str(out) == "-" else stack.enter_context(_create(out, newline=""))
-            decisions = stack.enter_context(_create(decisions_out)) if decisions_out else None
+            sink = sys.stdout if str(out) == "-" else stack.enter_context(_create(out, staged, newline=""))
+            decisions = stack.enter_context(_create(decisions_out, staged)) if decisions_out else None
             on_progress = stack.enter_context(_progress(console))
             stats = replay_inputs(Inputs(tuple(inputs), layout), as_of_day, config, sink, strict=strict,
                                   exact=exact, decisions_out=decisions, on_bad=on_bad, model=model, jobs=jobs,
@@ -128,12 +146,37 @@ def _source_line(stats: ReplayStats, config: ScoringConfig, day: str, active: in
     return "tiering: absolute (the configured cut points and thresholds)"
 
 
-def _create(path: Path, newline: str | None = None) -> IO[str]:
-    """An output file opened for writing; a path that cannot be written is a usage error (one line)."""
+def _create(path: Path, staged: list[tuple[Path, Path]], newline: str | None = None) -> IO[str]:
+    """An output file opened for writing; a path that cannot be written is a usage error (one line).
+
+    A regular file (or a new one) is written beside its place and renamed there when the run succeeds
+    (`_commit`), so a failed run keeps what the path held; other paths (/dev/null, a pipe) are written directly."""
     try:
-        return path.open("w", newline=newline, encoding="utf-8")
+        if path.exists() and not path.is_file():
+            return path.open("w", newline=newline, encoding="utf-8")
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        staged.append((Path(name), path))
+        return os.fdopen(fd, "w", newline=newline, encoding="utf-8")
     except OSError as exc:
         raise HistoryError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _commit(staged: list[tuple[Path, Path]]) -> None:
+    """Move each staged output into place (the run succeeded)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    while staged:
+        written, final = staged.pop()
+        mode = final.stat().st_mode & 0o7777 if final.exists() else 0o666 & ~umask  # what `open(..., "w")` gives
+        os.chmod(written, mode)
+        os.replace(written, final)
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    """Remove what a failed run wrote."""
+    while staged:
+        with contextlib.suppress(OSError):
+            staged.pop()[0].unlink()
 
 
 def _summary(stats: ReplayStats, config: ScoringConfig, console: Console) -> None:

@@ -334,7 +334,7 @@ def test_strict_makes_a_bad_row_fatal(tmp_path: Path) -> None:
                  "--as-of", "2024-06-30", "--strict", "--out", out)
     assert run.code == 1
     assert run.err == "tierstream: --strict: line 3: amount is not a number\n"
-    assert "customer_id" not in out.read_text()
+    assert not out.exists()  # a failed run writes no output file
 
 
 def test_strict_accepts_blank_lines(tmp_path: Path) -> None:
@@ -706,3 +706,30 @@ def test_every_row_bad_is_exit_2_with_a_hint_and_no_tier_report(tmp_path: Path) 
     assert run.err.splitlines()[-1].startswith(f"tierstream: error: {path}: no row could be read (2 bad rows; ")
     assert "--date-format" in run.err.splitlines()[-1]
     assert "calibrat" not in run.err and "concentration" not in run.err
+
+
+def test_a_failed_replay_keeps_the_output_files_it_would_have_replaced(tmp_path: Path) -> None:
+    history = tmp_path / "history.csv"
+    history.write_text("customer_id,occurred_at,amount\nc1,2024-01-02T10:00:00Z,10.00\nc1,2024-02-03T10:00:00Z,5\n")
+    out, decisions = tmp_path / "scores.csv", tmp_path / "decisions.jsonl"
+    out.write_text("the previous run's scores\n")
+    decisions.write_text("the previous run's decisions\n")
+    failed = replay(history, "--as-of", "2024-12-31", "--date-format", "%d/%m/%Y", "--out", out,
+                    "--decisions-out", decisions, "--exact")  # every row bad: exit 2
+    assert failed.code == 2, failed.err
+    assert out.read_text() == "the previous run's scores\n"
+    assert decisions.read_text() == "the previous run's decisions\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decisions.jsonl", "history.csv", "scores.csv"]
+    done = replay(history, "--as-of", "2024-12-31", "--out", out, "--decisions-out", decisions, "--exact")
+    assert done.code == 0, done.err
+    assert sorted(table(out.read_text())) == ["c1"] and decisions.read_text().strip()
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # as a plain open() would have made it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decisions.jsonl", "history.csv", "scores.csv"]
+    assert replay(history, "--as-of", "2024-12-31", "--out", "/dev/null").code == 0  # not a regular file
+
+
+def current_umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
