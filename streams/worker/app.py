@@ -581,6 +581,8 @@ class Tierstream:
             position = consumer.book.committable(tp)
             if position is None:
                 position = consumer.book.resume_offset(tp)  # handled (or held) up to here, not only fetched
+            if position is None and highwater == 0:
+                position = 0  # an empty partition: nothing behind (listed, not left out)
             if highwater is not None and position is not None:
                 out[tp.topic, tp.partition] = max(0, highwater - position)
         return out

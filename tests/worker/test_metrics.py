@@ -177,3 +177,15 @@ async def test_lag_sweeps_and_format(stream: StreamGroup) -> None:
     sweeps = [v for (name, _), v in samples.items() if name == "tierstream_review_sweeps_total"]
     assert sweeps and sum(sweeps) > 0
     assert any(name == "process_resident_memory_bytes" for name, _ in samples)
+
+    # Every input partition is listed, those that never held a record too (lag 0, not left out).
+    inputs = {*stream.topics.inputs().values(), stream.topics.events}
+    every = {(topic, str(p)) for topic in inputs for p in range(stream.settings.partitions)}
+
+    async def all_listed() -> set[tuple[str, str]] | None:
+        _, now = await scrape(stream)
+        listed = {(dict(labels)["topic"], dict(labels)["partition"]) for (name, labels) in now
+                  if name == "tierstream_consumer_lag"}
+        return listed if listed == every else None
+
+    await eventually(all_listed, f"a lag sample for each of the {len(every)} input partitions")
