@@ -8,6 +8,7 @@
   Modules share one group through a module-scoped fixture; workers are stopped
   (SIGTERM by pid, then SIGKILL) when the block ends.
 - `default_stream`: one such group with the default settings (and a retention rule), shared by several modules.
+- `redis`: a client of the session's Redis.
 - `upstream`: a plain aiokafka producer (JSON bytes, key = customer id, murmur2).
 
 When a test fails, the tail of every running worker's log is added to its report.
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from tests.kits.stream import DEFAULT_FORGET_DAYS, RUNNING, StartStream, StreamGroup, Upstream, run_group, stream_config
 
@@ -63,6 +65,16 @@ async def default_stream(start_stream: StartStream) -> AsyncIterator[StreamGroup
     customers idle for `DEFAULT_FORGET_DAYS` (only test_stream_retention sends events that old)."""
     async with start_stream("default", scoring={"retention": {"forget_after_days": DEFAULT_FORGET_DAYS}}) as group:
         yield group
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's Redis (str replies); tests read keys under their stream's prefix."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")

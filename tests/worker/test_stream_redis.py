@@ -7,7 +7,6 @@ Layout (see `streams.serving.redis_view`): `{prefix}customer:{id}` HASH and
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,15 +29,6 @@ TIERS = ("AAA", "A", "B", "C")
 @pytest.fixture(scope="module")
 def stream(default_stream: StreamGroup) -> StreamGroup:
     return default_stream  # the shared worker with the default settings
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def yesterday(minutes: int = 0) -> datetime:

@@ -8,7 +8,6 @@ next sweep: the review day the step caches is already due.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,15 +21,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def stream(default_stream: StreamGroup) -> StreamGroup:
     return default_stream  # the shared worker (wall clock, default rules, a retention rule)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def tombstones(stream: StreamGroup, customer: str) -> list[Out]:
