@@ -96,8 +96,9 @@ class Memory:
 
     __slots__ = ("changed", "entries", "filters", "limit", "size")
 
-    def __init__(self, entries: tuple[int, ...], filters: tuple[IdFilter, ...], horizon: int, moved: bool,
-                 limit: int, size: int) -> None:
+    def __init__(
+        self, entries: tuple[int, ...], filters: tuple[IdFilter, ...], horizon: int, moved: bool, limit: int, size: int
+    ) -> None:
         self.entries: tuple[int, ...] | list[int] = entries
         self.filters: dict[int, tuple[int, bytes | bytearray]] = {f.period: (f.events, f.bits) for f in filters}
         self.limit, self.size = limit, size  # exact entries kept; bytes per filter

@@ -145,8 +145,9 @@ class _Draft:
         buckets = state.buckets
         self.buckets = {d: b for d, b in buckets.items() if d >= start} if buckets else {}
         moved = today != state.clock_ms // MS_PER_DAY  # the horizon moved: forget what passed it
-        self.ids = Memory(state.seen, state.filters, self.horizon, moved, config.dedupe_exact_ids,
-                          config.dedupe_filter_bytes)
+        self.ids = Memory(
+            state.seen, state.filters, self.horizon, moved, config.dedupe_exact_ids, config.dedupe_filter_bytes
+        )
         self.old_days = set(state.old_days)
         if len(self.buckets) != len(buckets):  # days left the window: keep their purchase days
             for day, b in buckets.items():

@@ -30,7 +30,8 @@ def _pairs(counts: Mapping[int, int]) -> list[list[int]]:
 
 def _counts(pairs: Any, what: str) -> dict[int, int]:
     if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) and p[1] > 0 for p in pairs):
+        isinstance(p, list) and len(p) == 2 and all(type(x) is int for x in p) and p[1] > 0 for p in pairs
+    ):
         raise CalibrationError(f"recalibration: {what}: expected a list of [value, count] integer pairs")
     return dict(pairs)
 
@@ -38,8 +39,15 @@ def _counts(pairs: Any, what: str) -> dict[int, int]:
 def summary_doc(figures: Iterable[CustomerFigures]) -> str:
     """Phase (a) of some customers (one partition's), as JSON text."""
     s = summarise(figures)
-    return json.dumps({"customers": s.customers, "recency": _pairs(s.recency), "frequency": _pairs(s.frequency),
-                       "monetary": _pairs(s.monetary)}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "customers": s.customers,
+            "recency": _pairs(s.recency),
+            "frequency": _pairs(s.frequency),
+            "monetary": _pairs(s.monetary),
+        },
+        separators=(",", ":"),
+    )
 
 
 def histogram_doc(figures: Iterable[CustomerFigures], tables: CutTables, weights: tuple[float, ...]) -> str:
@@ -65,9 +73,12 @@ def merged_summary(docs: Mapping[int, str | bytes]) -> PopulationSummary:
         customers = doc.get("customers")
         if type(customers) is not int or customers < 0:
             raise CalibrationError(f"recalibration: partition {partition} summary: customers: expected a count")
-        total = total.merge(PopulationSummary(
-            customers, *(_counts(doc.get(k), f"partition {partition} {k}") for k in ("recency", "frequency",
-                                                                                     "monetary"))))
+        total = total.merge(
+            PopulationSummary(
+                customers,
+                *(_counts(doc.get(k), f"partition {partition} {k}") for k in ("recency", "frequency", "monetary")),
+            )
+        )
     return total
 
 

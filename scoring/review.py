@@ -87,8 +87,14 @@ def next_review_at(state: CustomerState) -> datetime | None:
 
 
 def _recency_change(
-    state: CustomerState, config: ScoringConfig, calibration: Calibration, current: Score, before: int | None,
-    after: int, tier: str | None, tier_since: int | None,
+    state: CustomerState,
+    config: ScoringConfig,
+    calibration: Calibration,
+    current: Score,
+    before: int | None,
+    after: int,
+    tier: str | None,
+    tier_since: int | None,
 ) -> int | None:
     """First day after `after` (the scored day) and before `before` on which recency alone changes the tier
     (`tier`, entered on `tier_since`) or the R rank; None when it does not. `current` is the score as of
