@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 MAX_AMOUNT = Decimal("1000000000")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # epoch days and times are never negative
@@ -68,18 +68,28 @@ def _from_1970(value: datetime) -> datetime:
     return value
 
 
+_AMOUNT_TEXT = (
+    "Money, >= 0 and <= 1e9, at most 4 decimals, in `currency` units: a JSON number, or a string of ASCII "
+    "digits with an optional fraction ('12.50'; no sign, exponent, spaces or other digits)."
+)
+# What the validator takes, said in JSON Schema terms (pydantic's own rendering of a Decimal field is
+# `anyOf number, string` with its constraints as keywords no validator knows, so "abc" and "-5" passed).
+# A string's digits: up to 999999999 with up to 4 significant decimals (trailing zeros are no decimals), or
+# 1000000000 exactly; a number: the range (4 decimals cannot be said of a binary float: the description says it).
+_AMOUNT_STRING = r"^0*([0-9]{1,9}(\.[0-9]{1,4}0*)?|1000000000(\.0+)?)$"
+AMOUNT_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": int(MAX_AMOUNT)},
+        {"type": "string", "pattern": _AMOUNT_STRING},
+    ],
+    "description": _AMOUNT_TEXT,
+}
+
 Amount = Annotated[
     Decimal,
     BeforeValidator(_plain_amount),
-    Field(
-        ge=0,
-        le=MAX_AMOUNT,
-        allow_inf_nan=False,
-        max_digits=18,
-        decimal_places=4,
-        description="Money, >= 0, at most 4 decimals, in `currency` units: a JSON number, or a string of "
-        "ASCII digits with an optional fraction ('12.50'; no sign, exponent, spaces or other digits).",
-    ),
+    Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, max_digits=18, decimal_places=4, description=_AMOUNT_TEXT),
+    WithJsonSchema(AMOUNT_JSON_SCHEMA),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD.")]
 OccurredAt = Annotated[
@@ -92,5 +102,5 @@ OccurredAt = Annotated[
 class Message(BaseModel):
     """Base of all messages: unknown fields are refused, instances are immutable."""
 
-    # protected_namespaces: fields named model_* (model_version) are ours; pydantic < 2.10 warns about them otherwise
+    # protected_namespaces: outputs carry `model_version`, which pydantic < 2.10 warns about on every start
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())

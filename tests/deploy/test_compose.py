@@ -155,7 +155,8 @@ def exported_metric_names() -> set[str]:
     """Every sample name a worker's /metrics can have (read from the collectors, not from a list here)."""
     status = SimpleNamespace(
         settings=Settings(), counters=Counters(), redis=SimpleNamespace(stats=RedisStats()),
-        lag=dict, partitions=list, table_customers=lambda: 0, deadlines=lambda: 0, unwritten=lambda: 0)
+        lag=dict, partitions=list, table_customers=lambda: 0, deadlines=lambda: 0, unwritten=lambda: 0,
+        calibration_version=lambda: None)
     metrics = WorkerMetrics()
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
     families = [*metrics.registry.collect(), *StatusCollector(status).collect()]  # type: ignore[arg-type]

@@ -46,7 +46,8 @@ def test_a_customer_does_not_depend_on_the_population_size() -> None:
 
 
 def test_messages_are_valid_typed_events_in_time_order(stream: list) -> None:
-    assert {m.type for m in stream} == set(INPUT_MODELS)
+    # Every kind of customer activity; erasure requests are an operator's input, not a shopper's.
+    assert {m.type for m in stream} == set(INPUT_MODELS) - {"erasure"}
     for message in stream[:2000]:
         model = INPUT_MODELS[message.type]
         assert model.model_validate_json(to_json(message)) == message
