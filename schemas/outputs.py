@@ -103,6 +103,12 @@ class ContactActionRequested(Output):
     cause_text: str | None = CauseText
     proposition: str | None = Field(default=None, description="Next best proposition for the customer, e.g. upsell.")
     proposition_reason: str | None = Field(default=None, description="Why that proposition, in words.")
+    roi_basis: str | None = Field(
+        default=None,
+        description="With the ROI guard on evidence (roi_evidence.enabled): the budget's basis and why, "
+        "'configured share: ...' (too little evidence) or 'evidence <version>: <uplift> [interval] over n "
+        "treated / m held out'; null when the guard uses the configured share alone.",
+    )
 
 
 class ContactOutcome(Output):

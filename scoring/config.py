@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from scoring.calibration import Calibration
 from scoring.dedupe import worst_case_bytes
 from scoring.errors import CalibrationError, ConfigError
+from scoring.evidence import Evidence
 from scoring.offering_config import (
     PotentialConfig,
     PropositionConfig,
@@ -196,6 +197,25 @@ class RetentionConfig(_Frozen):
     )
 
 
+class RoiEvidenceConfig(_Frozen):
+    """The ROI guard on measured uplift (opt-in): an evidence file (`tierstream plan-report --evidence-out`,
+    given to a worker as `evidence_path`, to replay as `--evidence`) replaces the configured value share for
+    a rule and tier with at least `min_outcomes` customers in each group."""
+
+    enabled: bool = Field(default=False, description="Use the evidence when there is enough of it.")
+    min_outcomes: int = Field(
+        default=200,
+        ge=2,
+        description="Customers with a closed outcome window needed in each group (treated, held "
+        "out) of a rule and tier before its evidence replaces the configured share.",
+    )
+    measure: Literal["purchase_rate", "revenue"] = Field(
+        default="purchase_rate",
+        description="purchase_rate: an action may cost up to the uplift of the purchase rate x what the customer is "
+        "worth; revenue: up to the uplift of net revenue per customer x value_margin.",
+    )
+
+
 class ScoringConfig(_Frozen):
     """All scoring rules. Days are UTC calendar days; money is in `base_currency`."""
 
@@ -307,6 +327,9 @@ class ScoringConfig(_Frozen):
         default=0.1, gt=0, description="An action may cost at most this share of the annual value."
     )
     value_margin: float = Field(default=1.0, gt=0, description="Share of net spend that is value (margin).")
+    roi_evidence: RoiEvidenceConfig = Field(
+        default_factory=RoiEvidenceConfig, description="The ROI guard on measured uplift (opt-in)."
+    )
     frequency_caps: dict[str, FrequencyCap] = Field(default_factory=dict, description="Per action type.")
     global_holdout_share: float = Field(
         default=0.0, ge=0, lt=1, description="Share of all customers held out of every contact-plan rule (0-1)."
@@ -426,6 +449,8 @@ class ScoringConfig(_Frozen):
 
     # The calibration applied by `calibrated` (not a setting: it comes from a calibration file).
     _calibration: Calibration | None = PrivateAttr(default=None)
+    # The evidence applied by `with_evidence` (from an evidence file; read only under `roi_evidence.enabled`).
+    _evidence: Evidence | None = PrivateAttr(default=None)
 
     # Both properties below are on the scoring path (several reads per step): pydantic's `__getattr__`
     # for private attributes costs microseconds, and so does rebuilding the names.
@@ -449,6 +474,18 @@ class ScoringConfig(_Frozen):
             return None
         private = self.__pydantic_private__
         return private["_calibration"] if private else None
+
+    @property
+    def evidence(self) -> Evidence | None:
+        """The evidence in force (`with_evidence`), whether or not `roi_evidence.enabled`."""
+        private = self.__pydantic_private__
+        return private["_evidence"] if private else None
+
+    def with_evidence(self, evidence: Evidence | None) -> ScoringConfig:
+        """This config with `evidence` for the ROI guard (kept by `calibrated`)."""
+        effective = self.model_copy()
+        effective._evidence = evidence
+        return effective
 
     def calibrated(self, calibration: Calibration) -> ScoringConfig:
         """The effective config under `calibration`: its tier thresholds replace the tiers' min_score and

@@ -56,6 +56,7 @@ class ActionRequest:
     cause_text: str = ""
     proposition: str = ""  # the next best proposition when requested ("" in outboxes written before it existed)
     proposition_reason: str = ""
+    roi_basis: str = ""  # with roi_evidence enabled: the budget's basis ("configured share: ..." or "evidence ...")
 
 
 @dataclass(frozen=True, slots=True)

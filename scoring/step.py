@@ -613,13 +613,14 @@ class _Maker:
         group and the guard would send it."""
         spec = rule.action
         worth, basis = self.value()
-        verdict = roi_guard(spec.channel, worth, self.config, basis)
+        verdict = roi_guard(spec.channel, worth, self.config, basis, rule.name, self.ev.tier)
         if verdict.decision != "skipped" and is_held_out(self.customer_id, rule, self.config):
             verdict = RoiVerdict(
                 "held_out",
                 verdict.channel,
                 0.0,
                 f"held out: control group of {rule.name}; else {verdict.decision}: {verdict.reason}",
+                verdict.roi_basis,
             )
         action = ActionRequest(
             self._id("action"),
@@ -642,6 +643,7 @@ class _Maker:
             cause_text=self.cause_text,
             proposition=self.offer().proposition.name,
             proposition_reason=self.offer().proposition.reason,
+            roi_basis=verdict.roi_basis or "",
         )
         self.out.append(action)
         return action

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from scoring.decisions import OutcomeObserved
+
 Z95 = 1.959963984540054
 MIN_GROUP = 2
 ALL_TIERS = "*"
@@ -36,6 +38,21 @@ class Observation(NamedTuple):
     tier_up: bool
     churned: bool
     cost: float  # base currency; 0 when held out
+
+
+def observation_of(customer_id: str, outcome: OutcomeObserved) -> Observation:
+    """The observation of a closed window as the core decided it."""
+    return Observation(
+        customer_id,
+        outcome.rule,
+        outcome.tier,
+        outcome.group == "held_out",
+        outcome.purchases > 0,
+        outcome.revenue - outcome.returns,
+        outcome.tier_move == "up",
+        outcome.churned,
+        outcome.cost,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +93,94 @@ class RuleEffect:
         return ""
 
 
-def _mean_var(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n if n else 0.0
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return mean, var
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Count, sum and sum of squares of a figure: enough for its mean and variance, in constant memory."""
+
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def add(self, value: float) -> Moments:
+        return Moments(self.n + 1, self.total + value, self.squares + value * value)
+
+    def merge(self, other: Moments) -> Moments:
+        return Moments(self.n + other.n, self.total + other.total, self.squares + other.squares)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+    @property
+    def variance(self) -> float:
+        """The sample variance (n - 1); 0 below 2 values."""
+        if self.n < 2:
+            return 0.0
+        return max(self.squares - self.total * self.total / self.n, 0.0) / (self.n - 1)
+
+
+def moments(values: Iterable[float]) -> Moments:
+    out = Moments()
+    for v in values:
+        out = out.add(v)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """One group (treated or held out) of a rule and tier, as running moments of each outcome figure: what
+    `effect_of` needs, in constant memory (a worker keeps one per rule, tier and group)."""
+
+    purchased: Moments = Moments()
+    net_revenue: Moments = Moments()
+    tier_up: Moments = Moments()
+    churned: Moments = Moments()
+    cost: Moments = Moments()
+
+    @property
+    def n(self) -> int:
+        return self.purchased.n
+
+    def add(self, o: Observation) -> Arm:
+        return Arm(
+            self.purchased.add(float(o.purchased)),
+            self.net_revenue.add(float(o.net_revenue)),
+            self.tier_up.add(float(o.tier_up)),
+            self.churned.add(float(o.churned)),
+            self.cost.add(float(o.cost)),
+        )
+
+    def merge(self, other: Arm) -> Arm:
+        return Arm(
+            self.purchased.merge(other.purchased),
+            self.net_revenue.merge(other.net_revenue),
+            self.tier_up.merge(other.tier_up),
+            self.churned.merge(other.churned),
+            self.cost.merge(other.cost),
+        )
+
+
+def arm(observations: Iterable[Observation]) -> Arm:
+    out = Arm()
+    for o in observations:
+        out = out.add(o)
+    return out
 
 
 def estimate(treated: list[float], held_out: list[float], binary: bool = False) -> Estimate:
     """Difference of means with a normal 95 % interval (Wald for 0/1 values, Welch otherwise)."""
-    mt, vt = _mean_var(treated)
-    mc, vc = _mean_var(held_out)
+    return estimate_of(moments(treated), moments(held_out), binary)
+
+
+def estimate_of(treated: Moments, held_out: Moments, binary: bool = False) -> Estimate:
+    """`estimate` from each group's moments."""
+    mt, vt = treated.mean, treated.variance
+    mc, vc = held_out.mean, held_out.variance
     if binary:  # the unpooled binomial variance (n, not n - 1)
         vt, vc = mt * (1 - mt), mc * (1 - mc)
-    if len(treated) < MIN_GROUP or len(held_out) < MIN_GROUP:
+    if treated.n < MIN_GROUP or held_out.n < MIN_GROUP:
         return Estimate(mt, mc, mt - mc, None, None)
-    half = Z95 * math.sqrt(vt / len(treated) + vc / len(held_out))
+    half = Z95 * math.sqrt(vt / treated.n + vc / held_out.n)
     return Estimate(mt, mc, mt - mc, mt - mc - half, mt - mc + half)
 
 
@@ -125,27 +214,41 @@ def per_customer(observations: list[Observation]) -> list[Observation]:
 
 
 def effect(rule: str, tier: str, observations: list[Observation]) -> RuleEffect:
+    """The effect of a rule in a tier, the customer as the unit (`per_customer`)."""
     units = per_customer(observations)
-    t = [o for o in units if not o.held_out]
-    c = [o for o in units if o.held_out]
+    return effect_of(rule, tier, arm(o for o in units if not o.held_out), arm(o for o in units if o.held_out))
 
-    def of(attr: str, binary: bool = True) -> Estimate:
-        return estimate([float(getattr(o, attr)) for o in t], [float(getattr(o, attr)) for o in c], binary)
 
-    revenue = of("net_revenue", binary=False)
-    cost = sum(o.cost for o in t) / len(t) if t else 0.0
+def effect_of(rule: str, tier: str, treated: Arm, held_out: Arm) -> RuleEffect:
+    """The effect of a rule in a tier from its two groups' moments (what `plan-report` and the dashboard show)."""
+    revenue = estimate_of(treated.net_revenue, held_out.net_revenue)
+    cost = treated.cost.mean
     return RuleEffect(
         rule,
         tier,
-        len(t),
-        len(c),
-        of("purchased"),
+        treated.n,
+        held_out.n,
+        estimate_of(treated.purchased, held_out.purchased, binary=True),
         revenue,
-        of("tier_up"),
-        of("churned"),
+        estimate_of(treated.tier_up, held_out.tier_up, binary=True),
+        estimate_of(treated.churned, held_out.churned, binary=True),
         cost,
         _shifted(revenue, cost),
     )
+
+
+def effects_of(arms: dict[tuple[str, str, bool], Arm]) -> list[RuleEffect]:
+    """`effects` from the moments of each (rule, tier, held out) group: per rule (sorted), every tier together,
+    then per tier (sorted)."""
+    groups: dict[tuple[str, str], dict[bool, Arm]] = {}
+    for (rule, tier, held), one in arms.items():
+        for key in ((rule, ALL_TIERS), (rule, tier)):
+            pair = groups.setdefault(key, {})
+            pair[held] = pair.get(held, Arm()).merge(one)
+    return [
+        effect_of(rule, tier, pair.get(False, Arm()), pair.get(True, Arm()))
+        for (rule, tier), pair in sorted(groups.items())
+    ]
 
 
 def effects(observations: Iterable[Observation]) -> list[RuleEffect]:

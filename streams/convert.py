@@ -117,7 +117,8 @@ def decision_fields(decision: Decision, ctx: OutputContext) -> tuple[type[Messag
                       cost=float(decision.cost), annual_value=float(decision.annual_value),
                       value_basis=decision.value_basis, roi_decision=decision.roi_decision, reason=decision.reason,
                       tier=decision.tier, cause_text=decision.cause_text or None,
-                      proposition=decision.proposition or None, proposition_reason=decision.proposition_reason or None)
+                      proposition=decision.proposition or None, proposition_reason=decision.proposition_reason or None,
+                      roi_basis=decision.roi_basis or None)
         return ContactActionRequested, fields
     if isinstance(decision, OutcomeObserved):
         fields["type"] = "ContactOutcome"

@@ -141,11 +141,14 @@ class Settings(BaseSettings):
         default=65_536, ge=1, description="Bytes; 1 gives one-record batches (a workaround for test brokers).")
     model_path: Path | None = Field(
         default=None, description="Value model from `tierstream fit`; re-read when the file changes.")
-    model_poll_seconds: float = Field(default=5.0, gt=0, description="How often the model and calibration files "
-                                                                      "are checked.")
+    model_poll_seconds: float = Field(default=5.0, gt=0, description="How often the model, calibration and "
+                                                                      "evidence files are checked.")
     calibration_path: Path | None = Field(
         default=None, description="Calibration from `tierstream calibrate` (calibrated tiering); re-read when the "
                                   "file changes.")
+    evidence_path: Path | None = Field(
+        default=None, description="Evidence from `tierstream plan-report --evidence-out` for the ROI guard on "
+                                  "evidence (scoring.roi_evidence); re-read when the file changes.")
     recalibrate_interval_seconds: float = Field(
         default=0, ge=0, description="Calibrated tiering: every this many seconds the workers recalibrate from "
                                      "the population of all partitions (through Redis) and apply the result; a "

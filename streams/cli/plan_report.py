@@ -18,12 +18,17 @@ from streams.cli.base import app, err
   tierstream replay events.jsonl --as-of 2024-12-31 --exact --decisions-out outputs.jsonl
   tierstream plan-report outputs.jsonl
   tierstream plan-report outcomes.jsonl --format json > report.json
+  tierstream plan-report outcomes.jsonl --evidence-out evidence.json
+      # for the ROI guard on evidence (roi_evidence; a worker's evidence_path, replay --evidence)
 """)
 def plan_report(
     inputs: Annotated[list[Path], typer.Argument(help="JSONL files with ContactOutcome lines ('-': stdin); "
                                                       "other lines are skipped.", allow_dash=True)],
     output_format: Annotated[str, typer.Option("--format", help="text (a table) or json (one object a row).")]
     = "text",
+    evidence_out: Annotated[Path | None, typer.Option(
+        "--evidence-out", help="Also write the measured uplift per rule and tier as an evidence file (JSON, "
+                               "content-versioned) for the ROI guard on evidence.", dir_okay=False)] = None,
 ) -> None:
     """Measure each contact-plan rule against its control group.
 
@@ -58,6 +63,17 @@ def plan_report(
             sys.stdout.write(json.dumps(row(effect)) + "\n")
     else:
         write_text(sys.stdout, found)
+    if evidence_out is not None:
+        from scoring.evidence import make_evidence
+        from streams.evidencefile import save_evidence
+
+        evidence = make_evidence(found, len(observations))
+        try:
+            save_evidence(evidence, evidence_out)
+        except OSError as exc:
+            err.print(f"tierstream: error: cannot write {evidence_out}: {exc.strerror}")
+            raise typer.Exit(2) from None
+        err.print(f"evidence {evidence.version} written to {evidence_out}")
     flagged = sorted({e.rule for e in found if e.flagged and e.tier == "*"})
     err.print(f"{len(observations)} outcomes, {len({e.rule for e in found})} rules"
               + (f"; flagged: {', '.join(flagged)}" if flagged else ""))

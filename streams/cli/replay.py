@@ -41,6 +41,8 @@ CalibrationOpt = Annotated[Path | None, typer.Option(
       # adds p_alive, clv columns
   tierstream replay events.jsonl --as-of 2024-12-31 --exact --calibration cal.json
       # as a worker with cal.json
+  tierstream replay events.jsonl --as-of 2024-12-31 --exact --evidence evidence.json
+      # the ROI guard on evidence (roi_evidence), as a worker with evidence_path
   tierstream replay online_retail.csv.gz --as-of 2011-12-09 --customer-col CustomerID \\
       --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity --timezone Europe/London
 """)
@@ -69,6 +71,9 @@ def replay(
     model: Annotated[Path | None, typer.Option(help="Value model from `tierstream fit`: adds p_alive, "
                                                     "expected purchases and clv; at-risk from the model.",
                                                exists=True, dir_okay=False)] = None,
+    evidence: Annotated[Path | None, typer.Option(
+        help="Evidence from `tierstream plan-report --evidence-out` for the ROI guard (with roi_evidence.enabled), "
+             "as a worker's evidence_path.", exists=True, dir_okay=False)] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help=(
         "Replay row by row in this many processes (batch mode; same output). Default: the columnar "
         "batch path (Polars) in one process."))] = None,
@@ -88,7 +93,14 @@ def replay(
         from streams.modelfile import load_model
 
         value_model = load_model(model)
-    chosen = calibration_for(settings.scoring, calibration, err)
-    code = run(inputs, parse_day(as_of), settings.scoring, out, layout, strict, exact, decisions_out, err,
+    scoring = settings.scoring
+    if evidence is not None:
+        from streams.evidencefile import load_evidence
+
+        scoring = scoring.with_evidence(load_evidence(evidence))
+        if not scoring.roi_evidence.enabled:
+            err.print(f"{evidence}: not used: roi_evidence.enabled is false", markup=False)
+    chosen = calibration_for(scoring, calibration, err)
+    code = run(inputs, parse_day(as_of), scoring, out, layout, strict, exact, decisions_out, err,
                value_model, jobs, chosen)
     raise typer.Exit(code)

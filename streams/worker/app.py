@@ -25,10 +25,12 @@ from redis.exceptions import RedisError
 
 from scoring.calibrate import CustomerFigures
 from scoring.codec import peek_clock_ms
+from scoring.config import ScoringConfig
 from scoring.decisions import ActionRequest
 from scoring.errors import ConfigError
 from scoring.events import MS_PER_DAY
 from streams.calibrationfile import applied, load_calibration
+from streams.evidencefile import load_evidence
 from streams.kafka import table_changelog
 from streams.modelfile import FileWatcher, ModelWatcher
 from streams.partitioning import canonical_partition
@@ -94,11 +96,7 @@ class Tierstream:
         self.clock = Clock(settings.clock_speed)
         self.models = ModelWatcher(settings.model_path) if settings.model_path else None
         model = self.models.poll() if self.models else None
-        self.calibrations = FileWatcher(settings.calibration_path, load_calibration) if settings.calibration_path \
-            else None
-        config = settings.scoring
-        if self.calibrations is not None and (calibration := self.calibrations.poll()) is not None:
-            config = applied(config, calibration, self.calibrations.path)  # a bad file at start: refuse to start
+        config = self._watch_files(settings)
         self.app = faust.App(**faust_options(settings), Router=CanonicalRouter)
         self.app.transport.Consumer = BatchingConsumer  # type: ignore[misc]  # before the consumer exists
         # The changelog topic is declared with its own raw schema: left to Faust, it is made from the table's
@@ -149,11 +147,25 @@ class Tierstream:
             self.app.timer(settings.model_poll_seconds)(self.reload_model)
         if self.calibrations is not None:
             self.app.timer(settings.model_poll_seconds)(self.reload_calibration)
+        if self.evidences is not None:
+            self.app.timer(settings.model_poll_seconds)(self.reload_evidence)
         self.recalibrator = recalibrator(settings, self.redis_client)
         if self.recalibrator is not None:
             self.app.timer(self.recalibrator.poll_seconds)(self.recalibrate)
         self.table.on_recover(self.rebuild_deadlines)
         self.app.on_partitions_revoked.connect(self.on_revoked)  # type: ignore[arg-type]
+
+    def _watch_files(self, settings: Settings) -> ScoringConfig:
+        """Watch the calibration and evidence files; the config under them (a bad file at start: refuse to
+        start)."""
+        self.calibrations = FileWatcher(settings.calibration_path, load_calibration) if settings.calibration_path \
+            else None
+        self.evidences = FileWatcher(settings.evidence_path, load_evidence) if settings.evidence_path else None
+        self.evidence = self.evidences.poll() if self.evidences else None
+        config = settings.scoring.with_evidence(self.evidence)
+        if self.calibrations is not None and (calibration := self.calibrations.poll()) is not None:
+            config = applied(config, calibration, self.calibrations.path)
+        return config
 
     @property
     def consumer(self) -> BatchingConsumer:
@@ -453,12 +465,27 @@ class Tierstream:
             calibration = self.calibrations.poll()
             if calibration is None:
                 return
-            config = applied(self.settings.scoring, calibration, self.calibrations.path)
+            config = applied(self.settings.scoring.with_evidence(self.evidence), calibration, self.calibrations.path)
         except ConfigError as exc:
             log.error("%s; keeping calibration %s", exc, current.version if current else None)
             return
         self.handler.config = config
         log.info("calibration %s loaded from %s", calibration.version, self.calibrations.path)
+
+    async def reload_evidence(self) -> None:
+        """Pick up a new evidence file for the ROI guard (at the next action); a bad one keeps the evidence in
+        force."""
+        assert self.evidences is not None
+        try:
+            evidence = self.evidences.poll()
+        except ConfigError as exc:
+            log.error("%s; keeping evidence %s", exc, self.evidence.version if self.evidence else None)
+            return
+        if evidence is None:
+            return
+        self.evidence = evidence
+        self.handler.config = self.handler.config.with_evidence(evidence)
+        log.info("evidence %s loaded from %s", evidence.version, self.evidences.path)
 
     async def recalibrate(self) -> None:
         """Take part in the scheduled recalibration from every partition's population
@@ -475,7 +502,7 @@ class Tierstream:
             log.warning("recalibration: Redis unavailable (%s: %s); calibration kept", type(exc).__name__, exc)
             return
         if calibration is not None and calibration != self.handler.config.calibration:
-            self.handler.config = self.settings.scoring.calibrated(calibration)
+            self.handler.config = self.settings.scoring.with_evidence(self.evidence).calibrated(calibration)
             log.info("calibration %s recalibrated from %d customers (%d active) as of %s", calibration.version,
                      calibration.customers, calibration.active, calibration.as_of)
 

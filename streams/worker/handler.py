@@ -35,11 +35,12 @@ from schemas.inputs import INPUT_MODELS, DuplicateKeyError, load_json, parse_inp
 from schemas.outputs import DeadLetter
 from scoring.codec import encode_state
 from scoring.config import ScoringConfig
-from scoring.decisions import ActionRequest, Alert, Decision, Forgotten, ScoreChanged, TierChange
+from scoring.decisions import ActionRequest, Alert, Decision, Forgotten, OutcomeObserved, ScoreChanged, TierChange
 from scoring.events import MS_PER_DAY, CoreEvent, from_ms
 from scoring.ids import output_id
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import StepResult, due_day, due_reviews, step, value_of
+from scoring.uplift import Arm, observation_of
 from streams.convert import InputMessage, OutputContext, decision_json, to_core
 from streams.partitioning import canonical_partition
 from streams.profile import CustomerProfile, profile_of, stored_profile
@@ -108,6 +109,9 @@ class Flush:
     profiles: list[tuple[str, dict[str, Any] | None]]
 
 
+MAX_OUTCOME_GROUPS = 4096  # (rule, tier, group) keys the outcome tally keeps; more only after a config change
+
+
 @dataclass
 class Counters:
     """Running totals of what the handler saw (for /metrics, /health and the heartbeat)."""
@@ -126,6 +130,15 @@ class Counters:
     capped: int = 0
     snapshots: int = 0
     states_written: int = 0
+    # (rule, tier at the decision, held out) -> moments of the ContactOutcome messages published (the
+    # dashboard's contact-plan panel); bounded by the config's rules x tiers x 2 (MAX_OUTCOME_GROUPS at most)
+    outcomes: dict[tuple[str, str, bool], Arm] = field(default_factory=dict)
+
+    def tally(self, customer: str, outcome: OutcomeObserved) -> None:
+        o = observation_of(customer, outcome)
+        key = (o.rule, o.tier, o.held_out)
+        if key in self.outcomes or len(self.outcomes) < MAX_OUTCOME_GROUPS:
+            self.outcomes[key] = self.outcomes.get(key, Arm()).add(o)
 
 
 class Handler:
@@ -337,6 +350,8 @@ class Handler:
                 continue
             self.counters.outputs += 1
             self._count(decision)
+            if isinstance(decision, OutcomeObserved) and not result.resent:  # a resend was counted already
+                self.counters.tally(customer, decision)
             effects.outputs.append(Outgoing(self._topic_of[route(decision)], customer, value, decision=decision))
         self.cache.put(customer, partition, result.state, published)
         effects.deadlines.append((partition, customer, None if result.state is None else result.state.review_day))

@@ -3,7 +3,8 @@
 - GET /metrics                   Prometheus text format (streams.worker.metrics)
 - GET /dashboard                 live dashboard: static HTML/JS/CSS from streams/worker/static/, no build step
 - GET /dashboard/static/{name}   its script and style sheet
-- GET /dashboard/summary         JSON for the dashboard: tiers, last hour's transitions, top at-risk customers
+- GET /dashboard/summary         JSON for the dashboard: tiers, last hour's transitions, top at-risk customers,
+                                 the contact-plan table (plan-report's rows over this worker's outcomes)
 - GET /events/stream             server-sent events `tier_change` and `alert`: this worker's recent outputs
 - a timer sending a `WorkerHeartbeat` to `topics.metrics` every `heartbeat_seconds`, key = worker id
 A configured `web_token` is required (`Authorization: Bearer <token>`) on /metrics and the data
@@ -31,6 +32,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from redis.exceptions import RedisError
 
 from schemas.monitoring import WorkerHeartbeat
+from scoring.uplift import ALL_TIERS, effects_of
+from streams.offline.plan_report import row
 from streams.settings import Settings
 from streams.worker.metrics import FeedItem, Totals
 from streams.worker.views import concentration_rows, typed_page
@@ -168,6 +171,7 @@ class Ops:
             "transitions": {"window_seconds": 3600, "counts": [
                 {"from": f, "to": t, "count": n} for (f, t), n in sorted(transitions.items())]},
             "at_risk": await self.top_at_risk(TOP_AT_RISK),
+            "plan": self.plan(),
             "errors": {"dead_lettered": c.dead_lettered, "redis_errors": r.errors,
                        "redis_pending_writes": r.pending},
             "lag": self.lag(),
@@ -177,6 +181,15 @@ class Ops:
                         "samples": status.metrics.history.documents()},
             "config_version": status.settings.scoring.version,
         }
+
+    def plan(self) -> dict[str, Any]:
+        """The contact-plan panel: `tierstream plan-report`'s table (the same rows, from the same core function)
+        over the ContactOutcome messages this worker published since it started. The unit is the outcome
+        window (a worker keeps no customer list): a customer with several windows counts several times, so
+        plan-report over the outcome topic is the reference."""
+        found = effects_of(dict(self.status.counters.outcomes))
+        total = sum(e.treated + e.held_out for e in found if e.tier == ALL_TIERS)
+        return {"unit": "outcome window", "outcomes": total, "rows": [row(e) for e in found]}
 
     def lag(self) -> dict[str, Any]:
         """Records not yet committed: the total and per partition (all input topics), as /metrics has it."""

@@ -13,6 +13,7 @@ Playwright's own browser download is never used.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.kits.stream import ROOT, StartStream, StreamGroup, Upstream, eventually, http_json, purchase, uid
+from tests.worker.test_plan_panel import panel, published_plan
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
@@ -252,4 +254,34 @@ async def test_charts_over_time_change_between_two_screenshots(
     assert second_png != first_png
     assert all(second_values[c] != first_values[c] for c in CHARTS)
     assert errors == []
+    await page.close()
+
+
+async def test_the_contact_plan_panel_shows_plan_reports_rows_and_marks_flagged_rules(
+        stream: StreamGroup, browser: Browser) -> None:
+    """The worker's summary carries the plan table (empty here: its rules have no control group); the page
+    draws the table `Ops.plan` makes of published outcomes (a 40.00 voucher that changes nothing, served in
+    place of the empty one), the flagged rule marked."""
+    status, summary = await http_json("GET", f"{stream.worker.web_url}/dashboard/summary", headers=AUTH)
+    assert status == 200 and summary["plan"]["unit"] == "outcome window"
+    plan = panel(published_plan()[0])
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    async def with_plan(route: Any) -> None:
+        response = await route.fetch()
+        body = await response.json()
+        await route.fulfill(response=response, body=json.dumps(body | {"plan": plan}))
+
+    await page.route("**/dashboard/summary", with_plan)
+    await page.goto(f"{stream.worker.web_url}/dashboard#token={TOKEN}")
+    await page.wait_for_selector("#plan tr.flagged[data-rule='hello'][data-tier='*']", timeout=LIMIT_MS)
+    shown = await page.eval_on_selector_all(
+        "#plan tbody tr", "rows => rows.map(r => [r.dataset.rule, r.dataset.tier, r.dataset.flag])")
+    assert shown == [[r["rule"], r["tier"], r["flag"]] for r in plan["rows"]]
+    assert "costs more than it brings" in await page.inner_text("#plan tr.flagged")
+    assert await page.is_hidden("#plan-empty") and errors == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.locator("#plan-card").screenshot(path=str(ARTIFACTS / "dashboard-plan.png"))
     await page.close()

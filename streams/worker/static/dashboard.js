@@ -60,6 +60,7 @@ async function refresh() {
     renderValue(body.value);
     renderTransitions(body.tiers.order, body.transitions.counts);
     renderAtRisk(body.at_risk);
+    renderPlan(body.plan);
     $("errors").textContent = `dead-lettered ${body.errors.dead_lettered} · Redis write errors ` +
       `${body.errors.redis_errors} · pending Redis writes ${body.errors.redis_pending_writes}`;
   } catch (err) {
@@ -205,6 +206,25 @@ function renderValue(rows) {
     el("th", { text: r.tier }), el("td", { class: "num", text: `${r.customers} (${pct(r.customer_share)})` }),
     el("td", { class: "num", text: `${money.format(r.revenue)} (${pct(r.revenue_share)})` }),
     el("td", { class: "num", text: r.lift === null ? "–" : fmt.format(r.lift) + "×" }))));
+}
+
+// plan-report's rows (rates 0-1, money in base currency); a flagged row (its interval entirely below zero) is marked.
+function renderPlan(plan) {
+  const body = $("plan").querySelector("tbody");
+  const rows = plan ? plan.rows : [];
+  $("plan-empty").hidden = rows.length > 0;
+  $("plan-total").textContent = plan && plan.outcomes ? `(${plan.outcomes} outcomes)` : "";
+  const pts = (v) => (v === "" ? "–" : (v >= 0 ? "+" : "") + (100 * v).toFixed(1));
+  const cur = (v) => (v === "" ? "–" : (v >= 0 ? "+" : "") + v.toFixed(2));
+  const interval = (lo, hi, f) => (lo === "" ? "n/a" : `[${f(lo)}, ${f(hi)}]`);
+  body.replaceChildren(...rows.map((r) => el("tr", {
+    class: r.flag ? "flagged" : "", "data-rule": r.rule, "data-tier": r.tier, "data-flag": r.flag },
+  el("th", { text: r.rule }), el("td", { text: r.tier === "*" ? "all" : r.tier }),
+  el("td", { class: "num", text: String(r.treated) }), el("td", { class: "num", text: String(r.held_out) }),
+  el("td", { class: "num", text: `${(100 * r.purchase_rate_t).toFixed(1)} / ${(100 * r.purchase_rate_h).toFixed(1)}` }),
+  el("td", { class: "num", text: `${pts(r.purchase_uplift)} ${interval(r.purchase_low, r.purchase_high, pts)}` }),
+  el("td", { class: "num", text: `${cur(r.net_value)} ${interval(r.net_low, r.net_high, cur)}` }),
+  el("td", { text: r.flag ? "⚑ " + r.flag : "" }))));
 }
 
 function renderTransitions(order, counts) {
