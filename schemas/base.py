@@ -92,8 +92,20 @@ Amount = Annotated[
     WithJsonSchema(AMOUNT_JSON_SCHEMA),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD.")]
+_NUMBER_TEXT = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
+def _iso_time(value: Any) -> Any:
+    """A time is ISO 8601 text: pydantic's lax reading of a number (or digits in a string) as Unix seconds or
+    milliseconds would turn a wrong field into a plausible date."""
+    if isinstance(value, (int, float, Decimal)) or (isinstance(value, str) and _NUMBER_TEXT.fullmatch(value)):
+        raise ValueError("occurred_at must be ISO 8601 text with a UTC offset, not a number")
+    return value
+
+
 OccurredAt = Annotated[
     AwareDatetime,
+    BeforeValidator(_iso_time),
     AfterValidator(_from_1970),
     Field(description="When it happened; ISO 8601 with a UTC offset, from 1970-01-01T00:00:00Z on."),
 ]

@@ -138,3 +138,16 @@ def test_a_non_json_payload_on_the_mixed_topic_is_a_decode_error():
 def test_models_built_in_python_keep_working():
     at = datetime(2025, 3, 1, tzinfo=UTC)
     assert ComplaintFiled(event_id="e", customer_id="c", occurred_at=at, severity=2, category="x").severity == 2
+
+
+@pytest.mark.parametrize("when", [1700000000, 1700000000.5, "1700000000", " 1700000000000 ", "-5", 0, True])
+def test_a_number_is_no_time(when: Any) -> None:
+    # pydantic alone reads these as Unix seconds or milliseconds: a wrong field would become a plausible date
+    # (a complaint on 2023-11-14, which no age check refuses). The contract says ISO 8601 text.
+    for doc in (PURCHASE, COMPLAINT):
+        assert refused({**doc, "occurred_at": when}).endswith("must be ISO 8601 text with a UTC offset, not a number")
+
+
+def test_iso_times_still_pass() -> None:
+    for when in ("2025-03-01T10:00:00Z", "2025-03-01T10:00:00+02:00", "2025-03-01T10:00:00.123456-05:30"):
+        assert parse_input(json.dumps({**COMPLAINT, "occurred_at": when})).occurred_at.year == 2025
