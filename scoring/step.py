@@ -238,11 +238,18 @@ def _erase(
 ) -> StepResult:
     """An erasure request: the reviews due before its day (as any event has them), then forget the customer.
     One with no state (never seen, forgotten already, or the request redelivered after its forget was
-    written) has nothing to erase: nothing is sent, as for any redelivered input."""
+    written) has nothing to erase: nothing is sent, as for any redelivered input. Nor has one dated before
+    the day of the state's first event: that state is a relationship begun after the request (the customer
+    came back after its forget, and the request was read again, e.g. by a worker that took over from one
+    killed before committing it); replay, stepping in time order, never meets such a request."""
     if reason := check_time(event, now, config):
         return StepResult(state, "rejected", reason, (), None)
     if state.last_seen_day is None and state.scored_day is None:
         return StepResult(state, "duplicate", "nothing to erase", (), None)
+    if state.first_seen_day is not None and event.at_ms // MS_PER_DAY < state.first_seen_day:
+        return StepResult(
+            state, "duplicate", "nothing to erase: the request predates the state's first event", (), None
+        )
     current, decisions, _ = _catch_up(state, now // MS_PER_DAY, customer_id, config, model)
     decisions.append(forgotten(current, customer_id, event.event_id, event.at_ms, "erasure", config))
     return StepResult(None, "forgotten", "erasure", tuple(decisions), None)

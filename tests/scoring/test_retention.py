@@ -112,6 +112,22 @@ def test_an_erasure_request_with_nothing_to_erase_sends_nothing(cfg, stepper, pu
     assert (result.state, result.outcome, result.decisions) == (NEW_STATE, "duplicate", ())
 
 
+def test_an_erasure_request_read_again_after_the_customer_came_back_sends_nothing(cfg, stepper, purchase):
+    """A worker killed after forgetting a customer, before committing the request: its successor reads the request
+    again after the customer's later events started a new state. The request predates that state: nothing to erase
+    (replay, in time order, forgot only the old one)."""
+    state, _ = stepper([purchase(T0, 80, id="old")], cfg, customer=CUST)
+    request = _erasure(T0 + 1)
+    erased = step(state, request, request.at_ms, CUST, cfg)
+    assert erased.state is None and _forgotten(erased.decisions)
+    back, _ = stepper([purchase(T0 + 5, 40, id="back")], cfg, customer=CUST)
+    again = step(back, request, request.at_ms, CUST, cfg)
+    assert (again.state, again.outcome, again.decisions) == (back, "duplicate", ())
+    # a request dated on or after the new state's first day still erases it
+    later = _erasure(T0 + 5, id="erase-2")
+    assert step(back, later, later.at_ms, CUST, cfg).state is None
+
+
 def test_an_erasure_request_after_the_forget_day_sends_only_the_forget(kept, stepper, purchase):
     state, _ = stepper([purchase(T0, 80)], kept, customer=CUST)
     request = _erasure(T0 + N + 3)
