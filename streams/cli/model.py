@@ -31,13 +31,20 @@ from streams.offline.history import CsvLayout, HistoryError, nothing_read
 
 
 def _histories(
-    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
+    per_row: bool = False,
 ) -> dict[str, list[tuple[int, float]]]:
+    from streams.cli.progress import estimated_rows, terminal_progress
     from streams.offline.batch import batch_purchases  # read_purchases' answer, read in columns
+    from streams.offline.purchases import read_purchases
 
     scoring = settings_from(config).scoring  # fx_rates for a currency column; a bad config is one line (main)
     try:
-        read = batch_purchases(inputs, layout, until_day, scoring)
+        if per_row:  # the reference reader
+            read = read_purchases(inputs, layout, until_day, scoring)
+        else:
+            with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
+                read = batch_purchases(inputs, layout, until_day, scoring, on_progress)
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -77,6 +84,8 @@ def fit(
     amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
     currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
     delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    per_row: Annotated[bool, typer.Option(
+        "--per-row", help="Read the history row by row (the reference reader; slower, same model).")] = False,
 ) -> None:
     """Fit the customer value model to a purchase history.
 
@@ -92,7 +101,7 @@ def fit(
     check_writable(calibration_out, "--calibration-out")
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
-    histories = _histories(inputs, layout, day, config)
+    histories = _histories(inputs, layout, day, config, per_row)
     try:
         model = fit_value_model(histories, day, horizon_days, window_days, version)
     except ValueModelError as exc:
@@ -101,17 +110,19 @@ def fit(
     save_model(model, out)
     err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
               markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
-    _write_calibration(inputs, layout, day, scoring, calibration_out)
+    _write_calibration(inputs, layout, day, scoring, calibration_out, per_row)
 
 
-def _write_calibration(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path) -> None:
+def _write_calibration(
+    inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path, per_row: bool = False,
+) -> None:
     """The calibration of the history beside the model (what `tierstream calibrate` writes)."""
     from streams.calibrationfile import save_calibration
     from streams.cli.calibrate import calibrating, calibration_of, read_population, report
     from streams.offline.history import Inputs as History
 
     scoring = calibrating(config)
-    states, stats = read_population(History(tuple(inputs), layout), day, scoring)
+    states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row)
     calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
     save_calibration(calibration, out)
     for line in report(calibration, out, stats, config):

@@ -19,7 +19,7 @@ from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
 from scoring.step import evaluate
 from streams.offline.batchfold import _base_cents, batch_states, core_events
-from streams.offline.columnar import read_columns
+from streams.offline.columnar import BLOCK_BYTES, ColumnRead, read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs, is_jsonl
 from streams.offline.purchases import PurchaseRead
 from streams.offline.replay import (
@@ -33,6 +33,7 @@ from streams.offline.replay import (
     scoring_config,
     write_profiles,
 )
+from streams.offline.spill import CHUNK_BYTES, parts_for, replay_spilled
 
 if TYPE_CHECKING:
     from scoring.calibration import Calibration
@@ -44,8 +45,17 @@ def replay_columnar(
     inputs: Inputs, as_of_day: int, config: ScoringConfig, out: IO[str], *,
     on_bad: Callable[[BadRow], None] = lambda _: None, model: ValueModel | None = None,
     on_progress: Callable[[int], None] | None = None, calibration: Calibration | None = None,
+    chunk_bytes: int | None = None, block_bytes: int | None = None,
 ) -> ReplayStats:
-    """A batch replay of `inputs`: one CSV row per customer to `out`, as `run_replay` writes it."""
+    """A batch replay of `inputs`: one CSV row per customer to `out`, as `run_replay` writes it.
+
+    Inputs of more than `chunk_bytes` of text (default `spill.CHUNK_BYTES`) are folded in parts spilled to
+    disk by customer (`streams.offline.spill`), reading `block_bytes` of text at a time: same output."""
+    parts = parts_for(inputs, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
+    if parts > 1:
+        return replay_spilled(inputs, as_of_day, config, out, parts, on_bad=on_bad, model=model,
+                              on_progress=on_progress, calibration=calibration,
+                              block_bytes=BLOCK_BYTES if block_bytes is None else block_bytes)
     stats = ReplayStats()
     started = time.perf_counter()
     with no_cyclic_gc():
@@ -65,6 +75,12 @@ def batch_population(
     """Every customer's state at the end of the as-of day, in customer order (`replay.population`'s answer);
     counts in `stats`, bad rows reported to `on_bad` (grouped reasons counted in `stats.grouped`)."""
     read = read_columns(inputs, on_progress)
+    count_read(read, stats, on_bad)
+    return fold_population(read.events, as_of_day, config, stats)
+
+
+def count_read(read: ColumnRead, stats: ReplayStats, on_bad: Callable[[BadRow], None]) -> None:
+    """Count what was read in `stats` and report its bad rows (grouped reasons counted in `stats.grouped`)."""
     stats.rows += read.events.height + len(read.bad)
     stats.bad += len(read.bad)
     for row in read.bad:
@@ -72,9 +88,17 @@ def batch_population(
             stats.group(row)
         else:
             on_bad(row)
+
+
+def fold_population(
+    events: pl.DataFrame, as_of_day: int, config: ScoringConfig, stats: ReplayStats,
+) -> dict[str, CustomerState]:
+    """The states of the customers of `events` (`EVENT_SCHEMA`, file order; every event of each of them) at the
+    end of the as-of day, in customer order; counts what is left out in `stats`."""
     now = end_of_day_ms(as_of_day)
-    events = read.events.filter(pl.col("at_ms") <= now)
-    stats.after_as_of += read.events.height - events.height
+    read_events = events
+    events = read_events.filter(pl.col("at_ms") <= now)
+    stats.after_as_of += read_events.height - events.height
     erased = events.filter(pl.col("kind") == int(Kind.ERASURE)).get_column("customer").unique()
     by_core: dict[str, CustomerState] = {}
     if erased.len():  # customers with an erasure request: the per-row reference (`surviving`), not the columns
@@ -89,12 +113,13 @@ def batch_population(
 
 def batch_purchases(
     paths: list[Path], layout: CsvLayout, until_day: int | None = None, config: ScoringConfig | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> PurchaseRead:
     """`streams.offline.purchases.read_purchases`' answer, read and sorted in columns (same histories, same
     customer order, same counts). Raises HistoryError when a file as a whole cannot be read."""
     config = config or ScoringConfig()
     read = PurchaseRead()
-    columns = read_columns(Inputs(tuple(paths), layout))
+    columns = read_columns(Inputs(tuple(paths), layout), on_progress)
     read.bad = len(columns.bad)
     events = columns.events.with_row_index("seq")
     for src, path in enumerate(paths):  # the first input none of whose rows could be read
