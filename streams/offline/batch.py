@@ -79,6 +79,15 @@ def batch_population(
     return fold_population(read.events, as_of_day, config, stats)
 
 
+def population_of(
+    read: ColumnRead, as_of_day: int, config: ScoringConfig, stats: ReplayStats,
+    on_bad: Callable[[BadRow], None] = lambda _: None,
+) -> dict[str, CustomerState]:
+    """`batch_population`'s answer from inputs read already (`read_columns`): one read for several days."""
+    count_read(read, stats, on_bad)
+    return fold_population(read.events, as_of_day, config, stats)
+
+
 def count_read(read: ColumnRead, stats: ReplayStats, on_bad: Callable[[BadRow], None]) -> None:
     """Count what was read in `stats` and report its bad rows (grouped reasons counted in `stats.grouped`)."""
     stats.rows += read.events.height + len(read.bad)
@@ -113,13 +122,15 @@ def fold_population(
 
 def batch_purchases(
     paths: list[Path], layout: CsvLayout, until_day: int | None = None, config: ScoringConfig | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None, columns: ColumnRead | None = None,
 ) -> PurchaseRead:
     """`streams.offline.purchases.read_purchases`' answer, read and sorted in columns (same histories, same
-    customer order, same counts). Raises HistoryError when a file as a whole cannot be read."""
+    customer order, same counts); `columns`: the inputs read already (`read_columns`). Raises HistoryError
+    when a file as a whole cannot be read."""
     config = config or ScoringConfig()
     read = PurchaseRead()
-    columns = read_columns(Inputs(tuple(paths), layout), on_progress)
+    if columns is None:
+        columns = read_columns(Inputs(tuple(paths), layout), on_progress)
     read.bad = len(columns.bad)
     events = columns.events.with_row_index("seq")
     for src, path in enumerate(paths):  # the first input none of whose rows could be read
@@ -146,12 +157,9 @@ def batch_purchases(
     read.purchases = buys.height
     buys = buys.with_columns(first=pl.col("seq").min().over("customer"))
     ordered = buys.sort("first", "day", "base")  # cents sort as their amounts do
-    histories: dict[str, list[tuple[int, float]]] = {}
-    for customer, day, cents in ordered.select("customer", "day", "base").iter_rows():
-        found = histories.get(customer)
-        if found is None:  # cents / 100 in Python: Polars divides by multiplying (one ulp apart at times)
-            histories[customer] = [(day, cents / 100)]
-        else:
-            found.append((day, cents / 100))
+    grouped = ordered.group_by("customer", maintain_order=True).agg("day", "base")
+    # cents / 100 in Python: Polars divides by multiplying (one ulp apart at times)
+    histories = {customer: [(day, c / 100) for day, c in zip(days, cents, strict=True)]
+                 for customer, days, cents in grouped.iter_rows()}
     read.histories = histories
     return read
