@@ -11,8 +11,8 @@ fit the same parameters (to 1e-6). lifetimes is not a dependency: without it its
 `--memory-rows N` (e.g. 20000000) also writes a synthetic purchases log of N rows (`synthetic_log`) and
 replays it as a whole process, reporting rows/s and the process's peak RSS (the replay spills its rows to
 disk by customer when the text is larger than `streams.offline.spill.CHUNK_BYTES`); the log is deleted
-after. Writes the JSON (default bench/history_results.json; a run with `--no-compare` keeps the file's
-other results).
+after. Writes the JSON (default bench/history_results.json; the results of parts not run stay as they were).
+The processes write bytecode to a folder of the bench (see `bench_env`), as an installed program has it.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 def timed_with_peak(args: list[str]) -> tuple[float, int]:
     """Seconds of a whole process, and its peak RSS in bytes (of the largest process it waited for: measured
     by a parent that runs nothing else)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], check=True, env=env, capture_output=True,
                           text=True)
@@ -165,16 +165,31 @@ def same_parameters(a: Path, b: Path, tolerance: float = 1e-6) -> bool:
 def fit_both(large: Path, folder: Path) -> dict[str, Any]:
     """`tierstream fit` on the large log, columnar and --per-row, in this run: seconds, ratio, same model."""
     fit = [sys.executable, "-m", "streams.cli.main", "fit", str(large), "--as-of", "2011-12-09"]
-    columnar = timed([*fit, "--out", str(folder / "model.json")])
+    timed([sys.executable, "-c", "import scipy.optimize, scoring.valuemodel, streams.offline.batch"])  # bytecode
     per_row = timed([*fit, "--per-row", "--out", str(folder / "model_per_row.json")])
+    columnar = timed([*fit, "--out", str(folder / "model.json")])
     same = same_parameters(folder / "model.json", folder / "model_per_row.json")
     print(f"fit: {columnar:.2f} s; --per-row {per_row:.2f} s; {per_row / columnar:.2f}x; same parameters: {same}")
     return {"fit_s": columnar, "fit_per_row_s": per_row, "fit_speedup": per_row / columnar,
             "fit_same_parameters_1e-6": same}
 
 
+_PYCACHE: list[Path] = []  # where the processes keep their bytecode (set by `main`)
+
+
+def bench_env() -> dict[str, str]:
+    """The processes' environment: this tree on the path, and bytecode written (to a folder of the bench's
+    own, not the tree or the venv) so that their imports are those of an installed program: a session with
+    PYTHONDONTWRITEBYTECODE would otherwise compile every imported module in every process."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(ROOT)
+    if _PYCACHE:
+        env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE[0])
+    return env
+
+
 def timed(args: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     started = time.perf_counter()
     subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -213,10 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-rows", type=int, default=0, help="also replay a synthetic log of N rows")
     parser.add_argument("--no-compare", action="store_true", help="skip CDNOW, the large log and fit")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = json.loads(args.out.read_text()) if args.no_compare and args.out.exists() else {}
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}  # parts not run stay
     results.update({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        _PYCACHE[:] = [folder / "pycache"]
+        timed([sys.executable, "-c", "import polars, streams.cli.main, streams.offline.batch"])  # their bytecode
         if args.memory_rows:
             results["synthetic"] = memory(args.memory_rows, folder)
         if args.no_compare:
