@@ -28,6 +28,7 @@ from streams.offline.history import BadRow, CsvLayout, Inputs
 from streams.offline.parallel import is_columnar, replay_inputs
 from streams.offline.purchases import read_purchases
 from streams.offline.replay import ReplayStats, population
+from streams.offline.spill import MAX_PARTS, parts_for
 
 AS_OF = parse_day("2024-06-30")
 PROPS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -302,3 +303,16 @@ def test_blocks_read_what_the_whole_file_reads(
     assert pl.concat([whole.events.clear(), *events]).equals(whole.events)
     assert [row for p in pieces for row in p.bad] == whole.bad
     assert sorted({src for p in pieces for src in p.per_row}) == whole.per_row
+
+
+def test_a_history_larger_than_a_part_is_spilled_in_parts(tmp_path: Path) -> None:
+    rows = "".join(f"c{n % 7},2024-0{n % 6 + 1}-1{n % 9},{n}.5\n" for n in range(60))
+    text = "customer_id,occurred_at,amount\n" + rows
+    path = write(tmp_path / "p.csv", text)
+    inputs = Inputs((path,), CsvLayout())
+    assert parts_for(inputs, len(text)) == 1
+    assert parts_for(inputs, 100) == -(-len(text) // 100)
+    assert parts_for(inputs, 1) == MAX_PARTS
+    columnar, per_row = both(inputs, config(2048, "calibrated"))  # spilled in parts of 64 bytes: the same
+    assert columnar == per_row
+    assert columnar[7] == 7  # customers
