@@ -18,16 +18,14 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
 from scoring.step import evaluate
-from streams.offline.batchfold import _base_cents, batch_states, core_events
+from streams.offline.batchfold import _base_cents
 from streams.offline.columnar import BLOCK_BYTES, ColumnRead, read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs, is_jsonl
+from streams.offline.population import count_read, fold_population
 from streams.offline.purchases import PurchaseRead
 from streams.offline.replay import (
-    GROUPED_REASONS,
     Profile,
     ReplayStats,
-    end_of_day_ms,
-    folded,
     no_cyclic_gc,
     offline,
     scoring_config,
@@ -86,38 +84,6 @@ def population_of(
     """`batch_population`'s answer from inputs read already (`read_columns`): one read for several days."""
     count_read(read, stats, on_bad)
     return fold_population(read.events, as_of_day, config, stats)
-
-
-def count_read(read: ColumnRead, stats: ReplayStats, on_bad: Callable[[BadRow], None]) -> None:
-    """Count what was read in `stats` and report its bad rows (grouped reasons counted in `stats.grouped`)."""
-    stats.rows += read.events.height + len(read.bad)
-    stats.bad += len(read.bad)
-    for row in read.bad:
-        if row.reason in GROUPED_REASONS:
-            stats.group(row)
-        else:
-            on_bad(row)
-
-
-def fold_population(
-    events: pl.DataFrame, as_of_day: int, config: ScoringConfig, stats: ReplayStats,
-) -> dict[str, CustomerState]:
-    """The states of the customers of `events` (`EVENT_SCHEMA`, file order; every event of each of them) at the
-    end of the as-of day, in customer order; counts what is left out in `stats`."""
-    now = end_of_day_ms(as_of_day)
-    read_events = events
-    events = read_events.filter(pl.col("at_ms") <= now)
-    stats.after_as_of += read_events.height - events.height
-    erased = events.filter(pl.col("kind") == int(Kind.ERASURE)).get_column("customer").unique()
-    by_core: dict[str, CustomerState] = {}
-    if erased.len():  # customers with an erasure request: the per-row reference (`surviving`), not the columns
-        rows = events.filter(pl.col("customer").is_in(erased.implode()))
-        events = events.filter(~pl.col("customer").is_in(erased.implode()))
-        by_core = dict(folded(core_events(rows), as_of_day, offline(config), stats))
-    states, rejected, duplicates = batch_states(events, now, offline(config))
-    stats.rejected += rejected
-    stats.duplicates += duplicates
-    return dict(sorted((states | by_core).items())) if by_core else states
 
 
 def batch_purchases(

@@ -42,6 +42,7 @@ from scoring.state import CustomerState
 from scoring.step import evaluate
 from streams.offline.columnar import BLOCK_BYTES, EVENT_SCHEMA, read_blocks
 from streams.offline.history import BadRow, Inputs
+from streams.offline.population import count_read, fold_population
 from streams.offline.replay import Profile, ReplayStats, header, no_cyclic_gc, offline, scoring_config, write_rows
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ def replay_spilled(
         base = offline(config)
 
         def fold(part: int) -> dict[str, CustomerState]:
-            from streams.offline.batch import fold_population  # noqa: PLC0415 (batch imports this module)
-
             return fold_population(part_events(files[part]), as_of_day, base, stats)
 
         states_of = fold
@@ -101,8 +100,6 @@ def spill(
 ) -> list[list[Path]]:
     """Read `inputs` block by block (counted in `stats`, bad rows reported) and write each block's events to
     the files of their parts (by a hash of the customer id): each part's files, in file order."""
-    from streams.offline.batch import count_read  # noqa: PLC0415 (batch imports this module)
-
     files: list[list[Path]] = [[] for _ in range(parts)]
     for number, read in enumerate(read_blocks(inputs, block_bytes, on_progress)):
         count_read(read, stats, on_bad)
