@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -29,15 +29,38 @@ from streams.cli.options import (
 )
 from streams.offline.history import CsvLayout, HistoryError, nothing_read
 
+if TYPE_CHECKING:
+    from streams.offline.columnar import ColumnRead
+
+
+def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
+    """The inputs read in columns (with a progress bar on a terminal), for the commands that read them twice;
+    a file or column problem is a usage error (exit 2)."""
+    from streams.cli.progress import estimated_rows, terminal_progress
+    from streams.offline.columnar import read_columns
+    from streams.offline.history import Inputs as History
+
+    try:
+        with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
+            return read_columns(History(tuple(inputs), layout), on_progress)
+    except HistoryError as exc:
+        err.print(f"tierstream: error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
 
 def _histories(
-    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
+    per_row: bool = False, columns: ColumnRead | None = None,
 ) -> dict[str, list[tuple[int, float]]]:
     from streams.offline.batch import batch_purchases  # read_purchases' answer, read in columns
+    from streams.offline.purchases import read_purchases
 
     scoring = settings_from(config).scoring  # fx_rates for a currency column; a bad config is one line (main)
     try:
-        read = batch_purchases(inputs, layout, until_day, scoring)
+        if per_row:  # the reference reader
+            read = read_purchases(inputs, layout, until_day, scoring)
+        else:
+            read = batch_purchases(inputs, layout, until_day, scoring, columns=columns or _columns(inputs, layout))
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -77,6 +100,8 @@ def fit(
     amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
     currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
     delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    per_row: Annotated[bool, typer.Option(
+        "--per-row", help="Read the history row by row (the reference reader; slower, same model).")] = False,
 ) -> None:
     """Fit the customer value model to a purchase history.
 
@@ -92,7 +117,8 @@ def fit(
     check_writable(calibration_out, "--calibration-out")
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
-    histories = _histories(inputs, layout, day, config)
+    read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
+    histories = _histories(inputs, layout, day, config, per_row, read)
     try:
         model = fit_value_model(histories, day, horizon_days, window_days, version)
     except ValueModelError as exc:
@@ -101,17 +127,20 @@ def fit(
     save_model(model, out)
     err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
               markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
-    _write_calibration(inputs, layout, day, scoring, calibration_out)
+    _write_calibration(inputs, layout, day, scoring, calibration_out, per_row, read)
 
 
-def _write_calibration(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path) -> None:
+def _write_calibration(
+    inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path, per_row: bool = False,
+    columns: ColumnRead | None = None,
+) -> None:
     """The calibration of the history beside the model (what `tierstream calibrate` writes)."""
     from streams.calibrationfile import save_calibration
     from streams.cli.calibrate import calibrating, calibration_of, read_population, report
     from streams.offline.history import Inputs as History
 
     scoring = calibrating(config)
-    states, stats = read_population(History(tuple(inputs), layout), day, scoring)
+    states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
     calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
     save_calibration(calibration, out)
     for line in report(calibration, out, stats, config):
@@ -183,8 +212,9 @@ def _potential_lines(inputs: list[Path], layout: CsvLayout, cut_day: int, days: 
 
     scoring = settings_from(config).scoring
     history = History(tuple(inputs), layout)
-    at_cut, _ = read_population(history, cut_day, scoring)
-    after, _ = read_population(history, cut_day + days, scoring)
+    columns = _columns(inputs, layout)  # one read for both days
+    at_cut, _ = read_population(history, cut_day, scoring, read=columns)
+    after, _ = read_population(history, cut_day + days, scoring, read=columns)
     if scoring.tiering == "calibrated":
         figures = [customer_figures(s, cut_day, calibrating(scoring)) for s in at_cut.values()]
         scoring = scoring.calibrated(calibration_of(figures, cut_day, calibrating(scoring)))
