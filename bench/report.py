@@ -167,8 +167,10 @@ PEER_NAMES = {"quix": "Quix Streams", "bytewax": "bytewax"}
 
 def _peer_rows(p: dict[str, Any]) -> list[Row]:
     """The peers of `--peers` (bench/peers/): the simple job's rate, CPU per event and check, the worker's ratios."""
+    peers = dict(p.get("peers", {}))
+    reference = peers.pop("reference", None)
     out = []
-    for peer, f in p.get("peers", {}).items():
+    for peer, f in peers.items():
         name = f"peer: {PEER_NAMES.get(peer, peer)}, the simple job"
         if "error" in f:
             out.append(Row("2 pipeline", f"{name}: not run ({f['error'][:80]})", None))
@@ -180,6 +182,9 @@ def _peer_rows(p: dict[str, Any]) -> list[Row]:
                     _ratio(p.get("events_per_s"), f["events_per_s"]), "x"),
                 Row("2 pipeline", f"  CPU per event, worker / {PEER_NAMES.get(peer, peer)}",
                     _ratio(p.get("cpu_us_per_event"), f.get("cpu_us_per_event")), "x")]
+    if reference:
+        out += [Row("2 pipeline", "the simple job alone, no Kafka (in-process)", reference["events_per_s"], "events/s"),
+                Row("2 pipeline", "  its CPU per event", reference["cpu_us_per_event"], "us")]
     return out
 
 

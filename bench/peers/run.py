@@ -102,13 +102,18 @@ def run_peer(ctx: Context, peer: str, python: Path, events_topic: str, count: in
 
 
 def run_peers(ctx: Context, events_topic: str, records: list[Record], peers: tuple[str, ...] = PEERS) -> dict[str, Any]:
-    """Each peer on the preloaded `events_topic`: figures, or the error that kept it from running."""
+    """Each peer on the preloaded `events_topic`: figures, or the error that kept it from running; and under
+    "reference" the simple job alone in this process (JSON decode + step, no Kafka)."""
     try:
         python = venv.ensure()
     except (OSError, subprocess.SubprocessError) as error:
         return {peer: {"error": f"peers' virtualenv: {error}"} for peer in peers}
+    started, cpu_started = time.perf_counter(), time.process_time()
     expected = reference([r.value for r in records])
-    out: dict[str, Any] = {}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    out: dict[str, Any] = {"reference": {"events_per_s": len(records) / seconds,
+                                         "cpu_us_per_event": cpu_seconds / len(records) * 1e6,
+                                         "tier_changes": len(expected)}}
     for peer in peers:
         try:
             out[peer] = run_peer(ctx, peer, python, events_topic, len(records), expected)

@@ -79,3 +79,16 @@ def test_check_finds_missing_and_reordered_outputs() -> None:
     assert (missing["correct"], missing["customers_differing"], missing["first_differing"]) == (False, 1, ["C1"])
     assert check(expected, [expected[1], expected[0], expected[2]])["correct"] is False
     assert check(expected, [*expected, expected[2]])["customers_differing"] == 1  # a duplicate is a difference
+
+
+def test_peer_rows_show_the_check_and_a_peer_that_did_not_run() -> None:
+    from bench.report import _peer_rows
+
+    quix = {"events_per_s": 9_000.0, "cpu_us_per_event": 100.0, "tier_changes": 10, "expected_tier_changes": 11,
+            "correct": False}
+    pipeline = {"events_per_s": 2_000.0, "cpu_us_per_event": 400.0,
+                "peers": {"quix": quix, "bytewax": {"error": "bytewax exited with 1:"}}}
+    measured = {row.measure: row for row in _peer_rows(pipeline)}
+    assert measured["peer: Quix Streams, the simple job (10 tier changes)"].met is False
+    assert measured["  CPU per event, worker / Quix Streams"].value == 4.0
+    assert measured["peer: bytewax, the simple job: not run (bytewax exited with 1:)"].value is None
