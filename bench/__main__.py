@@ -1,4 +1,4 @@
-"""`python -m bench [--quick | --tiny] [--only PARTS] [--out FILE] [--profile DIR]`.
+"""`python -m bench [--quick | --tiny] [--only PARTS] [--out FILE] [--profile DIR] [--peers]`.
 
 Parts: core, pipeline, latency, scaleout, memory, reviews, recovery (latency
 and scale-out need pipeline; recovery needs reviews: they are added). Prints
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         results: dict[str, Any] = run_parts(parts, sizes, workdir, ScoringConfig(), args.profile, console,
-                                                  peers=args.peers)
+                                            peers=args.peers)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["loadavg_end"] = report.machine()["loadavg"]
     results["meta"] = meta
