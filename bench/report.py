@@ -105,6 +105,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             Row("2 pipeline", "CPU per event, worker / bare Faust + Table", _inverse(p.get("cpu_vs_bare_faust_table")),
                 "x", "<= 1.25x", _at_most(_inverse(p.get("cpu_vs_bare_faust_table")), 1.25)),
             Row("2 pipeline", "CPU per event, worker / bare Faust", _inverse(p.get("cpu_vs_bare_faust")), "x"),
+            *_peer_rows(p),
         ]
     for load, lat in r.get("latency_ms", {}).items():
         target = load == "50%"
@@ -159,6 +160,36 @@ def _produced_rows(produced: dict[str, Any] | None) -> list[Row]:
     return [Row("2 pipeline", "  records produced per event by the worker (counted on its topics)", None, "",
                 f"{produced['records_per_event']:.2f}, {produced['bytes_per_event']:,.0f} bytes",
                 _at_most(produced["records_per_event"], 1.3))]
+
+
+PEER_NAMES = {"quix": "Quix Streams", "bytewax": "bytewax"}
+
+
+def _peer_rows(p: dict[str, Any]) -> list[Row]:
+    """The peers of `--peers` (bench/peers/): the simple job's rate, CPU per event and check, the worker's ratios."""
+    peers = dict(p.get("peers", {}))
+    reference = peers.pop("reference", None)
+    out = []
+    for peer, f in peers.items():
+        name = f"peer: {PEER_NAMES.get(peer, peer)}, the simple job"
+        if "error" in f:
+            out.append(Row("2 pipeline", f"{name}: not run ({f['error'][:80]})", None))
+            continue
+        out += [Row("2 pipeline", f"{name} ({f['tier_changes']:,} tier changes)", f["events_per_s"], "events/s",
+                    f"= reference ({f['expected_tier_changes']:,})", f["correct"]),
+                Row("2 pipeline", f"  CPU per event: {PEER_NAMES.get(peer, peer)}", f.get("cpu_us_per_event"), "us"),
+                Row("2 pipeline", f"  worker / {PEER_NAMES.get(peer, peer)} (events/s)",
+                    _ratio(p.get("events_per_s"), f["events_per_s"]), "x"),
+                Row("2 pipeline", f"  CPU per event, worker / {PEER_NAMES.get(peer, peer)}",
+                    _ratio(p.get("cpu_us_per_event"), f.get("cpu_us_per_event")), "x")]
+    if reference:
+        out += [Row("2 pipeline", "the simple job alone, no Kafka (in-process)", reference["events_per_s"], "events/s"),
+                Row("2 pipeline", "  its CPU per event", reference["cpu_us_per_event"], "us")]
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
 
 
 def table(results: dict[str, Any]) -> Table:

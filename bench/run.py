@@ -26,7 +26,7 @@ MIN_RSS_CUSTOMERS = 5_000
 
 
 def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConfig, profile: Path | None,
-              console: Console) -> dict[str, Any]:
+              console: Console, peers: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {"details": {}}
     if "core" in parts:
         with console.status("1 core: fold, step, replay"):
@@ -43,7 +43,7 @@ def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConf
     if not set(parts) & {"pipeline", "reviews", "memory"}:
         return results
     services = start_services() if set(parts) & {"pipeline", "reviews"} else None
-    ctx = Context(services, workdir, sizes, profile_dir=profile)  # type: ignore[arg-type]
+    ctx = Context(services, workdir, sizes, profile_dir=profile, peers=peers)  # type: ignore[arg-type]
     try:
         _service_parts(ctx, parts, config, results, console)
     finally:
