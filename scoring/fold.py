@@ -178,7 +178,7 @@ class _Draft:
         if kind is Kind.PURCHASE:
             self._purchase_all_time(day, cents, bucket, inside)
             if event.categories:
-                self.categories = bought(self.categories, event.categories, day, self.config.affinity.categories_kept)
+                self._bought(event.categories, day)
         if self.first_seen is None or day < self.first_seen:
             self.first_seen = day
         if self.last_seen is None or day > self.last_seen:
@@ -186,6 +186,13 @@ class _Draft:
         if inside:
             self.buckets[day] = _bump(bucket, kind, event.severity, cents)
         return ""
+
+    def _bought(self, categories: tuple[str, ...], day: int) -> None:
+        affinity = self.config.affinity
+        if affinity.excluded:
+            categories = tuple(c for c in categories if c not in affinity.excluded)
+        if categories:
+            self.categories = bought(self.categories, categories, day, affinity.categories_kept)
 
     def _purchase_all_time(self, day: int, cents: int, bucket: Bucket | None, inside: bool) -> None:
         first = self.first
