@@ -103,21 +103,21 @@ def fit_affinity(
     x = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(customers, len(names)))
     pairs = (x.T @ x).tocsr()  # n(A, B); the diagonal is n(A)
     bought = pairs.diagonal()
+    pairs.setdiag(0)
+    pairs.data[pairs.data < min_support] = 0
+    pairs.eliminate_zeros()
     label = sorted(names, key=names.__getitem__)
     order = sorted(range(len(label)), key=lambda i: (-int(bought[i]), label[i]))
-    rank = {i: r for r, i in enumerate(order)}
+    rank = np.empty(len(label), dtype=np.int64)
+    rank[order] = np.arange(len(label))
     popular = tuple((label[i], int(bought[i])) for i in order[:popular_kept])
     related: dict[str, tuple[tuple[str, float], ...]] = {}
-    for a in range(len(label)):
+    for a in np.flatnonzero(np.diff(pairs.indptr)):
         start, end = pairs.indptr[a], pairs.indptr[a + 1]
-        kept = [
-            (int(n), b)
-            for b, n in zip(pairs.indices[start:end], pairs.data[start:end], strict=True)
-            if b != a and n >= min_support
-        ]
-        if kept:
-            kept.sort(key=lambda nb: (-nb[0], rank[nb[1]]))  # n(A, B) / n(A) orders as n(A, B)
-            related[label[a]] = tuple((label[b], round(n / int(bought[a]), 4)) for n, b in kept[:related_kept])
+        others, counts = pairs.indices[start:end], pairs.data[start:end]
+        best = np.lexsort((rank[others], -counts))[:related_kept]  # n(A, B) / n(A) orders as n(A, B)
+        n_a = int(bought[a])
+        related[label[a]] = tuple((label[others[i]], round(int(counts[i]) / n_a, 4)) for i in best)
     return Affinity(customers, min_support, popular, related)
 
 
