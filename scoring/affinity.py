@@ -8,7 +8,7 @@ its name), so the same baskets always give the same affinity.
 `next_category` scores every category B the customer has not bought by `sum over their categories A of
 P(B | A)` and names the best (ties: the more popular, then the name), with the category A that
 contributed most as the reason. None when no bought category has a related one: the rule-based
-proposition stands alone. Pure: numpy/scipy only for counting the pairs.
+proposition stands alone. Pure: numpy/scipy only for counting the pairs (imported by the fit alone).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
-
-import numpy as np
 
 AFFINITY_FORMAT = "tierstream.affinity/1"
 
@@ -84,7 +82,8 @@ def fit_affinity(
     baskets: Iterable[Collection[str]], min_support: int = 5, related_kept: int = 10, popular_kept: int = 1000
 ) -> Affinity:
     """The affinity of customers' baskets (each: the categories one customer bought; order is irrelevant)."""
-    from scipy import sparse  # only here: the scoring path reads an affinity, it never fits one
+    import numpy as np  # only here: the scoring path reads an affinity, it never fits one
+    from scipy import sparse
 
     names: dict[str, int] = {}
     rows: list[int] = []
