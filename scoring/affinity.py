@@ -82,8 +82,8 @@ def fit_affinity(
     baskets: Iterable[Collection[str]], min_support: int = 5, related_kept: int = 10, popular_kept: int = 1000
 ) -> Affinity:
     """The affinity of customers' baskets (each: the categories one customer bought; order is irrelevant)."""
-    import numpy as np  # only here: the scoring path reads an affinity, it never fits one
-    from scipy import sparse
+    import numpy as np  # noqa: PLC0415 - the scoring path reads an affinity, never fits one: `import scoring`
+    from scipy import sparse  # noqa: PLC0415 - stays free of numpy and scipy
 
     names: dict[str, int] = {}
     rows: list[int] = []

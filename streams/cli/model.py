@@ -14,6 +14,7 @@ from scoring.config import ScoringConfig
 from streams.cli.base import ConfigOpt, app, check_writable, err, parse_day, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -21,11 +22,10 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     TimeCol,
     Timezone,
-    CategoryCol,
-    ItemCol,
     TypeCol,
     csv_layout,
 )
@@ -149,7 +149,7 @@ def _write_calibration(inputs: list[Path], layout: CsvLayout, day: int, config: 
   tierstream evaluate CDNOW_sample.txt --cal-end 19971231 --delimiter whitespace \\
       --columns customer_id,id,occurred_at,quantity,amount
   tierstream evaluate online_retail.csv.gz --cal-end 2011-09-09 --customer-col CustomerID \\
-      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity
+      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity --item-col StockCode
 """)
 def evaluate_command(
     inputs: Inputs,

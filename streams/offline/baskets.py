@@ -11,7 +11,7 @@ from typing import NamedTuple
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
 from scoring.fold import bought
-from streams.offline.history import BadRow, Inputs
+from streams.offline.history import BadRow, Inputs, is_jsonl
 
 
 class Baskets(NamedTuple):
@@ -52,8 +52,6 @@ def read_baskets(inputs: Inputs, cut_day: int, horizon_days: int, config: Scorin
 
 def has_categories(inputs: Inputs) -> bool:
     """The history can carry categories: a CSV layout with an item or category column, or JSONL events."""
-    from streams.offline.history import is_jsonl
-
     return inputs.layout.item is not None or inputs.layout.category is not None or any(
         is_jsonl(p) for p in inputs.paths
     )

@@ -116,7 +116,8 @@ def test_cross_sell_names_the_category_and_others_stay_as_the_rules_say():
 
 @pytest.mark.parametrize(("proposition", "category"), [("upsell", "cups"), ("loyalty_reward", "")])
 def test_offering_names_the_category_of_the_listed_propositions(proposition, category):
-    cfg = parse_config({"tiering": "absolute", "propositions": {"rules": [{"name": "all", "proposition": proposition}]}})
+    rules = [{"name": "all", "proposition": proposition}]
+    cfg = parse_config({"tiering": "absolute", "propositions": {"rules": rules}})
     state = fold_events([purchase(T0 - 10, "tea"), purchase(T0, "tea", id="second")], T0, cfg)
     s = score(state, T0, cfg)
     offer = assess_offering(state, s, "C", "active", False, None, cfg, affinity=fit_affinity(BASKETS, 2))
