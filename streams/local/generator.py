@@ -97,8 +97,9 @@ def customer_id(index: int) -> str:
     return f"C{index:06d}"
 
 
-def draw_persona(seed: int, index: int) -> Persona:
-    """Customer `index` of the population of `seed`: the same for any population size."""
+def draw_persona(seed: int, index: int, growth: bool = True) -> Persona:
+    """Customer `index` of the population of `seed`: the same for any population size (`growth` False: never a
+    latent potential, every other draw the same)."""
     rng = random.Random(f"tierstream/{seed}/{index}")
     kind = rng.choices(("regular", "big_spender", "returner", "complainer"), (78, 8, 8, 6))[0]
     gap = min(365.0, max(4.0, 120.0 / rng.paretovariate(1.2)))  # Pareto-ish activity
@@ -115,15 +116,15 @@ def draw_persona(seed: int, index: int) -> Persona:
         return_rate=rng.uniform(0.35, 0.7) if kind == "returner" else rng.uniform(0.0, 0.08),
         complaint_rate=rng.uniform(0.2, 0.45) if kind == "complainer" else rng.uniform(0.0, 0.04),
         enquiry_gap_days=rng.uniform(30.0, 180.0),
-        **_latent(seed, index, joined),
+        **_latent(seed, index, joined, growth),
     )
 
 
-def _latent(seed: int, index: int, joined: float) -> dict[str, Any]:
+def _latent(seed: int, index: int, joined: float, growth: bool) -> dict[str, Any]:
     """The taste and the latent potential, from a random stream of their own."""
     rng = random.Random(f"tierstream/{seed}/{index}/latent")
     taste = rng.choices(range(len(TASTES)), TASTE_WEIGHTS)[0]
-    if rng.random() >= GROWTH_SHARE:
+    if rng.random() >= GROWTH_SHARE or not growth:
         return {"taste": taste}
     return {"taste": taste, "growth_day": joined + rng.uniform(30.0, 300.0), "growth": rng.uniform(2.0, 4.0)}
 
@@ -138,8 +139,8 @@ def _items(rng: random.Random, taste: int) -> tuple[tuple[str, int], ...]:
     return tuple(chosen.items())
 
 
-def personas(seed: int, customers: int) -> list[Persona]:
-    return [draw_persona(seed, i) for i in range(1, customers + 1)]
+def personas(seed: int, customers: int, growth: bool = True) -> list[Persona]:
+    return [draw_persona(seed, i, growth) for i in range(1, customers + 1)]
 
 
 def customer_drafts(persona: Persona, seed: int, days: float) -> list[Draft]:
