@@ -171,7 +171,7 @@ def evaluate_command(
     item_col: ItemCol = None, category_col: CategoryCol = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Held-out check of the at-risk score, of the potential and of the category affinity.
+    """Held-out checks of at-risk, potential and category affinity.
 
     At-risk against 1 - P(alive) and days since the last purchase; potential: do low-value customers in
     the high-potential cell move up a tier more often than the other low-value ones? Affinity: is the
