@@ -17,6 +17,9 @@ Version 4 ends the fixed header with the latest day of any applied event (`last_
 counts idle days from; `peek_last_seen_day` reads it alone). Older bytes are read with it taken from what
 they hold: the latest day in the window, else the last purchase day, else the first day seen.
 
+Version 5 appends the categories bought (`categories`: a count, then per category its text and its latest
+purchase day, a varint). Older bytes are read as a state with no category.
+
 Version 1 (event hashes in the day buckets and before the window, no content
 hashes) is still read: its ids become exact entries of unknown content, and
 the next step moves those beyond `dedupe_exact_ids` into filters.
@@ -32,8 +35,8 @@ from scoring.errors import StateDecodeError
 from scoring.state import Bucket, CustomerState, OutboxEntry
 from scoring.trial import Trial
 
-VERSION = 4
-_READABLE = frozenset({1, 2, 3, VERSION})
+VERSION = 5
+_READABLE = frozenset({1, 2, 3, 4, VERSION})
 _COUNTERS = 7
 _BITS = tuple(1 << i for i in range(_COUNTERS))
 # Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
@@ -138,6 +141,10 @@ def encode_state(state: CustomerState) -> bytes:
     _text(out, s.segment)
     _outbox(out, s.outbox)
     _trials(out, s.trials)
+    _varint(out, len(s.categories))
+    for name, day in s.categories:
+        _text(out, name)
+        _varint(out, day)
     return bytes(out)
 
 
@@ -148,7 +155,8 @@ def size_bound(state: CustomerState) -> int:
     outbox = sum(4 * len(e.cause) + 3 * v + len(e.payload) for e in s.outbox)
     trials = sum(4 * sum(map(len, (t.action_id, t.rule, t.action_type, t.channel, t.tier))) + 12 * v for t in s.trials)
     filters = sum(FILTER_OVERHEAD + len(f.bits) for f in s.filters)
-    counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials (and a spare)
+    categories = sum(4 * len(name) + 2 * v for name, _ in s.categories)
+    counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials, categories
     return (
         _HEADER.size
         + counts
@@ -159,6 +167,7 @@ def size_bound(state: CustomerState) -> int:
         + text
         + outbox
         + trials
+        + categories
     )
 
 
@@ -283,7 +292,7 @@ def peek_last_seen_day(data: bytes) -> int | None:
     """The latest activity day of a serialised state (`scoring.retention`): from the header of version 4
     bytes; older ones are decoded (they did not keep it)."""
     _check_version(data)
-    if data[0] < VERSION:
+    if data[0] < 4:
         return decode_state(data).last_seen_day
     try:
         return _or_none(_HEADER.unpack_from(data, 0)[14])
@@ -357,10 +366,15 @@ def _decode(r: _Reader, version: int) -> CustomerState:
         outbox=_read_outbox(r),
         review_day=_or_none(review_day),
         trials=_read_trials(r) if version >= 3 else (),
+        categories=_read_categories(r) if version >= 5 else (),
     )
     if version >= 4:
         return state._replace(last_seen_day=_or_none(seen_day[0]))
     return state._replace(last_seen_day=_latest_day(state))
+
+
+def _read_categories(r: _Reader) -> tuple[tuple[str, int], ...]:
+    return tuple((r.text() or "", r.varint()) for _ in range(r.varint()))
 
 
 def _latest_day(state: CustomerState) -> int | None:

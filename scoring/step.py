@@ -55,6 +55,7 @@ from scoring.tiers import assign_tier, tier_rank
 from scoring.trial import Trial
 
 if TYPE_CHECKING:
+    from scoring.affinity import Affinity
     from scoring.valuemodel.model import ValueModel
     from scoring.valuemodel.scalar import CustomerValue
 
@@ -367,6 +368,7 @@ def _decide(
         return known[0]
 
     maker = _Maker(customer_id, cause, at_ms, ev, config, valuation, describe_cause(event, ev.score, config), state)
+    maker.affinity = model.affinity if model is not None else None
     triggers = _triggers(state, ev, event, config, maker)
     triggers += _offering_triggers(state, ev, config, maker, lambda: previous_offering(before, config, model))
     opened: list[Trial] = []
@@ -448,7 +450,10 @@ def previous_offering(before: CustomerState | None, config: ScoringConfig, model
     day = before.scored_day
     value = value_of(before, day, config, model)
     s = score(before, day, config)
-    return assess_offering(before, s, before.tier, before.segment or "", before.at_risk, value, config)
+    affinity = model.affinity if model is not None else None
+    return assess_offering(
+        before, s, before.tier, before.segment or "", before.at_risk, value, config, affinity=affinity
+    )
 
 
 def _offering_triggers(
@@ -504,6 +509,7 @@ class _Maker:
         self._potential: Potential | None = None
         self._satisfaction: Satisfaction | None = None
         self._offer: Offering | None = None
+        self.affinity: Affinity | None = None  # the value model's, when it has one
 
     @property
     def potential(self) -> Potential:
@@ -535,6 +541,7 @@ class _Maker:
                 self.config,
                 self.potential,
                 self.satisfaction,
+                self.affinity,
             )
         return self._offer
 
@@ -554,6 +561,7 @@ class _Maker:
                 proposal.name,
                 proposal.reason,
                 cause_text=self.cause_text,
+                category=proposal.category,
             )
         )
 
@@ -650,6 +658,7 @@ class _Maker:
             cause_text=self.cause_text,
             proposition=self.offer().proposition.name,
             proposition_reason=self.offer().proposition.reason,
+            proposition_category=self.offer().proposition.category,
             roi_basis=verdict.roi_basis or "",
         )
         self.out.append(action)

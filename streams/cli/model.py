@@ -14,6 +14,7 @@ from scoring.config import ScoringConfig
 from streams.cli.base import ConfigOpt, app, check_writable, err, parse_day, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -21,6 +22,7 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     TimeCol,
     Timezone,
@@ -30,6 +32,7 @@ from streams.cli.options import (
 from streams.offline.history import CsvLayout, HistoryError, nothing_read
 
 if TYPE_CHECKING:
+    from scoring.affinity import Affinity
     from streams.offline.columnar import ColumnRead
 
 
@@ -102,11 +105,13 @@ def fit(
     delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
     per_row: Annotated[bool, typer.Option(
         "--per-row", help="Read the history row by row (the reference reader; slower, same model).")] = False,
+    item_col: ItemCol = None, category_col: CategoryCol = None,
 ) -> None:
     """Fit the customer value model to a purchase history.
 
     BG/NBD, Gamma-Gamma, the at-risk model and data-driven R/F/M thresholds; calibrates tiers to the
-    same history (see `tierstream calibrate`)."""
+    same history (see `tierstream calibrate`). With items (--item-col or --category-col, or JSONL purchases
+    with items), the categories' co-purchase affinity too (what a cross-sell proposes)."""
     from scoring.valuemodel import ValueModelError, fit_value_model
     from scoring.valuemodel.report import fit_lines
     from streams.modelfile import save_model
@@ -124,10 +129,27 @@ def fit(
     except ValueModelError as exc:
         err.print(f"tierstream: cannot fit: {exc}", markup=False)
         raise typer.Exit(1) from None
+    model = model.with_affinity(_affinity(inputs, layout, day, scoring))
     save_model(model, out)
     err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
               markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
     _write_calibration(inputs, layout, day, scoring, calibration_out, per_row, read)
+
+
+def _affinity(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig) -> Affinity | None:
+    """The categories' affinity on purchases up to `day` (None when the history has no items)."""
+    from scoring.affinity import fit_affinity
+    from streams.offline.baskets import has_categories, read_baskets
+    from streams.offline.history import Inputs as History
+
+    history = History(tuple(inputs), layout)
+    if not has_categories(history):
+        return None
+    baskets = read_baskets(history, day, 0, config)
+    if not baskets.before:
+        return None
+    a = config.affinity
+    return fit_affinity(baskets.before.values(), a.min_support, a.related_kept)
 
 
 def _write_calibration(
@@ -154,7 +176,7 @@ def _write_calibration(
   tierstream evaluate CDNOW_sample.txt --cal-end 19971231 --delimiter whitespace \\
       --columns customer_id,id,occurred_at,quantity,amount
   tierstream evaluate online_retail.csv.gz --cal-end 2011-09-09 --customer-col CustomerID \\
-      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity
+      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity --item-col StockCode
 """)
 def evaluate_command(
     inputs: Inputs,
@@ -166,16 +188,21 @@ def evaluate_command(
     = 1000,
     potential_days: Annotated[int, typer.Option("--potential-days", min=0,
                                                 help="Held-out days of the potential check (0: skip it).")] = 90,
+    affinity_days: Annotated[int, typer.Option("--affinity-days", min=0, help=(
+        "Held-out days of the category affinity check (0: skip it; needs --item-col or --category-col, "
+        "or JSONL purchases with items)."))] = 90,
     customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at",
     amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
     currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
     delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    item_col: ItemCol = None, category_col: CategoryCol = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Held-out check of the at-risk score, and of the potential.
+    """Held-out checks of at-risk, potential and category affinity.
 
     At-risk against 1 - P(alive) and days since the last purchase; potential: do low-value customers in
-    the high-potential cell move up a tier more often than the other low-value ones?"""
+    the high-potential cell move up a tier more often than the other low-value ones? Affinity: is the
+    proposed category bought more often than the best seller proposed to everyone (hit rate at 1)?"""
     from rich.console import Console
 
     from scoring.valuemodel import ValueModelError, evaluate
@@ -200,6 +227,9 @@ def evaluate_command(
     if potential_days:
         for line in _potential_lines(inputs, csv_layout(**locals()), parse_day(cal_end), potential_days, config):
             console.print(line, markup=False, soft_wrap=True)
+    if affinity_days:
+        for line in _affinity_lines(inputs, csv_layout(**locals()), parse_day(cal_end), affinity_days, config):
+            console.print(line, markup=False, soft_wrap=True)
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
@@ -219,3 +249,23 @@ def _potential_lines(inputs: list[Path], layout: CsvLayout, cut_day: int, days: 
         figures = [customer_figures(s, cut_day, calibrating(scoring)) for s in at_cut.values()]
         scoring = scoring.calibrated(calibration_of(figures, cut_day, calibrating(scoring)))
     return describe(check_potential(at_cut, after, cut_day, days, scoring), scoring)
+
+
+def _affinity_lines(inputs: list[Path], layout: CsvLayout, cut_day: int, days: int, config: Path | None) -> list[str]:
+    """The held-out affinity check (`scoring.affinity_check`): fitted on the purchases up to the cut."""
+    from scoring.affinity import fit_affinity
+    from scoring.affinity_check import check_affinity, describe
+    from streams.offline.baskets import has_categories, read_baskets
+    from streams.offline.history import Inputs as History
+
+    scoring = settings_from(config).scoring
+    history = History(tuple(inputs), layout)
+    if not has_categories(history):
+        return ["Category affinity: not checked (no items: give --item-col or --category-col)"]
+    baskets = read_baskets(history, cut_day, days, scoring)
+    if not baskets.before:
+        return ["Category affinity: not checked (no purchase before the cut-off has an item)"]
+    a = scoring.affinity
+    affinity = fit_affinity(baskets.before.values(), a.min_support, a.related_kept)
+    kept = {customer: [name for name, _ in pairs] for customer, pairs in baskets.kept.items()}
+    return describe(check_affinity(kept, baskets.after, affinity, days))

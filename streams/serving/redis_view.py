@@ -7,7 +7,8 @@ Key layout (all under the configured prefix, default `tierstream:`):
                           updated_at (ISO 8601), version (config version), model_version,
                           p_alive, expected_purchases_90, expected_purchases_365, clv,
                           potential, potential_basis, value_potential_cell, satisfaction,
-                          satisfaction_points, satisfaction_explanation, proposition, proposition_reason
+                          satisfaction_points, satisfaction_explanation, proposition, proposition_reason,
+                          proposition_category
                           (the fields of `streams.profile.CustomerProfile.redis_fields`)
 - `tier:{tier}`     ZSET  customer id -> composite score (a customer is in exactly one)
 - `cap:{id}:{type}` ZSET  action id -> epoch seconds sent (expires after the cap window)
