@@ -38,7 +38,7 @@ import polars as pl
 from scoring.codec import encode_state
 from scoring.config import ScoringConfig
 from scoring.decisions import ScoreChanged
-from scoring.events import MS_PER_DAY, from_ms
+from scoring.events import MS_PER_DAY, CoreEvent, from_ms
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import StepResult, due_reviews, step, value_of
 from streams.offline.batchfold import core_events
@@ -123,17 +123,20 @@ def build(
     latest = events.group_by("partition").agg(pl.col("at_ms").max())
     # the sweep's `now` on each partition: the end of the day before its latest event (`EventOrder.sweep_now_ms`)
     stats.review_days = {p: at_ms // MS_PER_DAY - 1 for p, at_ms in latest.iter_rows()}
-    parts = _parts(events, partitions, jobs)
+    parts = [_customers(events.filter(pl.col("partition").is_in(mine))) for mine in _parts(events, partitions, jobs)]
     stats.processes = len(parts)
     built: list[Built] = []
     if len(parts) == 1:
-        built, part_stats = _build_part(events, stats.review_days, config, model)
+        built, part_stats = _build_part(parts[0], stats.review_days, config, model)
         stats.add(part_stats)
     else:
-        _SHARED["build"] = (events, stats.review_days, config, model)  # inherited by the forks, not pickled
+        # Forked processes only step Python objects: Polars' thread pool does not survive a fork (a Polars call
+        # in the child can wait forever on a lock one of the parent's threads held), so the columns are turned
+        # into each part's events here, before the fork, and the children inherit them (nothing is pickled in).
+        _SHARED["build"] = (parts, stats.review_days, config, model)
         try:
             with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("fork")) as pool:
-                for out, part_stats in pool.map(_build_forked, parts):
+                for out, part_stats in pool.map(_build_forked, range(len(parts))):
                     built.extend(out)
                     stats.add(part_stats)
         finally:
@@ -144,7 +147,8 @@ def build(
     return built, stats
 
 
-_SHARED: dict[str, tuple[pl.DataFrame, dict[int, int], ScoringConfig, ValueModel | None]] = {}  # for the forks
+Customers = dict[str, tuple[int, list[CoreEvent]]]  # customer -> (partition, its events in file order)
+_SHARED: dict[str, tuple[list[Customers], dict[int, int], ScoringConfig, ValueModel | None]] = {}  # for the forks
 
 
 def _parts(events: pl.DataFrame, partitions: int, jobs: int | None) -> list[list[int]]:
@@ -158,19 +162,23 @@ def _parts(events: pl.DataFrame, partitions: int, jobs: int | None) -> list[list
     return [list(range(i, partitions, jobs)) for i in range(jobs)]
 
 
-def _build_forked(partitions: list[int]) -> tuple[list[Built], BuildStats]:
-    events, review_days, config, model = _SHARED["build"]
-    return _build_part(events.filter(pl.col("partition").is_in(partitions)), review_days, config, model)
+def _customers(events: pl.DataFrame) -> Customers:
+    """The customers of `events` (a `streams.offline.columnar` table with a `partition` column) and their events."""
+    owner = dict(events.select("customer", "partition").unique().iter_rows())
+    return {customer: (owner[customer], mine) for customer, mine in core_events(events).items()}
+
+
+def _build_forked(part: int) -> tuple[list[Built], BuildStats]:
+    parts, review_days, config, model = _SHARED["build"]
+    return _build_part(parts[part], review_days, config, model)
 
 
 def _build_part(
-    events: pl.DataFrame, review_days: dict[int, int], config: ScoringConfig, model: ValueModel | None,
+    customers: Customers, review_days: dict[int, int], config: ScoringConfig, model: ValueModel | None,
 ) -> tuple[list[Built], BuildStats]:
     stats = BuildStats()
     out: list[Built] = []
-    owner = dict(events.select("customer", "partition").unique().iter_rows())
-    for customer, mine in core_events(events).items():
-        partition = owner[customer]
+    for customer, (partition, mine) in customers.items():
         state, last = _stepped(customer, mine, review_days[partition], config, model, stats)
         if state is not NEW_STATE:  # NEW_STATE: no event of it applied, a worker stores nothing
             out.append(_built(customer, partition, state, last, config, model))
@@ -178,7 +186,7 @@ def _build_part(
 
 
 def _stepped(
-    customer: str, events: list[Any], review_day: int, config: ScoringConfig, model: ValueModel | None,
+    customer: str, events: list[CoreEvent], review_day: int, config: ScoringConfig, model: ValueModel | None,
     stats: BuildStats,
 ) -> tuple[CustomerState | None, StepResult | None]:
     """The customer's state after its events and the sweep's reviews (None: forgotten; NEW_STATE: none of its
