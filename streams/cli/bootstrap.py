@@ -64,7 +64,7 @@ def bootstrap(
     quantity_col: QuantityCol = None, severity_col: SeverityCol = None, delimiter: Delimiter = ",",
     columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
 ) -> None:
-    """Build every customer's state from a history and write it where workers start from.
+    """Build the workers' starting state from a history.
 
     The states a worker with `clock: event` holds after consuming the history (dedupe ids, tiers, outbox,
     open outcome windows, reviews up to the day before each partition's last event), written to the

@@ -156,6 +156,9 @@ async def test_bootstrap_then_live_equals_backfill_then_live(
         await wait_states(b.settings, expected_all, within=120)
         live_b = sent(b.outputs.records, b)
         assert live_b == live_a, (sorted(live_b - live_a)[:3], sorted(live_a - live_b)[:3])
+        resent = {oid for _, oid, _ in live_a} & set(expected_past.outputs)
+        print(f"{len(expected_all.states)} customers, {len(live_a)} live outputs equal ({len(resent)} of them resent "
+              f"from the outbox for late redeliveries); {summaries[0].strip().splitlines()[-1]}", flush=True)
         table_a = await table_states(a.settings, expected_all.customers)
         table_b = await table_states(b.settings, expected_all.customers)
         assert table_a.keys() == table_b.keys()
