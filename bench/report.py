@@ -112,6 +112,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
                        f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
         out.append(Row("3 latency", f"{load} load: p99 ({lat['answered']}/{lat['probes']} probes)", lat["p99"], "ms",
                        "<= 50 ms" if target else "", _at_most(lat["p99"], 50) if target else None))
+        if lat.get("cpu_us_per_event") is not None:
+            out.append(Row("3 latency", f"{load} load: worker CPU per event", lat["cpu_us_per_event"], "us"))
     if "scaleout_speedup_2_workers" in r:
         s = r["details"]["scaleout"]
         out += [Row("4 scale-out", "two workers", s["events_per_s"], "events/s"),
