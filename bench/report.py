@@ -57,6 +57,19 @@ def _at_most(value: float | None, limit: float) -> bool | None:
     return None if value is None or math.isnan(value) else value <= limit
 
 
+def _latency_rows(latency: dict[str, Any]) -> list[Row]:
+    out = []
+    for load, lat in latency.items():
+        target = load == "50%"
+        out.append(Row("3 latency", f"{load} load ({lat['offered_per_s']:,.0f}/s): p50 / p95", None, "",
+                       f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
+        out.append(Row("3 latency", f"{load} load: p99 ({lat['answered']}/{lat['probes']} probes)", lat["p99"], "ms",
+                       "<= 50 ms" if target else "", _at_most(lat["p99"], 50) if target else None))
+        if lat.get("cpu_us_per_event") is not None:
+            out.append(Row("3 latency", f"{load} load: worker CPU per event", lat["cpu_us_per_event"], "us"))
+    return out
+
+
 def rows(r: dict[str, Any]) -> list[Row]:
     """The table's rows from a results document (missing parts are left out)."""
     out: list[Row] = []
@@ -106,14 +119,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
                 "x", "<= 1.25x", _at_most(_inverse(p.get("cpu_vs_bare_faust_table")), 1.25)),
             Row("2 pipeline", "CPU per event, worker / bare Faust", _inverse(p.get("cpu_vs_bare_faust")), "x"),
         ]
-    for load, lat in r.get("latency_ms", {}).items():
-        target = load == "50%"
-        out.append(Row("3 latency", f"{load} load ({lat['offered_per_s']:,.0f}/s): p50 / p95", None, "",
-                       f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
-        out.append(Row("3 latency", f"{load} load: p99 ({lat['answered']}/{lat['probes']} probes)", lat["p99"], "ms",
-                       "<= 50 ms" if target else "", _at_most(lat["p99"], 50) if target else None))
-        if lat.get("cpu_us_per_event") is not None:
-            out.append(Row("3 latency", f"{load} load: worker CPU per event", lat["cpu_us_per_event"], "us"))
+    out += _latency_rows(r.get("latency_ms", {}))
     if "scaleout_speedup_2_workers" in r:
         s = r["details"]["scaleout"]
         out += [Row("4 scale-out", "two workers", s["events_per_s"], "events/s"),
