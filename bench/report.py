@@ -137,10 +137,14 @@ def rows(r: dict[str, Any]) -> list[Row]:
         big = kind == "model" and int(n) >= 1_000_000
         out.append(Row("5 memory", f"RSS per customer, {kind} at {int(n):,}", value, "bytes",
                        "<= 2 KB" if big else "", _at_most(value, 2048) if big else None))
+    reviews = r.get("details", {}).get("reviews", {})
     for size, rate in r.get("due_rescored_per_s", {}).items():
         out.append(Row("6 re-scoring", f"due customers re-scored, table of {int(size):,}", rate, "/s",
                        ">= 20,000/s", _at_least(rate, 20_000)))
-    reviews = r.get("details", {}).get("reviews", {})
+        table = next((t for t in (reviews.get("small"), reviews.get("big")) if t and str(t["table"]) == size), None)
+        if table and table.get("cpu_us_per_customer"):
+            out.append(Row("6 re-scoring", "  the worker's CPU per re-scored customer", table["cpu_us_per_customer"],
+                           "us"))
     if "logic_customers_per_s" in reviews:
         out.append(Row("6 re-scoring", "review logic alone, no I/O (in-process)", reviews["logic_customers_per_s"],
                        "/s"))

@@ -67,7 +67,8 @@ def run_scaleout(ctx: Context, records: Sequence[Record], one_worker: dict[str, 
         producing = threading.Thread(target=produce, args=(ctx.services.bootstrap, records, lambda _: topics["events"]))
         producing.start()  # the stream arrives while both workers read it (the producer shares the CPU)
         try:
-            watch(workers, base + len(records), samples=samples, stall=10.0)
+            # a long stall allowance: a worker stepping a fetch of thousands of records answers /health only after it
+            watch(workers, base + len(records), samples=samples, stall=60.0)
         finally:
             producing.join()
         rate = samples.rate() or None
