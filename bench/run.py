@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bench.context import Context
 from bench.core import run_core
-from bench.data import days_for, mixed_messages
+from bench.data import days_for, mixed_messages, records_of
 from bench.latency import run_latency
 from bench.memory import collect_models, start_models, state_bytes
 from bench.pipeline import SEED, run_pipeline
@@ -74,7 +74,7 @@ def _service_parts(ctx: Context, parts: list[str], config: ScoringConfig, result
         worker.stop()
         if "scaleout" in parts:
             with console.status("4 scale-out: two workers"):
-                scale = run_scaleout(ctx, pipeline["events_topic"], pipeline["events"], pipeline["events_per_s"])
+                scale = run_scaleout(ctx, records_of(messages), pipeline)
             details["scaleout"] = scale
             results["scaleout_speedup_2_workers"] = scale["speedup"]
     models: list[Any] = []
