@@ -87,9 +87,10 @@ def _core_fold(
 def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:
     """Customer -> the core events of its rows of `table`, in table order."""
     events: dict[str, list[CoreEvent]] = {}
-    for customer, kind, eid, at_ms, cents, currency, severity in table.select(
-            "customer", "kind", "eid", "at_ms", "cents", "currency", "severity").iter_rows():
-        events.setdefault(customer, []).append(CoreEvent(Kind(kind), eid, at_ms, cents, currency, severity))
+    for customer, kind, eid, at_ms, cents, currency, severity, categories in table.select(
+            "customer", "kind", "eid", "at_ms", "cents", "currency", "severity", "categories").iter_rows():
+        events.setdefault(customer, []).append(
+            CoreEvent(Kind(kind), eid, at_ms, cents, currency, severity, tuple(categories) if categories else ()))
     return events
 
 

@@ -45,6 +45,7 @@ from streams.offline.history import (
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "src": pl.UInt32(), "line": pl.Int64(), "customer": pl.String(), "kind": pl.Int8(), "eid": pl.String(),
     "at_ms": pl.Int64(), "cents": pl.Int64(), "currency": pl.String(), "severity": pl.Int64(),
+    "categories": pl.List(pl.String()),  # a purchase's item categories (null: none)
 }
 _BOM = b"\xef\xbb\xbf"
 _ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() removes from ASCII text
@@ -213,6 +214,7 @@ def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.Da
     cents: list[int] = []
     currencies: list[str] = []
     severities: list[int] = []
+    categories: list[list[str] | None] = []
     mine: list[BadRow] = []
     for item in rows:
         if isinstance(item, BadRow):
@@ -227,11 +229,12 @@ def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.Da
         cents.append(e.amount_cents)
         currencies.append(e.currency)
         severities.append(e.severity)
+        categories.append(list(e.categories) if e.categories else None)
     bad.extend(mine)
     return pl.DataFrame({
         "src": pl.Series([src] * len(lines), dtype=pl.UInt32), "line": lines, "customer": customers,
         "kind": pl.Series(kinds, dtype=pl.Int8), "eid": eids, "at_ms": times, "cents": cents,
-        "currency": currencies, "severity": severities,
+        "currency": currencies, "severity": severities, "categories": categories,
     }, schema=EVENT_SCHEMA)
 
 
@@ -325,7 +328,7 @@ def _convert(
             "kind"),
         (pl.lit(source + ":") + pl.col("line").cast(pl.String)).alias("eid"), "at_ms",
         pl.col("signed").abs().alias("cents"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
-            "severity"),
+            "severity"), pl.lit(None, dtype=pl.List(pl.String())).alias("categories"),
     )
     rows = _slow_rows(slow, source, columns, whitespace, layout.delimiter)
     mine: list[BadRow] = []
