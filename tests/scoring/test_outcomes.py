@@ -9,6 +9,7 @@ from scoring.codec import decode_state, encode_state
 from scoring.decisions import ActionRequest, OutcomeObserved
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.holdout import is_held_out, position
+from scoring.money import PER_CENT
 from scoring.step import due_reviews
 from scoring.trial import Trial
 
@@ -23,7 +24,7 @@ def config(share: float = 0.5, days: int = 10, **more: object):
 
 
 def buy(day: float, cents: int = 5000, id: str | None = None) -> CoreEvent:
-    return CoreEvent(Kind.PURCHASE, id or f"p{day}", round(day * MS_PER_DAY), cents, "USD")
+    return CoreEvent(Kind.PURCHASE, id or f"p{day}", round(day * MS_PER_DAY), cents * PER_CENT, "USD")
 
 
 def actions(decisions):
@@ -77,12 +78,12 @@ def test_a_window_counts_what_happened_and_closes_into_an_outcome():
     first = buy(T0 + 0.5, id="first")
     state = step(NEW_STATE, first, first.at_ms, "c7", cfg).state
     action_id = state.trials[0].action_id
-    events = [buy(T0 + 3, 2000, "second"), CoreEvent(Kind.RETURN, "ret", (T0 + 4) * MS_PER_DAY, 500, "USD"),
+    events = [buy(T0 + 3, 2000, "second"), CoreEvent(Kind.RETURN, "ret", (T0 + 4) * MS_PER_DAY, 500 * PER_CENT, "USD"),
               buy(T0 + 3, 2000, "second")]  # the last one is a redelivery: counted once
     for event in events:
         state = step(state, event, event.at_ms, "c7", cfg).state
     (trial,) = state.trials
-    assert (trial.purchases, trial.revenue_cents, trial.return_cents) == (1, 2000, 500)
+    assert (trial.purchases, trial.revenue_e4, trial.return_e4) == (1, 20_0000, 5_0000)
     assert state.review_day is not None and state.review_day <= trial.close_day == T0 + 11
     closed = [o for r in due_reviews(state, T0 + 20, "c7", cfg) for o in outcomes(r.decisions)]
     (outcome,) = closed
