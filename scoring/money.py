@@ -30,7 +30,7 @@ def to_e4(amount: Decimal) -> int:
     if not amount.is_finite():
         raise MoneyError("amount is not a finite number")
     if abs(amount) > MAX_UNITS:
-        raise MoneyError(f"amount is implausibly large (> {MAX_UNITS:.0e})")
+        raise MoneyError("amount is implausibly large (> 1e9)")
     scaled = amount.scaleb(DECIMALS)
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"amount {amount} has more than {DECIMALS} decimals")
