@@ -1,4 +1,4 @@
-"""`python -m bench [--quick | --tiny] [--only PARTS] [--out FILE] [--profile DIR]`.
+"""`python -m bench [--quick | --tiny] [--only PARTS] [--out FILE] [--profile DIR] [--peers]`.
 
 Parts: core, pipeline, latency, scaleout, memory, reviews, recovery (latency
 and scale-out need pipeline; recovery needs reviews: they are added). Prints
@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the services' and workers' logs and configs here (default: a temporary directory)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="directory for py-spy profiles (raw collapsed stacks) of the measured workers")
+    parser.add_argument("--peers", action="store_true",
+                        help="part 2 also runs Quix Streams and bytewax on the simple job (bench/peers/; their own "
+                             "virtualenv .venv-peers is built on first use)")
     return parser.parse_args(argv)
 
 
@@ -66,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tierstream-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        results: dict[str, Any] = run_parts(parts, sizes, workdir, ScoringConfig(), args.profile, console)
+        results: dict[str, Any] = run_parts(parts, sizes, workdir, ScoringConfig(), args.profile, console,
+                                            peers=args.peers)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["loadavg_end"] = report.machine()["loadavg"]
     results["meta"] = meta

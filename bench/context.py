@@ -26,6 +26,7 @@ class Context:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     processes: list[Process] = field(default_factory=list)
     profile_dir: Path | None = None
+    peers: bool = False  # part 2 also runs the peers (bench/peers/)
 
     def topics(self, name: str, **fixed: str) -> dict[str, str]:
         """Unique topic names for one worker group; `fixed` keeps some (e.g. a shared input topic)."""

@@ -1,12 +1,18 @@
-"""`python -m bench.history [--runs N] [--out FILE]`: a history's summary, whole processes, against lifetimes.
+"""`python -m bench.history [--runs N] [--out FILE] [--memory-rows N] [--no-compare]`: histories at columnar speed.
 
 Times `tierstream replay` (the columnar batch path, and `--jobs 1`: the per-row reader, once) and
 lifetimes' `summary_data_from_transaction_data` (pandas `read_csv`, then the summary) on the same CSV,
 each as a whole process (interpreter start and imports included), best of `--runs`, alternating, so the
 ratio is of one run on one box. Logs: CDNOW (tests/fixtures/cdnow, 69,659 rows) and ~1.6 M rows (the
 purchases of ../shared/data/online_retail, four times under new customer ids). Also times `tierstream fit`
-on the large log. lifetimes is not a dependency: without it its figures are left out. Writes the JSON
-(default bench/history_results.json).
+on the large log, columnar and `--per-row` (the reference reader) in the same run, and checks that both
+fit the same parameters (to 1e-6). lifetimes is not a dependency: without it its figures are left out.
+
+`--memory-rows N` (e.g. 20000000) also writes a synthetic purchases log of N rows (`synthetic_log`) and
+replays it as a whole process, reporting rows/s and the process's peak RSS (the replay spills its rows to
+disk by customer when the text is larger than `streams.offline.spill.CHUNK_BYTES`); the log is deleted
+after. Writes the JSON (default bench/history_results.json; the results of parts not run stay as they were).
+The processes write bytecode to a folder of the bench (see `bench_env`), as an installed program has it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import argparse
 import csv
 import gzip
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,8 +70,126 @@ def large_log(folder: Path) -> Path:
     return out
 
 
+def synthetic_log(path: Path, rows: int, seed: int = 16, block: int = 2_000_000) -> Path:
+    """A purchases log of `rows` rows (customer_id, occurred_at to the minute over 2024-2025, amount; 3 % of
+    them refunds), ~10 rows per customer on average, skewed (customer k of n buys ~ (k/n)^(-1/3) as often),
+    written with Polars a block at a time (~33 bytes a row)."""
+    import numpy as np  # noqa: PLC0415 (only this part of the bench needs them)
+    import polars as pl  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    customers = max(1, rows // 10)
+    start = 1_704_067_200  # 2024-01-01T00:00:00Z, seconds
+    cents = pl.col("cents")
+    with path.open("wb") as handle:
+        handle.write(b"customer_id,occurred_at,amount\n")
+        done = 0
+        while done < rows:
+            n = min(block, rows - done)
+            frame = pl.DataFrame({
+                "who": np.minimum((rng.random(n) ** 1.5 * customers).astype(np.int64), customers - 1),
+                "at": rng.integers(0, 730 * 1440, n) * 60 + start,
+                "cents": np.maximum(1, rng.lognormal(8.0, 1.0, n).astype(np.int64)) * np.where(
+                    rng.random(n) < 0.03, -1, 1),
+            })
+            frame.select(
+                pl.format("C{}", pl.col("who").cast(pl.String).str.pad_start(8, "0")).alias("customer_id"),
+                pl.from_epoch("at", time_unit="s").dt.strftime("%Y-%m-%d %H:%M").alias("occurred_at"),
+                pl.format("{}{}.{}", pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit("")), cents.abs() // 100,
+                          (cents.abs() % 100).cast(pl.String).str.pad_start(2, "0")).alias("amount"),
+            ).write_csv(handle, include_header=False)
+            done += n
+    return path
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def timed_with_peak(args: list[str]) -> tuple[float, int]:
+    """Seconds of a whole process, and its peak RSS in bytes (of the largest process it waited for: measured
+    by a parent that runs nothing else)."""
+    env = bench_env()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], check=True, env=env, capture_output=True,
+                          text=True)
+    return time.perf_counter() - started - python_start(), int(done.stdout.split()[-1]) * 1024
+
+
+def python_start() -> float:
+    """Seconds an interpreter takes to start and end (the measuring parent's share of `timed_with_peak`)."""
+    return timed([sys.executable, "-c", "pass"])
+
+
+def memory(rows: int, folder: Path) -> dict[str, Any]:
+    """Write a synthetic log of `rows` rows, replay it as a whole process: seconds, rows/s, peak RSS."""
+    need = rows * 40 * 3  # the log, the replay's spill files and its output, with room
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise SystemExit(f"bench.history: {folder} has {free / 1e9:.1f} GB free; {need / 1e9:.1f} GB needed")
+    started = time.perf_counter()
+    log = synthetic_log(folder / "synthetic.csv", rows)
+    written = time.perf_counter() - started
+    size = log.stat().st_size
+    cli = [sys.executable, "-m", "streams.cli.main", "replay", str(log), "--as-of", "2025-12-31", "-o",
+           str(folder / "synthetic_out.csv")]
+    seconds, peak = timed_with_peak(cli)
+    customers = sum(1 for _ in (folder / "synthetic_out.csv").open()) - 1
+    log.unlink()
+    result = {"rows": rows, "bytes": size, "customers": customers, "write_log_s": written, "replay_s": seconds,
+              "rows_per_s": rows / seconds, "peak_rss_bytes": peak, "peak_rss_target_bytes": 2 << 30}
+    print(f"synthetic log: {rows:,} rows ({size / 1e6:,.0f} MB, {customers:,} customers): replay {seconds:.1f} s, "
+          f"{rows / seconds:,.0f} rows/s, peak RSS {peak / 2**20:,.0f} MiB (target <= 2048 MiB)")
+    return result
+
+
+def same_parameters(a: Path, b: Path, tolerance: float = 1e-6) -> bool:
+    """Two model files hold the same numbers (relative and absolute `tolerance`), whatever their versions."""
+
+    def numbers(value: Any, where: str = "") -> dict[str, float]:
+        if isinstance(value, dict):
+            kept = ((key, item) for key, item in value.items() if key != "version")
+            return {k: v for key, item in kept for k, v in numbers(item, f"{where}.{key}").items()}
+        if isinstance(value, list):
+            return {k: v for n, item in enumerate(value) for k, v in numbers(item, f"{where}[{n}]").items()}
+        return {where: float(value)} if isinstance(value, int | float) and not isinstance(value, bool) else {}
+
+    left, right = numbers(json.loads(a.read_text())), numbers(json.loads(b.read_text()))
+    return left.keys() == right.keys() and all(
+        math.isclose(left[k], right[k], rel_tol=tolerance, abs_tol=tolerance) for k in left)
+
+
+def fit_both(large: Path, folder: Path) -> dict[str, Any]:
+    """`tierstream fit` on the large log, columnar and --per-row, in this run: seconds, ratio, same model."""
+    fit = [sys.executable, "-m", "streams.cli.main", "fit", str(large), "--as-of", "2011-12-09"]
+    timed([sys.executable, "-c", "import scipy.optimize, scoring.valuemodel, streams.offline.batch"])  # bytecode
+    per_row = timed([*fit, "--per-row", "--out", str(folder / "model_per_row.json")])
+    columnar = timed([*fit, "--out", str(folder / "model.json")])
+    same = same_parameters(folder / "model.json", folder / "model_per_row.json")
+    print(f"fit: {columnar:.2f} s; --per-row {per_row:.2f} s; {per_row / columnar:.2f}x; same parameters: {same}")
+    return {"fit_s": columnar, "fit_per_row_s": per_row, "fit_speedup": per_row / columnar,
+            "fit_same_parameters_1e-6": same}
+
+
+_PYCACHE: list[Path] = []  # where the processes keep their bytecode (set by `main`)
+
+
+def bench_env() -> dict[str, str]:
+    """The processes' environment: this tree on the path, and bytecode written (to a folder of the bench's
+    own, not the tree or the venv) so that their imports are those of an installed program: a session with
+    PYTHONDONTWRITEBYTECODE would otherwise compile every imported module in every process."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(ROOT)
+    if _PYCACHE:
+        env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE[0])
+    return env
+
+
 def timed(args: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     started = time.perf_counter()
     subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -99,10 +225,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.history", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("history_results.json"))
+    parser.add_argument("--memory-rows", type=int, default=0, help="also replay a synthetic log of N rows")
+    parser.add_argument("--no-compare", action="store_true", help="skip CDNOW, the large log and fit")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()}
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}  # parts not run stay
+    results.update({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        _PYCACHE[:] = [folder / "pycache"]
+        timed([sys.executable, "-c", "import polars, streams.cli.main, streams.offline.batch"])  # their bytecode
+        if args.memory_rows:
+            results["synthetic"] = memory(args.memory_rows, folder)
+        if args.no_compare:
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+            return
         cdnow = folder / "CDNOW_master.txt"
         cdnow.write_bytes(gzip.decompress(CDNOW.read_bytes()))
         results["cdnow"] = compare("CDNOW", cdnow, ["--as-of", "19980630", "--delimiter", "whitespace", "--columns",
@@ -111,10 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         large = large_log(folder)
         results["retail_x4"] = compare("online retail x4", large, ["--as-of", "2011-12-09"], "2011-12-09", False,
                                        args.runs, folder)
-        fit = [sys.executable, "-m", "streams.cli.main", "fit", str(large), "--as-of", "2011-12-09", "--out",
-               str(folder / "model.json")]
-        results["retail_x4"]["fit_s"] = timed(fit)
-        print(f"fit on {results['retail_x4']['rows']:,} rows: {results['retail_x4']['fit_s']:.2f} s")
+        results["retail_x4"].update(fit_both(large, folder))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 

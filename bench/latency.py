@@ -107,9 +107,12 @@ async def _run_loads(ctx: Context, worker: Process, topics: dict[str, str], max_
     try:
         for load, count in zip(LOADS, counts, strict=True):
             records, probes = paced_stream(background, count, f"{ctx.run}-{int(load * 100)}")
-            base = total([worker], processed) or 0
-            out[f"{int(load * 100)}%"] = await one_load(ctx, topics, max_rate * load, records, probes, changes)
-            await asyncio.to_thread(wait_idle, worker, base + count)
+            base, cpu = total([worker], processed) or 0, worker.cpu_seconds()
+            figures = await one_load(ctx, topics, max_rate * load, records, probes, changes)
+            done = await asyncio.to_thread(wait_idle, worker, base + count)
+            # the worker's CPU per event of this load (live traffic: small fetches, little to coalesce per flush)
+            figures["cpu_us_per_event"] = (worker.cpu_seconds() - cpu) / max(1, done - base) * 1e6
+            out[f"{int(load * 100)}%"] = figures
     finally:
         await changes.stop()
     return out

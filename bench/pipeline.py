@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.context import PARTITIONS, Context
 from bench.data import Record, days_for, mixed_messages, records_of
 from bench.measure import Samples, processed, watch
+from bench.peers.run import run_peers
 from bench.produce import produce
 from bench.profiling import Profiler
 from bench.services import Process, wait_ready, wait_until
@@ -196,10 +197,11 @@ def run_pipeline(ctx: Context, config: ScoringConfig) -> tuple[Process, dict[str
     plain = asyncio.run(_consume(ctx.services.bootstrap, events_topic, len(records)))
     bare = run_bare_faust(ctx, events_topic, len(records))
     bare_table = run_bare_faust(ctx, events_topic, len(records), with_table=True)
+    peers = run_peers(ctx, events_topic, records) if ctx.peers else {}
     worker, figures = run_worker_part(ctx, events_topic, len(records))
     figures.update(
         customers=len({m.customer_id for m in messages}), produce_events_per_s=len(records) / produce_s,
-        events_topic=events_topic, bare_faust=bare, bare_faust_table=bare_table, aiokafka=plain,
+        events_topic=events_topic, bare_faust=bare, bare_faust_table=bare_table, aiokafka=plain, peers=peers,
         logic_events_per_s=logic["events_per_s"], logic=logic,
         vs_bare_faust_table=_ratio(figures["events_per_s"], bare_table["events_per_s"]),
         vs_bare_faust=_ratio(figures["events_per_s"], bare["events_per_s"]),

@@ -57,6 +57,19 @@ def _at_most(value: float | None, limit: float) -> bool | None:
     return None if value is None or math.isnan(value) else value <= limit
 
 
+def _latency_rows(latency: dict[str, Any]) -> list[Row]:
+    out = []
+    for load, lat in latency.items():
+        target = load == "50%"
+        out.append(Row("3 latency", f"{load} load ({lat['offered_per_s']:,.0f}/s): p50 / p95", None, "",
+                       f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
+        out.append(Row("3 latency", f"{load} load: p99 ({lat['answered']}/{lat['probes']} probes)", lat["p99"], "ms",
+                       "<= 50 ms" if target else "", _at_most(lat["p99"], 50) if target else None))
+        if lat.get("cpu_us_per_event") is not None:
+            out.append(Row("3 latency", f"{load} load: worker CPU per event", lat["cpu_us_per_event"], "us"))
+    return out
+
+
 def rows(r: dict[str, Any]) -> list[Row]:
     """The table's rows from a results document (missing parts are left out)."""
     out: list[Row] = []
@@ -105,17 +118,15 @@ def rows(r: dict[str, Any]) -> list[Row]:
             Row("2 pipeline", "CPU per event, worker / bare Faust + Table", _inverse(p.get("cpu_vs_bare_faust_table")),
                 "x", "<= 1.25x", _at_most(_inverse(p.get("cpu_vs_bare_faust_table")), 1.25)),
             Row("2 pipeline", "CPU per event, worker / bare Faust", _inverse(p.get("cpu_vs_bare_faust")), "x"),
+            *_peer_rows(p),
         ]
-    for load, lat in r.get("latency_ms", {}).items():
-        target = load == "50%"
-        out.append(Row("3 latency", f"{load} load ({lat['offered_per_s']:,.0f}/s): p50 / p95", None, "",
-                       f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
-        out.append(Row("3 latency", f"{load} load: p99 ({lat['answered']}/{lat['probes']} probes)", lat["p99"], "ms",
-                       "<= 50 ms" if target else "", _at_most(lat["p99"], 50) if target else None))
+    out += _latency_rows(r.get("latency_ms", {}))
     if "scaleout_speedup_2_workers" in r:
         s = r["details"]["scaleout"]
         out += [Row("4 scale-out", "two workers", s["events_per_s"], "events/s"),
                 Row("4 scale-out", "CPU per event, two workers", s.get("cpu_us_per_event"), "us"),
+                Row("4 scale-out", "CPU per event, two workers / one", s.get("cpu_vs_one_worker"), "x", "<= 1.1x",
+                    _at_most(s.get("cpu_vs_one_worker"), 1.1)),
                 Row("4 scale-out", "speed-up, two workers / one", r["scaleout_speedup_2_workers"], "x", ">= 1.7x",
                     _at_least(r["scaleout_speedup_2_workers"], 1.7))]
     if "state_bytes_per_customer" in r:
@@ -127,10 +138,14 @@ def rows(r: dict[str, Any]) -> list[Row]:
         big = kind == "model" and int(n) >= 1_000_000
         out.append(Row("5 memory", f"RSS per customer, {kind} at {int(n):,}", value, "bytes",
                        "<= 2 KB" if big else "", _at_most(value, 2048) if big else None))
+    reviews = r.get("details", {}).get("reviews", {})
     for size, rate in r.get("due_rescored_per_s", {}).items():
         out.append(Row("6 re-scoring", f"due customers re-scored, table of {int(size):,}", rate, "/s",
-                       ">= 100,000/s", _at_least(rate, 100_000)))
-    reviews = r.get("details", {}).get("reviews", {})
+                       ">= 20,000/s", _at_least(rate, 20_000)))
+        table = next((t for t in (reviews.get("small"), reviews.get("big")) if t and str(t["table"]) == size), None)
+        if table and table.get("cpu_us_per_customer"):
+            out.append(Row("6 re-scoring", "  the worker's CPU per re-scored customer", table["cpu_us_per_customer"],
+                           "us"))
     if "logic_customers_per_s" in reviews:
         out.append(Row("6 re-scoring", "review logic alone, no I/O (in-process)", reviews["logic_customers_per_s"],
                        "/s"))
@@ -159,6 +174,36 @@ def _produced_rows(produced: dict[str, Any] | None) -> list[Row]:
     return [Row("2 pipeline", "  records produced per event by the worker (counted on its topics)", None, "",
                 f"{produced['records_per_event']:.2f}, {produced['bytes_per_event']:,.0f} bytes",
                 _at_most(produced["records_per_event"], 1.3))]
+
+
+PEER_NAMES = {"quix": "Quix Streams", "bytewax": "bytewax"}
+
+
+def _peer_rows(p: dict[str, Any]) -> list[Row]:
+    """The peers of `--peers` (bench/peers/): the simple job's rate, CPU per event and check, the worker's ratios."""
+    peers = dict(p.get("peers", {}))
+    reference = peers.pop("reference", None)
+    out = []
+    for peer, f in peers.items():
+        name = f"peer: {PEER_NAMES.get(peer, peer)}, the simple job"
+        if "error" in f:
+            out.append(Row("2 pipeline", f"{name}: not run ({f['error'][:80]})", None))
+            continue
+        out += [Row("2 pipeline", f"{name} ({f['tier_changes']:,} tier changes)", f["events_per_s"], "events/s",
+                    f"= reference ({f['expected_tier_changes']:,})", f["correct"]),
+                Row("2 pipeline", f"  CPU per event: {PEER_NAMES.get(peer, peer)}", f.get("cpu_us_per_event"), "us"),
+                Row("2 pipeline", f"  worker / {PEER_NAMES.get(peer, peer)} (events/s)",
+                    _ratio(p.get("events_per_s"), f["events_per_s"]), "x"),
+                Row("2 pipeline", f"  CPU per event, worker / {PEER_NAMES.get(peer, peer)}",
+                    _ratio(p.get("cpu_us_per_event"), f.get("cpu_us_per_event")), "x")]
+    if reference:
+        out += [Row("2 pipeline", "the simple job alone, no Kafka (in-process)", reference["events_per_s"], "events/s"),
+                Row("2 pipeline", "  its CPU per event", reference["cpu_us_per_event"], "us")]
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
 
 
 def table(results: dict[str, Any]) -> Table:

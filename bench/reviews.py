@@ -117,10 +117,10 @@ def rescore(ctx: Context, worker: Process, days: int, due: int) -> dict[str, Any
 
 
 def table_config(ctx: Context, name: str) -> dict[str, Any]:
-    # One-record batches: Tansu's ListOffsets answers wrongly after multi-record batches, which
-    # would make a recovering worker (part 7 restarts the larger one) miss the changelog's last
-    # batch. Both tables use it, so that they differ only in size.
-    config = ctx.config(name, ctx.topics(name), clock_control=True, clock="wall", producer_max_batch_size=1)
+    # The worker's own producer settings (part 2's): Tansu's ListOffsets answers wrongly after multi-record
+    # batches, but every flush ends each changelog partition with its last record again, alone in its batch,
+    # so a recovering worker (part 7 restarts the larger one) still reads the changelog to its end.
+    config = ctx.config(name, ctx.topics(name), clock_control=True, clock="wall")
     ctx.create_topics(config)
     return config
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bench.context import Context
 from bench.core import run_core
-from bench.data import days_for, mixed_messages
+from bench.data import days_for, mixed_messages, records_of
 from bench.latency import run_latency
 from bench.memory import collect_models, start_models, state_bytes
 from bench.pipeline import SEED, run_pipeline
@@ -26,7 +26,7 @@ MIN_RSS_CUSTOMERS = 5_000
 
 
 def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConfig, profile: Path | None,
-              console: Console) -> dict[str, Any]:
+              console: Console, peers: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {"details": {}}
     if "core" in parts:
         with console.status("1 core: fold, step, replay"):
@@ -43,7 +43,7 @@ def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConf
     if not set(parts) & {"pipeline", "reviews", "memory"}:
         return results
     services = start_services() if set(parts) & {"pipeline", "reviews"} else None
-    ctx = Context(services, workdir, sizes, profile_dir=profile)  # type: ignore[arg-type]
+    ctx = Context(services, workdir, sizes, profile_dir=profile, peers=peers)  # type: ignore[arg-type]
     try:
         _service_parts(ctx, parts, config, results, console)
     finally:
@@ -74,7 +74,7 @@ def _service_parts(ctx: Context, parts: list[str], config: ScoringConfig, result
         worker.stop()
         if "scaleout" in parts:
             with console.status("4 scale-out: two workers"):
-                scale = run_scaleout(ctx, pipeline["events_topic"], pipeline["events"], pipeline["events_per_s"])
+                scale = run_scaleout(ctx, records_of(messages), pipeline)
             details["scaleout"] = scale
             results["scaleout_speedup_2_workers"] = scale["speedup"]
     models: list[Any] = []

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, TypeAdapter
 
-from schemas.base import Amount, Currency, Id, InputCustomerId, Message, OccurredAt
+from schemas.base import INPUT_ID_PATTERN, Amount, Currency, Id, InputCustomerId, Message, OccurredAt
 
 
 class LineItem(Message):
@@ -24,6 +24,14 @@ class LineItem(Message):
     sku: str = Field(min_length=1, max_length=200, description="Product code.")
     quantity: StrictInt = Field(ge=1, le=1_000_000, description="Units.")
     unit_price: Amount
+    category: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=INPUT_ID_PATTERN,
+        description="Product category, e.g. kitchen; absent: the product code stands for it (category affinity). "
+        "No control characters or line separators, no whitespace at either end.",
+    )
 
 
 class PurchaseCompleted(Message):

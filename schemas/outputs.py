@@ -111,6 +111,11 @@ class ContactActionRequested(Output):
         "'configured share: ...' (too little evidence) or 'evidence <version>: <uplift> [interval] over n "
         "treated / m held out'; null when the guard uses the configured share alone.",
     )
+    proposition_category: str | None = Field(
+        default=None,
+        description="The category the proposition offers: the one the customer is most likely to buy next that "
+        "they have not bought (category affinity of the value model); null when it names none.",
+    )
 
 
 class ContactOutcome(Output):
@@ -167,6 +172,11 @@ class PotentialChanged(Output):
     proposition: str = Field(description="Next best proposition now, e.g. upsell.")
     proposition_reason: str = Field(description="Why that proposition, in words.")
     cause_text: str | None = CauseText
+    proposition_category: str | None = Field(
+        default=None,
+        description="The category the proposition offers: the one the customer is most likely to buy next that "
+        "they have not bought (category affinity of the value model); null when it names none.",
+    )
 
 
 class CustomerForgotten(Output):
@@ -238,6 +248,11 @@ class CustomerScore(Output):
     satisfaction_explanation: str | None = Field(default=None, description="The grade in words.")
     proposition: str | None = Field(default=None, description="Next best proposition, e.g. upsell.")
     proposition_reason: str | None = Field(default=None, description="Why that proposition, in words.")
+    proposition_category: str | None = Field(
+        default=None,
+        description="The category the proposition offers: the one the customer is most likely to buy next that "
+        "they have not bought (category affinity of the value model); null when it names none.",
+    )
 
 
 class DeadLetter(Message):

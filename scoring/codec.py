@@ -17,10 +17,13 @@ Version 4 ends the fixed header with the latest day of any applied event (`last_
 counts idle days from; `peek_last_seen_day` reads it alone). Older bytes are read with it taken from what
 they hold: the latest day in the window, else the last purchase day, else the first day seen.
 
-Version 5 holds money in 1/10,000 of the base currency (`scoring.money`) instead of cents: the header's
+Version 5 appends the categories bought (`categories`: a count, then per category its text and its latest
+purchase day, a varint). Older bytes are read as a state with no category.
+
+Version 6 holds money in 1/10,000 of the base currency (`scoring.money`) instead of cents: the header's
 totals as they are (int64), and each amount in a bucket or an outcome window as one varint of
 `2 * (amount // 100)` when it is whole cents, else `2 * amount + 1`, so a cent amount takes the bytes it
-took in version 4 (plus one bit). Bytes of versions 1-4 hold cents: they are read times 100, exactly.
+took in version 5 (plus one bit). Bytes of versions 1-5 hold cents: they are read times 100, exactly.
 
 Version 1 (event hashes in the day buckets and before the window, no content
 hashes) is still read: its ids become exact entries of unknown content, and
@@ -38,14 +41,14 @@ from scoring.money import PER_CENT
 from scoring.state import Bucket, CustomerState, OutboxEntry
 from scoring.trial import Trial
 
-VERSION = 5
-_READABLE = frozenset({1, 2, 3, 4, VERSION})
-_CENTS_UNTIL = 5  # versions before this one hold money in cents
+VERSION = 6
+_READABLE = frozenset({1, 2, 3, 4, 5, VERSION})
+_CENTS_UNTIL = 6  # versions before this one hold money in cents
 _COUNTERS = 7
 _BITS = tuple(1 << i for i in range(_COUNTERS))
 # Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
 # tier_since (epoch days, _NONE for None), purchase_days, purchases, total_e4, first_day_e4 (cents before
-# version 5), clock_ms, at_risk, score_centi (_NONE for None); version 4: then last_seen_day (_NONE for None).
+# version 6), clock_ms, at_risk, score_centi (_NONE for None); version 4: then last_seen_day (_NONE for None).
 _HEADER = struct.Struct(">Biiiiiiiiqqqbii")
 _HEADER_V3 = struct.Struct(">Biiiiiiiiqqqbi")  # versions 1-3
 _REVIEW_DAY = struct.Struct(">i")
@@ -68,7 +71,7 @@ def _varint(out: bytearray, value: int) -> None:
 
 
 def _packed(amount: int) -> int:
-    """An amount (>= 0, 1/10,000) as the varint value version 5 writes: whole cents stay as small as cents."""
+    """An amount (>= 0, 1/10,000) as the varint value version 6 writes: whole cents stay as small as cents."""
     cents, rest = divmod(amount, PER_CENT)
     return cents << 1 if rest == 0 else amount << 1 | 1
 
@@ -155,6 +158,10 @@ def encode_state(state: CustomerState) -> bytes:
     _text(out, s.segment)
     _outbox(out, s.outbox)
     _trials(out, s.trials)
+    _varint(out, len(s.categories))
+    for name, day in s.categories:
+        _text(out, name)
+        _varint(out, day)
     return bytes(out)
 
 
@@ -165,7 +172,8 @@ def size_bound(state: CustomerState) -> int:
     outbox = sum(4 * len(e.cause) + 3 * v + len(e.payload) for e in s.outbox)
     trials = sum(4 * sum(map(len, (t.action_id, t.rule, t.action_type, t.channel, t.tier))) + 12 * v for t in s.trials)
     filters = sum(FILTER_OVERHEAD + len(f.bits) for f in s.filters)
-    counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials (and a spare)
+    categories = sum(4 * len(name) + 2 * v for name, _ in s.categories)
+    counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials, categories
     return (
         _HEADER.size
         + counts
@@ -176,6 +184,7 @@ def size_bound(state: CustomerState) -> int:
         + text
         + outbox
         + trials
+        + categories
     )
 
 
@@ -389,6 +398,7 @@ def _decode(r: _Reader, version: int) -> CustomerState:
         outbox=_read_outbox(r),
         review_day=_or_none(review_day),
         trials=_read_trials(r, version) if version >= 3 else (),
+        categories=_read_categories(r) if version >= 5 else (),
     )
     if version >= 4:
         return state._replace(last_seen_day=_or_none(seen_day[0]))
@@ -397,6 +407,10 @@ def _decode(r: _Reader, version: int) -> CustomerState:
 
 def _from_cents(cents: int) -> int:
     return cents * PER_CENT
+
+
+def _read_categories(r: _Reader) -> tuple[tuple[str, int], ...]:
+    return tuple((r.text() or "", r.varint()) for _ in range(r.varint()))
 
 
 def _latest_day(state: CustomerState) -> int | None:

@@ -18,6 +18,7 @@ from scoring.dedupe import worst_case_bytes
 from scoring.errors import CalibrationError, ConfigError
 from scoring.evidence import Evidence
 from scoring.offering_config import (
+    AffinityConfig,
     PotentialConfig,
     PropositionConfig,
     SatisfactionConfig,
@@ -347,6 +348,9 @@ class ScoringConfig(_Frozen):
     potential: PotentialConfig = Field(default_factory=PotentialConfig, description="Value x potential cells.")
     satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig, description="Satisfaction grade.")
     propositions: PropositionConfig = Field(default_factory=PropositionConfig, description="Next best proposition.")
+    affinity: AffinityConfig = Field(
+        default_factory=AffinityConfig, description="Category affinity: the category a proposition names."
+    )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="When a customer is forgotten (see docs/delivery.md, Retention)."
     )

@@ -57,6 +57,7 @@ class ActionRequest:
     proposition: str = ""  # the next best proposition when requested ("" in outboxes written before it existed)
     proposition_reason: str = ""
     roi_basis: str = ""  # with roi_evidence enabled: the budget's basis ("configured share: ..." or "evidence ...")
+    proposition_category: str = ""  # the category the proposition offers ("" none, or an outbox from before it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ class PotentialChange:
     reason: str
     kind: Literal["potential_change"] = "potential_change"
     cause_text: str = ""
+    category: str = ""  # the category the proposition offers ("" none)
 
 
 @dataclass(frozen=True, slots=True)

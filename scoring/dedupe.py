@@ -60,7 +60,7 @@ def content_hash(event: CoreEvent) -> int:
     """A 32-bit hash of what an event says (never 0: 0 marks an entry whose content is unknown).
 
     A whole-cent amount enters as its cents, the text hashed when the core kept cents, so an entry remembered
-    before money went to 1/10,000 (codec version 5) still recognises the redelivery of its event; another
+    before money went to 1/10,000 (codec version 6) still recognises the redelivery of its event; another
     amount enters exactly ("12345e-4"). (An event with a sub-cent amount applied before the upgrade, and
     redelivered after it, is refused as an id reused with other content: its figures are not counted twice.)
     """

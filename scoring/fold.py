@@ -120,6 +120,7 @@ class _Draft:
     __slots__ = (
         "base",
         "buckets",
+        "categories",
         "clock_ms",
         "config",
         "count",
@@ -158,6 +159,7 @@ class _Draft:
         self.total, self.first_e4, self.count = state.total_e4, state.first_day_e4, state.purchases
         self.first_seen = state.first_seen_day
         self.last_seen = state.last_seen_day
+        self.categories = state.categories
 
     def add(self, event: CoreEvent) -> str:
         """Fold one checked event in: "" when applied, DUPLICATE when already applied, else why it is refused."""
@@ -176,6 +178,8 @@ class _Draft:
         kind = event.kind
         if kind is Kind.PURCHASE:
             self._purchase_all_time(day, amount, bucket, inside)
+            if event.categories:
+                self._bought(event.categories, day)
         if self.first_seen is None or day < self.first_seen:
             self.first_seen = day
         if self.last_seen is None or day > self.last_seen:
@@ -183,6 +187,13 @@ class _Draft:
         if inside:
             self.buckets[day] = _bump(bucket, kind, event.severity, amount)
         return ""
+
+    def _bought(self, categories: tuple[str, ...], day: int) -> None:
+        affinity = self.config.affinity
+        if affinity.excluded:
+            categories = tuple(c for c in categories if c not in affinity.excluded)
+        if categories:
+            self.categories = bought(self.categories, categories, day, affinity.categories_kept)
 
     def _purchase_all_time(self, day: int, amount: int, bucket: Bucket | None, inside: bool) -> None:
         first = self.first
@@ -234,7 +245,23 @@ class _Draft:
             b.review_day,
             b.trials,
             self.last_seen,
+            self.categories,
         )
+
+
+def bought(
+    kept: tuple[tuple[str, int], ...], categories: tuple[str, ...], day: int, limit: int
+) -> tuple[tuple[str, int], ...]:
+    """`kept` (category, latest day) after buying `categories` on `day`: the `limit` most recent (ties: by name),
+    sorted by name. The same events in any order give the same result: a category dropped had `limit` more
+    recent ones, and they only get more recent."""
+    latest = dict(kept)
+    for name in categories:
+        if latest.get(name, day - 1) < day:
+            latest[name] = day
+    if len(latest) > limit:
+        latest = dict(sorted(latest.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+    return tuple(sorted(latest.items()))
 
 
 def _bump(bucket: Bucket | None, kind: Kind, severity: int, amount: int) -> Bucket:

@@ -61,5 +61,5 @@ def cents_of(units: int) -> int:
 
 
 def e4_of_cents(cents: int) -> int:
-    """Ten-thousandths of a cent amount (what state bytes before codec version 5 hold)."""
+    """Ten-thousandths of a cent amount (what state bytes before codec version 6 hold)."""
     return cents * PER_CENT

@@ -147,6 +147,35 @@ def defaults_follow_cells(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "propositions": propositions}
 
 
+class AffinityConfig(_Frozen):
+    """Cross-sell a category: what the state keeps of the categories bought, how `fit` learns the affinity
+    between them, and which propositions name the category (see `scoring.affinity`)."""
+
+    categories_kept: int = Field(
+        default=16, ge=1, le=256, description="Most recently bought categories each customer's state keeps."
+    )
+    min_support: int = Field(
+        default=5, ge=1, description="fit: customers who bought both categories for a pair to count."
+    )
+    related_kept: int = Field(default=10, ge=1, le=100, description="fit: related categories kept per category.")
+    propositions: tuple[str, ...] = Field(
+        default=("cross_sell", "upsell"),
+        description="Propositions that name the category the customer is most likely to buy next (with a model "
+        "fitted on purchases with items; else they stay as the rules say).",
+    )
+    excluded: tuple[str, ...] = Field(
+        default=(),
+        description="Categories (or product codes) never proposed nor learned from, e.g. postage and fees.",
+    )
+
+    @field_validator("propositions", "excluded")
+    @classmethod
+    def _names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() for name in v):
+            raise ValueError("names must not be empty")
+        return v
+
+
 class PropositionConfig(_Frozen):
     """Next best proposition: rules over tier, cell, segment, satisfaction and risk; first match wins."""
 

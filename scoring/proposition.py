@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from scoring.affinity import Affinity, next_category
 from scoring.config import ScoringConfig
 from scoring.offering_config import PropositionRule
+from scoring.state import CustomerState
 
 
 class Proposition(NamedTuple):
-    """What to propose (`name`), the rule that chose it ("" for the fallback) and why, in words."""
+    """What to propose (`name`), the rule that chose it ("" for the fallback) and why, in words; `category`:
+    the category to offer ("" when the proposition names none, see `with_category`)."""
 
     name: str
     rule: str
     reason: str
+    category: str = ""
 
 
 class Situation(NamedTuple):
@@ -77,3 +81,22 @@ def _reason(rule: PropositionRule, s: Situation) -> str:
     ]
     why = ", ".join(m.strip() for m in matched)
     return f"{rule.reason} ({why})" if rule.reason and why else rule.reason or why
+
+
+def with_category(
+    proposal: Proposition, state: CustomerState, affinity: Affinity | None, config: ScoringConfig
+) -> Proposition:
+    """`proposal` naming the category the customer is most likely to buy next that they have not bought, when
+    it is one of `affinity.propositions` and the affinity relates one of their categories to another;
+    else `proposal` unchanged (the rule-based proposition)."""
+    if affinity is None or not state.categories or proposal.name not in config.affinity.propositions:
+        return proposal
+    suggestion = next_category(_bought(state), affinity)
+    if suggestion is None or suggestion.category in config.affinity.excluded:
+        return proposal
+    reason = f"{proposal.reason}; {suggestion.reason()}" if proposal.reason else suggestion.reason()
+    return proposal._replace(reason=reason, category=suggestion.category)
+
+
+def _bought(state: CustomerState) -> frozenset[str]:
+    return frozenset(name for name, _ in state.categories)

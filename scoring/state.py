@@ -95,6 +95,8 @@ class CustomerState(NamedTuple):
     review_day: int | None = None  # cached next_review_day after the last step (for the deadline index)
     trials: tuple[Trial, ...] = ()  # open outcome windows of measured contact-plan decisions (scoring.outcomes)
     last_seen_day: int | None = None  # latest day of an applied event of any kind (scoring.retention)
+    # (category, latest purchase day) of the `affinity.categories_kept` most recently bought categories, by name
+    categories: tuple[tuple[str, int], ...] = ()
 
     @property
     def figures(self) -> tuple[object, ...]:
@@ -112,6 +114,7 @@ class CustomerState(NamedTuple):
             self.purchases,
             self.first_seen_day,
             self.last_seen_day,
+            self.categories,
         )
 
 

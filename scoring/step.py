@@ -56,6 +56,7 @@ from scoring.tiers import assign_tier, tier_rank
 from scoring.trial import Trial
 
 if TYPE_CHECKING:
+    from scoring.affinity import Affinity
     from scoring.valuemodel.model import ValueModel
     from scoring.valuemodel.scalar import CustomerValue
 
@@ -239,11 +240,18 @@ def _erase(
 ) -> StepResult:
     """An erasure request: the reviews due before its day (as any event has them), then forget the customer.
     One with no state (never seen, forgotten already, or the request redelivered after its forget was
-    written) has nothing to erase: nothing is sent, as for any redelivered input."""
+    written) has nothing to erase: nothing is sent, as for any redelivered input. Nor has one dated before
+    the day of the state's first event: that state is a relationship begun after the request (the customer
+    came back after its forget, and the request was read again, e.g. by a worker that took over from one
+    killed before committing it); replay, stepping in time order, never meets such a request."""
     if reason := check_time(event, now, config):
         return StepResult(state, "rejected", reason, (), None)
     if state.last_seen_day is None and state.scored_day is None:
         return StepResult(state, "duplicate", "nothing to erase", (), None)
+    if state.first_seen_day is not None and event.at_ms // MS_PER_DAY < state.first_seen_day:
+        return StepResult(
+            state, "duplicate", "nothing to erase: the request predates the state's first event", (), None
+        )
     current, decisions, _ = _catch_up(state, now // MS_PER_DAY, customer_id, config, model)
     decisions.append(forgotten(current, customer_id, event.event_id, event.at_ms, "erasure", config))
     return StepResult(None, "forgotten", "erasure", tuple(decisions), None)
@@ -361,6 +369,7 @@ def _decide(
         return known[0]
 
     maker = _Maker(customer_id, cause, at_ms, ev, config, valuation, describe_cause(event, ev.score, config), state)
+    maker.affinity = model.affinity if model is not None else None
     triggers = _triggers(state, ev, event, config, maker)
     triggers += _offering_triggers(state, ev, config, maker, lambda: previous_offering(before, config, model))
     opened: list[Trial] = []
@@ -442,7 +451,10 @@ def previous_offering(before: CustomerState | None, config: ScoringConfig, model
     day = before.scored_day
     value = value_of(before, day, config, model)
     s = score(before, day, config)
-    return assess_offering(before, s, before.tier, before.segment or "", before.at_risk, value, config)
+    affinity = model.affinity if model is not None else None
+    return assess_offering(
+        before, s, before.tier, before.segment or "", before.at_risk, value, config, affinity=affinity
+    )
 
 
 def _offering_triggers(
@@ -498,6 +510,7 @@ class _Maker:
         self._potential: Potential | None = None
         self._satisfaction: Satisfaction | None = None
         self._offer: Offering | None = None
+        self.affinity: Affinity | None = None  # the value model's, when it has one
 
     @property
     def potential(self) -> Potential:
@@ -529,6 +542,7 @@ class _Maker:
                 self.config,
                 self.potential,
                 self.satisfaction,
+                self.affinity,
             )
         return self._offer
 
@@ -548,6 +562,7 @@ class _Maker:
                 proposal.name,
                 proposal.reason,
                 cause_text=self.cause_text,
+                category=proposal.category,
             )
         )
 
@@ -644,6 +659,7 @@ class _Maker:
             cause_text=self.cause_text,
             proposition=self.offer().proposition.name,
             proposition_reason=self.offer().proposition.reason,
+            proposition_category=self.offer().proposition.category,
             roi_basis=verdict.roi_basis or "",
         )
         self.out.append(action)

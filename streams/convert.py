@@ -59,12 +59,21 @@ def to_core(message: InputMessage) -> CoreEvent:
         return CoreEvent(kind, message.event_id, to_ms(message.requested_at))
     at_ms = to_ms(message.occurred_at)
     if isinstance(message, PurchaseCompleted):
-        return CoreEvent(kind, message.event_id, at_ms, to_e4(message.amount), message.currency)
+        categories = item_categories(message)
+        return CoreEvent(kind, message.event_id, at_ms, to_e4(message.amount), message.currency, 0, categories)
     if isinstance(message, OrderReturned):
         return CoreEvent(kind, message.event_id, at_ms, to_e4(message.amount), message.currency or "")
     if isinstance(message, ComplaintFiled):
         return CoreEvent(kind, message.event_id, at_ms, severity=message.severity)
     return CoreEvent(kind, message.event_id, at_ms)
+
+
+def item_categories(message: PurchaseCompleted) -> tuple[str, ...]:
+    """The distinct categories of a purchase's items, in order of first appearance: each item's category, else
+    its product code (at most 100 characters)."""
+    if not message.items:
+        return ()
+    return tuple(dict.fromkeys((item.category or item.sku)[:100] for item in message.items))
 
 
 class OutputContext:
@@ -116,7 +125,8 @@ def decision_fields(decision: Decision, ctx: OutputContext) -> tuple[type[Messag
                       value_basis=decision.value_basis, roi_decision=decision.roi_decision, reason=decision.reason,
                       tier=decision.tier, cause_text=decision.cause_text or None,
                       proposition=decision.proposition or None, proposition_reason=decision.proposition_reason or None,
-                      roi_basis=decision.roi_basis or None)
+                      roi_basis=decision.roi_basis or None,
+                      proposition_category=decision.proposition_category or None)
         return ContactActionRequested, fields
     if isinstance(decision, OutcomeObserved):
         fields["type"] = "ContactOutcome"
@@ -133,7 +143,8 @@ def decision_fields(decision: Decision, ctx: OutputContext) -> tuple[type[Messag
                       previous_potential=None if decision.previous_potential is None
                       else float(decision.previous_potential),
                       potential_basis=decision.basis, tier=decision.tier, proposition=decision.proposition,
-                      proposition_reason=decision.reason, cause_text=decision.cause_text or None)
+                      proposition_reason=decision.reason, cause_text=decision.cause_text or None,
+                      proposition_category=decision.category or None)
         return PotentialChanged, fields
     if isinstance(decision, Forgotten):
         fields["type"] = "CustomerForgotten"

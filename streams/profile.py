@@ -25,12 +25,13 @@ from scoring.step import Evaluation, evaluate, value_of
 from streams.convert import output_base
 
 if TYPE_CHECKING:
+    from scoring.affinity import Affinity
     from scoring.valuemodel.model import ValueModel
     from scoring.valuemodel.scalar import CustomerValue
 
 MODEL_FIELDS = ("p_alive", "expected_purchases_90", "expected_purchases_365", "clv")
 OFFERING_FIELDS = ("potential", "potential_basis", "value_potential_cell", "satisfaction", "satisfaction_points",
-                   "satisfaction_explanation", "proposition", "proposition_reason")
+                   "satisfaction_explanation", "proposition", "proposition_reason", "proposition_category")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class CustomerProfile:
                 "value_potential_cell": o.potential.cell, "satisfaction": o.satisfaction.grade,
                 "satisfaction_points": o.satisfaction.points,
                 "satisfaction_explanation": o.satisfaction.explanation(), "proposition": o.proposition.name,
-                "proposition_reason": o.proposition.reason}
+                "proposition_reason": o.proposition.reason, "proposition_category": o.proposition.category or None}
     def component_dicts(self) -> list[dict[str, Any]]:
         return [{"name": n, "value": v, "points": p} for n, v, p in self.components]
 
@@ -144,7 +145,7 @@ class CustomerProfile:
 
 def profile_of(
     customer_id: str, state: CustomerState, evaluation: Evaluation, config: ScoringConfig,
-    model_version: str | None = None, value: CustomerValue | None = None,
+    model_version: str | None = None, value: CustomerValue | None = None, affinity: Affinity | None = None,
 ) -> CustomerProfile:
     """The profile of `state` as evaluated (`evaluation`, as of its score's day) under `config` (whose
     version, and calibration's, it is stamped with)."""
@@ -157,7 +158,8 @@ def profile_of(
         state.review_day, state.clock_ms,
         config.version, model_version, model_values(value),
         config.calibration.version if config.calibration is not None else None,
-        assess_offering(state, s, evaluation.tier, evaluation.segment, risk.is_at_risk, value, config),
+        assess_offering(state, s, evaluation.tier, evaluation.segment, risk.is_at_risk, value, config,
+                        affinity=affinity),
     )
 
 
@@ -180,4 +182,4 @@ def stored_profile(
     day = state.scored_day if today is None else max(today, state.scored_day)
     evaluation = evaluate(state, day, config, model)
     return profile_of(customer_id, state, evaluation, config, model.version if model else None,
-                      value_of(state, day, config, model))
+                      value_of(state, day, config, model), model.affinity if model else None)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy.typing as npt
 
+from scoring.affinity import Affinity
 from scoring.valuemodel.arrays import FloatArray
 from scoring.valuemodel.atrisk import DEFAULT_STEP_DAYS, DEFAULT_WINDOWS, AtRiskModel, fit_at_risk
 from scoring.valuemodel.bgnbd import BgNbdParams
@@ -37,7 +38,8 @@ class ValueModel:
     `version` is stamped on outputs; `window_days` is the F/M window the
     thresholds were computed over (compare with `ScoringConfig.window_days`).
     `bg_fit` and `gg_fit` say how the two were fitted and why, `spend_check`
-    is the Gamma-Gamma's independence check (all None in files of format < 4).
+    is the Gamma-Gamma's independence check (all None in files of format < 4);
+    `affinity` is the categories' co-purchase affinity (`scoring.affinity`; None when the history had no items).
     """
 
     version: str
@@ -50,6 +52,7 @@ class ValueModel:
     bg_fit: FitChoice | None = None
     gg_fit: FitChoice | None = None
     spend_check: SpendCheck | None = None
+    affinity: Affinity | None = None  # category affinity, when fitted on purchases with items
 
     def risk(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike, mean_value: npt.ArrayLike) -> FloatArray:
         """P(no purchase day in the next `at_risk.horizon_days` days), in [0, 1]; inputs in days."""
@@ -84,7 +87,12 @@ class ValueModel:
             data["fits"] = fits
         if self.spend_check is not None:
             data["spend_check"] = self.spend_check.to_dict()
+        if self.affinity is not None:
+            data["affinity"] = self.affinity.to_dict()
         return data
+
+    def with_affinity(self, affinity: Affinity | None) -> ValueModel:
+        return replace(self, affinity=affinity)
 
     @classmethod
     def from_dict(cls, data: Any) -> ValueModel:
@@ -95,6 +103,7 @@ class ValueModel:
             head = (str(data["version"]), int(data["as_of_day"]), int(data["window_days"]))
             parts = (data["bgnbd"], data["gamma_gamma"], data["at_risk"], data["thresholds"])
             fits, check = dict(data.get("fits", {})), data.get("spend_check")
+            affinity = Affinity.from_dict(data["affinity"]) if "affinity" in data else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueModelError(f"value model: malformed mapping: {exc!r}") from None
         return cls(
@@ -106,6 +115,7 @@ class ValueModel:
             FitChoice.from_dict(fits["bgnbd"]) if "bgnbd" in fits else None,
             FitChoice.from_dict(fits["gamma_gamma"]) if "gamma_gamma" in fits else None,
             SpendCheck.from_dict(check) if check is not None else None,
+            affinity,
         )
 
 

@@ -42,6 +42,11 @@ def fit_lines(model: ValueModel) -> list[str]:
         f"{f' {risk.step_days} days apart' if risk.windows > 1 else ''}, L2 {risk.l2:g}"
     )
     lines.append(f"thresholds (adopt in tierstream.yaml `scoring:`): {json.dumps(model.thresholds.to_dict())}")
+    if (a := model.affinity) is not None:
+        lines.append(
+            f"category affinity: {len(a.related):,} of {len(a.popular):,}+ categories related to others "
+            f"(pairs bought by at least {a.min_support} of {a.customers:,} customers)"
+        )
     return lines
 
 

@@ -35,6 +35,7 @@ from streams.offline.history import HistoryError, nothing_read
 from streams.offline.history import Inputs as History
 
 if TYPE_CHECKING:
+    from streams.offline.columnar import ColumnRead
     from streams.offline.replay import ReplayStats
 
 
@@ -100,14 +101,24 @@ def calibrating(config: ScoringConfig) -> ScoringConfig:
     return config if config.tiering == "calibrated" else config.model_copy(update={"tiering": "calibrated"})
 
 
-def read_population(inputs: History, day: int, config: ScoringConfig) -> tuple[dict[str, CustomerState], ReplayStats]:
-    """Every customer's state at the end of `day`; a file or column problem is a usage error (exit 2)."""
-    from streams.offline.batch import batch_population
-    from streams.offline.replay import ReplayStats
+def read_population(
+    inputs: History, day: int, config: ScoringConfig, per_row: bool = False, read: ColumnRead | None = None,
+) -> tuple[dict[str, CustomerState], ReplayStats]:
+    """Every customer's state at the end of `day` (`per_row`: read and folded by the reference, row by row;
+    `read`: the inputs read in columns already); a file or column problem is a usage error (exit 2)."""
+    from streams.cli.progress import estimated_rows, terminal_progress
+    from streams.offline.batch import batch_population, population_of
+    from streams.offline.replay import ReplayStats, population
 
     stats = ReplayStats()
     try:
-        states = batch_population(inputs, day, config, stats)  # `replay.population`'s states, in columns
+        if per_row:
+            states = population(inputs.rows(), day, config, stats)
+        elif read is not None:
+            states = population_of(read, day, config, stats)
+        else:
+            with terminal_progress(err, "calibrate", estimated_rows(list(inputs.paths))) as on_progress:
+                states = batch_population(inputs, day, config, stats, on_progress=on_progress)  # in columns
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None

@@ -15,6 +15,7 @@ import typer
 from scoring.errors import ConfigError
 from streams.cli import (
     backfill,
+    bootstrap,
     calibrate,
     customer,
     demo,
@@ -31,7 +32,8 @@ from streams.cli.base import app
 from streams.kafka import KafkaUnavailableError
 
 COMMAND_MODULES = (
-    backfill, calibrate, customer, demo, generate, model, plan_report, replay, resync, schemas, topics, worker,
+    backfill, bootstrap, calibrate, customer, demo, generate, model, plan_report, replay, resync, schemas, topics,
+    worker,
 )
 
 

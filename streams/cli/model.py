@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +14,7 @@ from scoring.config import ScoringConfig
 from streams.cli.base import ConfigOpt, app, check_writable, err, parse_day, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -21,6 +22,7 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     TimeCol,
     Timezone,
@@ -29,15 +31,39 @@ from streams.cli.options import (
 )
 from streams.offline.history import CsvLayout, HistoryError, nothing_read
 
+if TYPE_CHECKING:
+    from scoring.affinity import Affinity
+    from streams.offline.columnar import ColumnRead
+
+
+def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
+    """The inputs read in columns (with a progress bar on a terminal), for the commands that read them twice;
+    a file or column problem is a usage error (exit 2)."""
+    from streams.cli.progress import estimated_rows, terminal_progress
+    from streams.offline.columnar import read_columns
+    from streams.offline.history import Inputs as History
+
+    try:
+        with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
+            return read_columns(History(tuple(inputs), layout), on_progress)
+    except HistoryError as exc:
+        err.print(f"tierstream: error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
 
 def _histories(
-    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
+    per_row: bool = False, columns: ColumnRead | None = None,
 ) -> dict[str, list[tuple[int, float]]]:
     from streams.offline.batch import batch_purchases  # read_purchases' answer, read in columns
+    from streams.offline.purchases import read_purchases
 
     scoring = settings_from(config).scoring  # fx_rates for a currency column; a bad config is one line (main)
     try:
-        read = batch_purchases(inputs, layout, until_day, scoring)
+        if per_row:  # the reference reader
+            read = read_purchases(inputs, layout, until_day, scoring)
+        else:
+            read = batch_purchases(inputs, layout, until_day, scoring, columns=columns or _columns(inputs, layout))
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -77,11 +103,15 @@ def fit(
     amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
     currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
     delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    per_row: Annotated[bool, typer.Option(
+        "--per-row", help="Read the history row by row (the reference reader; slower, same model).")] = False,
+    item_col: ItemCol = None, category_col: CategoryCol = None,
 ) -> None:
     """Fit the customer value model to a purchase history.
 
     BG/NBD, Gamma-Gamma, the at-risk model and data-driven R/F/M thresholds; calibrates tiers to the
-    same history (see `tierstream calibrate`)."""
+    same history (see `tierstream calibrate`). With items (--item-col or --category-col, or JSONL purchases
+    with items), the categories' co-purchase affinity too (what a cross-sell proposes)."""
     from scoring.valuemodel import ValueModelError, fit_value_model
     from scoring.valuemodel.report import fit_lines
     from streams.modelfile import save_model
@@ -92,26 +122,47 @@ def fit(
     check_writable(calibration_out, "--calibration-out")
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
-    histories = _histories(inputs, layout, day, config)
+    read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
+    histories = _histories(inputs, layout, day, config, per_row, read)
     try:
         model = fit_value_model(histories, day, horizon_days, window_days, version)
     except ValueModelError as exc:
         err.print(f"tierstream: cannot fit: {exc}", markup=False)
         raise typer.Exit(1) from None
+    model = model.with_affinity(_affinity(inputs, layout, day, scoring))
     save_model(model, out)
     err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
               markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
-    _write_calibration(inputs, layout, day, scoring, calibration_out)
+    _write_calibration(inputs, layout, day, scoring, calibration_out, per_row, read)
 
 
-def _write_calibration(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path) -> None:
+def _affinity(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig) -> Affinity | None:
+    """The categories' affinity on purchases up to `day` (None when the history has no items)."""
+    from scoring.affinity import fit_affinity
+    from streams.offline.baskets import has_categories, read_baskets
+    from streams.offline.history import Inputs as History
+
+    history = History(tuple(inputs), layout)
+    if not has_categories(history):
+        return None
+    baskets = read_baskets(history, day, 0, config)
+    if not baskets.before:
+        return None
+    a = config.affinity
+    return fit_affinity(baskets.before.values(), a.min_support, a.related_kept)
+
+
+def _write_calibration(
+    inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path, per_row: bool = False,
+    columns: ColumnRead | None = None,
+) -> None:
     """The calibration of the history beside the model (what `tierstream calibrate` writes)."""
     from streams.calibrationfile import save_calibration
     from streams.cli.calibrate import calibrating, calibration_of, read_population, report
     from streams.offline.history import Inputs as History
 
     scoring = calibrating(config)
-    states, stats = read_population(History(tuple(inputs), layout), day, scoring)
+    states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
     calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
     save_calibration(calibration, out)
     for line in report(calibration, out, stats, config):
@@ -125,7 +176,7 @@ def _write_calibration(inputs: list[Path], layout: CsvLayout, day: int, config: 
   tierstream evaluate CDNOW_sample.txt --cal-end 19971231 --delimiter whitespace \\
       --columns customer_id,id,occurred_at,quantity,amount
   tierstream evaluate online_retail.csv.gz --cal-end 2011-09-09 --customer-col CustomerID \\
-      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity
+      --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity --item-col StockCode
 """)
 def evaluate_command(
     inputs: Inputs,
@@ -137,16 +188,21 @@ def evaluate_command(
     = 1000,
     potential_days: Annotated[int, typer.Option("--potential-days", min=0,
                                                 help="Held-out days of the potential check (0: skip it).")] = 90,
+    affinity_days: Annotated[int, typer.Option("--affinity-days", min=0, help=(
+        "Held-out days of the category affinity check (0: skip it; needs --item-col or --category-col, "
+        "or JSONL purchases with items)."))] = 90,
     customer_col: CustomerCol = "customer_id", time_col: TimeCol = "occurred_at",
     amount_col: AmountCol = "amount", type_col: TypeCol = None, id_col: IdCol = None,
     currency_col: CurrencyCol = None, quantity_col: QuantityCol = None,
     delimiter: Delimiter = ",", columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    item_col: ItemCol = None, category_col: CategoryCol = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Held-out check of the at-risk score, and of the potential.
+    """Held-out checks of at-risk, potential and category affinity.
 
     At-risk against 1 - P(alive) and days since the last purchase; potential: do low-value customers in
-    the high-potential cell move up a tier more often than the other low-value ones?"""
+    the high-potential cell move up a tier more often than the other low-value ones? Affinity: is the
+    proposed category bought more often than the best seller proposed to everyone (hit rate at 1)?"""
     from rich.console import Console
 
     from scoring.valuemodel import ValueModelError, evaluate
@@ -171,6 +227,9 @@ def evaluate_command(
     if potential_days:
         for line in _potential_lines(inputs, csv_layout(**locals()), parse_day(cal_end), potential_days, config):
             console.print(line, markup=False, soft_wrap=True)
+    if affinity_days:
+        for line in _affinity_lines(inputs, csv_layout(**locals()), parse_day(cal_end), affinity_days, config):
+            console.print(line, markup=False, soft_wrap=True)
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
@@ -183,9 +242,30 @@ def _potential_lines(inputs: list[Path], layout: CsvLayout, cut_day: int, days: 
 
     scoring = settings_from(config).scoring
     history = History(tuple(inputs), layout)
-    at_cut, _ = read_population(history, cut_day, scoring)
-    after, _ = read_population(history, cut_day + days, scoring)
+    columns = _columns(inputs, layout)  # one read for both days
+    at_cut, _ = read_population(history, cut_day, scoring, read=columns)
+    after, _ = read_population(history, cut_day + days, scoring, read=columns)
     if scoring.tiering == "calibrated":
         figures = [customer_figures(s, cut_day, calibrating(scoring)) for s in at_cut.values()]
         scoring = scoring.calibrated(calibration_of(figures, cut_day, calibrating(scoring)))
     return describe(check_potential(at_cut, after, cut_day, days, scoring), scoring)
+
+
+def _affinity_lines(inputs: list[Path], layout: CsvLayout, cut_day: int, days: int, config: Path | None) -> list[str]:
+    """The held-out affinity check (`scoring.affinity_check`): fitted on the purchases up to the cut."""
+    from scoring.affinity import fit_affinity
+    from scoring.affinity_check import check_affinity, describe
+    from streams.offline.baskets import has_categories, read_baskets
+    from streams.offline.history import Inputs as History
+
+    scoring = settings_from(config).scoring
+    history = History(tuple(inputs), layout)
+    if not has_categories(history):
+        return ["Category affinity: not checked (no items: give --item-col or --category-col)"]
+    baskets = read_baskets(history, cut_day, days, scoring)
+    if not baskets.before:
+        return ["Category affinity: not checked (no purchase before the cut-off has an item)"]
+    a = scoring.affinity
+    affinity = fit_affinity(baskets.before.values(), a.min_support, a.related_kept)
+    kept = {customer: [name for name, _ in pairs] for customer, pairs in baskets.kept.items()}
+    return describe(check_affinity(kept, baskets.after, affinity, days))

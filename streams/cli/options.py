@@ -20,6 +20,10 @@ TypeCol = Annotated[str | None, typer.Option(help="Event type column of a mixed 
 IdCol = Annotated[str | None, typer.Option(help="Event id column; rows without one are distinct events.")]
 CurrencyCol = Annotated[str | None, typer.Option(help="Currency column (default: base currency).")]
 QuantityCol = Annotated[str | None, typer.Option(help="Quantity column: amount = amount x quantity.")]
+ItemCol = Annotated[str | None, typer.Option(
+    help="Item (product code) column of a purchase: what the category affinity learns and proposes when there is "
+         "no category column.")]
+CategoryCol = Annotated[str | None, typer.Option(help="Item category column of a purchase (category affinity).")]
 SeverityCol = Annotated[str | None, typer.Option(help="Complaint severity column (1-5; default 3).")]
 Delimiter = Annotated[str, typer.Option(help="Field delimiter, or 'whitespace'.")]
 Columns = Annotated[str | None, typer.Option(help="Comma-separated names for a file without header.")]
@@ -32,7 +36,8 @@ def csv_layout(
     customer_col: str = "customer_id", time_col: str = "occurred_at", amount_col: str = "amount",
     type_col: str | None = None, id_col: str | None = None, currency_col: str | None = None,
     quantity_col: str | None = None, severity_col: str | None = None, delimiter: str = ",",
-    columns: str | None = None, date_format: str | None = None, timezone: str = DEFAULT_TIMEZONE, **_: Any,
+    columns: str | None = None, date_format: str | None = None, timezone: str = DEFAULT_TIMEZONE,
+    item_col: str | None = None, category_col: str | None = None, **_: Any,
 ) -> CsvLayout:
     """The CsvLayout the shared options describe (extra keyword arguments are ignored)."""
     try:
@@ -44,4 +49,4 @@ def csv_layout(
         type=type_col, event_id=id_col, currency=currency_col, quantity=quantity_col, severity=severity_col,
         delimiter=delimiter,
         columns=tuple(c.strip() for c in columns.split(",")) if columns else (), date_format=date_format,
-        timezone=timezone)
+        timezone=timezone, item=item_col, category=category_col)

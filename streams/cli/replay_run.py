@@ -6,16 +6,15 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from scoring.concentration import REVENUE_DAYS, value_concentration
 from scoring.config import ScoringConfig
 from scoring.events import day_start
+from streams.cli.progress import estimated_rows, terminal_progress
 from streams.offline.history import BadRow, CsvLayout, HistoryError, Inputs, nothing_read
 from streams.offline.parallel import replay_inputs
 from streams.offline.replay import ReplayStats, StrictError
@@ -25,19 +24,6 @@ if TYPE_CHECKING:
     from scoring.valuemodel.model import ValueModel
 
 MAX_REPORTED = 20
-
-
-@contextlib.contextmanager
-def _progress(console: Console) -> Iterator[Callable[[int], None] | None]:
-    """On a terminal, a progress line (rows read, time) and the callback that advances it."""
-    if not console.is_terminal:
-        yield None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.completed:,} rows read"), TimeElapsedColumn())
-    # No refresh thread: the batch may fork, and a fork should not copy a thread holding a lock.
-    with Progress(*columns, console=console, transient=True, auto_refresh=False) as progress:
-        task = progress.add_task("replay")
-        yield lambda rows: progress.update(task, advance=rows, refresh=True)
 
 
 def run(
@@ -78,7 +64,7 @@ def _run(
         with contextlib.ExitStack() as stack:
             sink = sys.stdout if str(out) == "-" else stack.enter_context(_create(out, staged, newline=""))
             decisions = stack.enter_context(_create(decisions_out, staged)) if decisions_out else None
-            on_progress = stack.enter_context(_progress(console))
+            on_progress = stack.enter_context(terminal_progress(console, "replay", estimated_rows(inputs)))
             stats = replay_inputs(Inputs(tuple(inputs), layout), as_of_day, config, sink, strict=strict,
                                   exact=exact, decisions_out=decisions, on_bad=on_bad, model=model, jobs=jobs,
                                   on_progress=on_progress, calibration=calibration)

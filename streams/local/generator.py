@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted
+from schemas.inputs import ComplaintFiled, EnquiryReceived, LineItem, OrderReturned, PurchaseCompleted
 from scoring.events import MS_PER_DAY, to_ms
 from streams.convert import InputMessage
 
@@ -39,6 +39,19 @@ CHANNELS = ("web", "web", "web", "app", "app", "store")
 CATEGORIES = ("delivery", "quality", "billing", "service", "website")
 TOPICS = ("order status", "delivery time", "product question", "sizing", "invoice", "opening hours")
 RETURN_REASONS = ("wrong size", "damaged", "not as described", "changed mind", "late delivery")
+# Groups of related product categories (a customer's taste); the first group is the most common taste
+TASTES = (
+    ("kitchen", "tableware", "home_decor", "bedding", "lighting", "garden"),
+    ("toys", "baby", "books", "crafts", "party", "school"),
+    ("sports", "outdoor", "bikes", "fitness", "camping", "swim"),
+    ("electronics", "gaming", "office", "audio", "phones", "cameras"),
+    ("fashion", "shoes", "bags", "jewellery", "watches", "beauty"),
+    ("pets", "aquarium", "pet_food", "grooming", "pet_toys", "bird"),
+)
+TASTE_WEIGHTS = (24, 20, 17, 15, 13, 11)
+WITHIN_TASTE = (6, 5, 4, 3, 2, 1)  # how often each category of the taste is chosen
+SKUS_PER_CATEGORY = 20
+GROWTH_SHARE = 0.2  # customers with a latent potential
 SEVERITY_WEIGHTS = {"normal": (35, 30, 20, 10, 5), "complainer": (5, 15, 30, 30, 20)}
 
 
@@ -58,6 +71,9 @@ class Persona:
     return_rate: float  # share of orders returned, 0-1
     complaint_rate: float  # complaints per order
     enquiry_gap_days: float  # mean days between enquiries
+    taste: int = 0  # index into TASTES: the categories this customer mostly buys
+    growth_day: float | None = None  # latent potential: from this day on, buys `growth` times as often and as much
+    growth: float = 1.0
 
     @property
     def is_lapsing(self) -> bool:
@@ -74,14 +90,16 @@ class Draft(NamedTuple):
     cents: int = 0
     ref: int = -1  # sequence number of the order a return refers to
     detail: int = 0  # severity of a complaint; index into the text tables otherwise
+    items: tuple[tuple[str, int], ...] = ()  # a purchase's items: (category, product number)
 
 
 def customer_id(index: int) -> str:
     return f"C{index:06d}"
 
 
-def draw_persona(seed: int, index: int) -> Persona:
-    """Customer `index` of the population of `seed`: the same for any population size."""
+def draw_persona(seed: int, index: int, growth: bool = True) -> Persona:
+    """Customer `index` of the population of `seed`: the same for any population size (`growth` False: never a
+    latent potential, every other draw the same)."""
     rng = random.Random(f"tierstream/{seed}/{index}")
     kind = rng.choices(("regular", "big_spender", "returner", "complainer"), (78, 8, 8, 6))[0]
     gap = min(365.0, max(4.0, 120.0 / rng.paretovariate(1.2)))  # Pareto-ish activity
@@ -98,36 +116,60 @@ def draw_persona(seed: int, index: int) -> Persona:
         return_rate=rng.uniform(0.35, 0.7) if kind == "returner" else rng.uniform(0.0, 0.08),
         complaint_rate=rng.uniform(0.2, 0.45) if kind == "complainer" else rng.uniform(0.0, 0.04),
         enquiry_gap_days=rng.uniform(30.0, 180.0),
+        **_latent(seed, index, joined, growth),
     )
 
 
-def personas(seed: int, customers: int) -> list[Persona]:
-    return [draw_persona(seed, i) for i in range(1, customers + 1)]
+def _latent(seed: int, index: int, joined: float, growth: bool) -> dict[str, Any]:
+    """The taste and the latent potential, from a random stream of their own."""
+    rng = random.Random(f"tierstream/{seed}/{index}/latent")
+    taste = rng.choices(range(len(TASTES)), TASTE_WEIGHTS)[0]
+    if rng.random() >= GROWTH_SHARE or not growth:
+        return {"taste": taste}
+    return {"taste": taste, "growth_day": joined + rng.uniform(30.0, 300.0), "growth": rng.uniform(2.0, 4.0)}
+
+
+def _items(rng: random.Random, taste: int) -> tuple[tuple[str, int], ...]:
+    """One order's items: 1-3 categories, mostly of the customer's taste."""
+    chosen: dict[str, int] = {}
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        group = TASTES[taste] if rng.random() < 0.85 else TASTES[rng.choices(range(len(TASTES)), TASTE_WEIGHTS)[0]]
+        category = rng.choices(group, WITHIN_TASTE)[0]
+        chosen.setdefault(category, rng.randrange(1, SKUS_PER_CATEGORY + 1))
+    return tuple(chosen.items())
+
+
+def personas(seed: int, customers: int, growth: bool = True) -> list[Persona]:
+    return [draw_persona(seed, i, growth) for i in range(1, customers + 1)]
 
 
 def customer_drafts(persona: Persona, seed: int, days: float) -> list[Draft]:
     """Every event of one customer in [0, days), in time order."""
     rng = random.Random(f"tierstream/{seed}/{persona.index}/events")
+    picks = random.Random(f"tierstream/{seed}/{persona.index}/items")
     p, out, seq = persona, [], 0
 
-    def add(day: float, kind: str, cents: int = 0, ref: int = -1, detail: int = 0) -> None:
+    def add(
+        day: float, kind: str, cents: int = 0, ref: int = -1, detail: int = 0, items: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         nonlocal seq
         if 0 <= day < days:
-            out.append(Draft(round(day * MS_PER_DAY / 1000) * 1000, p.index, seq, kind, cents, ref, detail))
+            out.append(Draft(round(day * MS_PER_DAY / 1000) * 1000, p.index, seq, kind, cents, ref, detail, items))
         seq += 1
 
     stop = min(days, p.lapse_day if p.lapse_day is not None else days)
     day = p.joined_day
     while day < stop:
         order = seq
-        cents = max(100, round(rng.lognormvariate(math.log(p.spend_median), p.spend_sigma) * 100))
-        add(day, "purchase", cents, detail=rng.randrange(len(CHANNELS)))
+        boost = p.growth if p.growth_day is not None and day >= p.growth_day else 1.0
+        cents = max(100, round(rng.lognormvariate(math.log(p.spend_median * boost), p.spend_sigma) * 100))
+        add(day, "purchase", cents, detail=rng.randrange(len(CHANNELS)), items=_items(picks, p.taste))
         if rng.random() < p.return_rate:
             refund = cents if rng.random() < 0.7 else round(cents * rng.uniform(0.2, 0.9))
             add(day + rng.uniform(2, 25), "return", refund, ref=order, detail=rng.randrange(len(RETURN_REASONS)))
         if rng.random() < p.complaint_rate:
             add(day + rng.uniform(0, 10), "complaint", detail=_severity(rng, p))
-        day += rng.gammavariate(p.regularity, p.gap_days / p.regularity)
+        day += rng.gammavariate(p.regularity, p.gap_days / p.regularity) / boost
     if p.lapse_day is not None and p.lapse_day < days and rng.random() < 0.3:
         add(p.lapse_day - rng.uniform(0, 3), "complaint", detail=rng.choice((4, 5)))  # why they left
     day = p.joined_day - rng.uniform(0, 20)  # prospects ask before they buy
@@ -158,7 +200,8 @@ def to_message(draft: Draft, seed: int, start_ms: int) -> InputMessage:
     order_id = f"O{seed}-{who}-{draft.ref if draft.kind == 'return' else draft.seq}"
     if draft.kind == "purchase":
         return PurchaseCompleted(event_id=event_id, customer_id=who, occurred_at=at, amount=_money(draft.cents),
-                                 currency=CURRENCY, order_id=order_id, channel=CHANNELS[draft.detail])
+                                 currency=CURRENCY, order_id=order_id, channel=CHANNELS[draft.detail],
+                                 items=_lines(draft) or None)
     if draft.kind == "return":
         return OrderReturned(event_id=event_id, customer_id=who, occurred_at=at, amount=_money(draft.cents),
                              currency=CURRENCY, order_id=order_id, reason=RETURN_REASONS[draft.detail])
@@ -167,6 +210,17 @@ def to_message(draft: Draft, seed: int, start_ms: int) -> InputMessage:
         return ComplaintFiled(event_id=event_id, customer_id=who, occurred_at=at, severity=draft.detail,
                               category=category)
     return EnquiryReceived(event_id=event_id, customer_id=who, occurred_at=at, topic=TOPICS[draft.detail])
+
+
+def _lines(draft: Draft) -> list[LineItem]:
+    """The order lines of a purchase: one unit of each item, the amount split between them."""
+    n = len(draft.items)
+    each = draft.cents // n if n else 0
+    return [
+        LineItem(sku=f"{category.upper()}-{number:02d}", quantity=1, category=category,
+                 unit_price=_money(each if i < n - 1 else draft.cents - each * (n - 1)))
+        for i, (category, number) in enumerate(draft.items)
+    ]
 
 
 def _money(cents: int) -> Decimal:

@@ -19,21 +19,20 @@ from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
 from scoring.money import money_float
 from scoring.step import evaluate
-from streams.offline.batchfold import _base_e4, batch_states, core_events
-from streams.offline.columnar import read_columns
+from streams.offline.batchfold import _base_e4
+from streams.offline.columnar import BLOCK_BYTES, ColumnRead, read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs, is_jsonl
+from streams.offline.population import count_read, fold_population
 from streams.offline.purchases import PurchaseRead
 from streams.offline.replay import (
-    GROUPED_REASONS,
     Profile,
     ReplayStats,
-    end_of_day_ms,
-    folded,
     no_cyclic_gc,
     offline,
     scoring_config,
     write_profiles,
 )
+from streams.offline.spill import CHUNK_BYTES, parts_for, replay_spilled
 
 if TYPE_CHECKING:
     from scoring.calibration import Calibration
@@ -45,8 +44,17 @@ def replay_columnar(
     inputs: Inputs, as_of_day: int, config: ScoringConfig, out: IO[str], *,
     on_bad: Callable[[BadRow], None] = lambda _: None, model: ValueModel | None = None,
     on_progress: Callable[[int], None] | None = None, calibration: Calibration | None = None,
+    chunk_bytes: int | None = None, block_bytes: int | None = None,
 ) -> ReplayStats:
-    """A batch replay of `inputs`: one CSV row per customer to `out`, as `run_replay` writes it."""
+    """A batch replay of `inputs`: one CSV row per customer to `out`, as `run_replay` writes it.
+
+    Inputs of more than `chunk_bytes` of text (default `spill.CHUNK_BYTES`) are folded in parts spilled to
+    disk by customer (`streams.offline.spill`), reading `block_bytes` of text at a time: same output."""
+    parts = parts_for(inputs, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
+    if parts > 1:
+        return replay_spilled(inputs, as_of_day, config, out, parts, on_bad=on_bad, model=model,
+                              on_progress=on_progress, calibration=calibration,
+                              block_bytes=BLOCK_BYTES if block_bytes is None else block_bytes)
     stats = ReplayStats()
     started = time.perf_counter()
     with no_cyclic_gc():
@@ -66,36 +74,30 @@ def batch_population(
     """Every customer's state at the end of the as-of day, in customer order (`replay.population`'s answer);
     counts in `stats`, bad rows reported to `on_bad` (grouped reasons counted in `stats.grouped`)."""
     read = read_columns(inputs, on_progress)
-    stats.rows += read.events.height + len(read.bad)
-    stats.bad += len(read.bad)
-    for row in read.bad:
-        if row.reason in GROUPED_REASONS:
-            stats.group(row)
-        else:
-            on_bad(row)
-    now = end_of_day_ms(as_of_day)
-    events = read.events.filter(pl.col("at_ms") <= now)
-    stats.after_as_of += read.events.height - events.height
-    erased = events.filter(pl.col("kind") == int(Kind.ERASURE)).get_column("customer").unique()
-    by_core: dict[str, CustomerState] = {}
-    if erased.len():  # customers with an erasure request: the per-row reference (`surviving`), not the columns
-        rows = events.filter(pl.col("customer").is_in(erased.implode()))
-        events = events.filter(~pl.col("customer").is_in(erased.implode()))
-        by_core = dict(folded(core_events(rows), as_of_day, offline(config), stats))
-    states, rejected, duplicates = batch_states(events, now, offline(config))
-    stats.rejected += rejected
-    stats.duplicates += duplicates
-    return dict(sorted((states | by_core).items())) if by_core else states
+    count_read(read, stats, on_bad)
+    return fold_population(read.events, as_of_day, config, stats)
+
+
+def population_of(
+    read: ColumnRead, as_of_day: int, config: ScoringConfig, stats: ReplayStats,
+    on_bad: Callable[[BadRow], None] = lambda _: None,
+) -> dict[str, CustomerState]:
+    """`batch_population`'s answer from inputs read already (`read_columns`): one read for several days."""
+    count_read(read, stats, on_bad)
+    return fold_population(read.events, as_of_day, config, stats)
 
 
 def batch_purchases(
     paths: list[Path], layout: CsvLayout, until_day: int | None = None, config: ScoringConfig | None = None,
+    on_progress: Callable[[int], None] | None = None, columns: ColumnRead | None = None,
 ) -> PurchaseRead:
     """`streams.offline.purchases.read_purchases`' answer, read and sorted in columns (same histories, same
-    customer order, same counts). Raises HistoryError when a file as a whole cannot be read."""
+    customer order, same counts); `columns`: the inputs read already (`read_columns`). Raises HistoryError
+    when a file as a whole cannot be read."""
     config = config or ScoringConfig()
     read = PurchaseRead()
-    columns = read_columns(Inputs(tuple(paths), layout))
+    if columns is None:
+        columns = read_columns(Inputs(tuple(paths), layout), on_progress)
     read.bad = len(columns.bad)
     events = columns.events.with_row_index("seq")
     for src, path in enumerate(paths):  # the first input none of whose rows could be read
@@ -122,12 +124,9 @@ def batch_purchases(
     read.purchases = buys.height
     buys = buys.with_columns(first=pl.col("seq").min().over("customer"))
     ordered = buys.sort("first", "day", "base")  # 1/10,000 units sort as their amounts do
-    histories: dict[str, list[tuple[int, float]]] = {}
-    for customer, day, units in ordered.select("customer", "day", "base").iter_rows():
-        found = histories.get(customer)
-        if found is None:  # divided in Python (money_float): Polars divides by multiplying (one ulp apart at times)
-            histories[customer] = [(day, money_float(units))]
-        else:
-            found.append((day, money_float(units)))
+    grouped = ordered.group_by("customer", maintain_order=True).agg("day", "base")
+    # divided in Python (money_float): Polars divides by multiplying (one ulp apart at times)
+    histories = {customer: [(day, money_float(units)) for day, units in zip(days, amounts, strict=True)]
+                 for customer, days, amounts in grouped.iter_rows()}
     read.histories = histories
     return read

@@ -13,14 +13,17 @@ that is not UTF-8, a lone CR, a NUL byte, a quoted field that spans lines, a fil
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
+import itertools
 import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
@@ -43,10 +46,14 @@ from streams.offline.history import (
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "src": pl.UInt32(), "line": pl.Int64(), "customer": pl.String(), "kind": pl.Int8(), "eid": pl.String(),
     "at_ms": pl.Int64(), "amount_e4": pl.Int64(), "currency": pl.String(), "severity": pl.Int64(),
+    "categories": pl.List(pl.String()),  # a purchase's item categories (null: none)
 }
 _BOM = b"\xef\xbb\xbf"
 _ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() removes from ASCII text
 _PLAIN_AMOUNT = r"^-?[0-9]{1,9}(\.[0-9]{1,4})?$"  # parse_e4's fast branch: exact 1/10,000 units without Decimal
+BLOCK_BYTES = 32 << 20  # text a block read converts at once (`read_blocks`)
+ROW_BYTES = 40  # about how much text a row takes: rows of a per-row block (`read_blocks`)
+TIME_CACHE = 2_000_000  # parsed time texts kept from one block to the next (then forgotten, and parsed again)
 
 
 @dataclass
@@ -76,6 +83,128 @@ def read_columns(inputs: Inputs, on_progress: Callable[[int], None] | None = Non
     return read
 
 
+def read_blocks(
+    inputs: Inputs, block_bytes: int = BLOCK_BYTES, on_progress: Callable[[int], None] | None = None,
+) -> Iterator[ColumnRead]:
+    """`read_columns`' answer in pieces of about `block_bytes` of text each (memory bounded by the block, not
+    the inputs): their events and bad rows, in file order, each piece's `per_row` naming its input when it was
+    read row by row. Raises HistoryError as the per-row reader does (a file's header: before its first piece)."""
+    times: dict[str, int | None] = {}
+    for src, path in enumerate(inputs.paths):
+        blocks = _vectorised_blocks(src, path, inputs.layout, block_bytes, times)
+        if blocks is None:
+            blocks = _per_row_blocks(src, read_history(path, inputs.layout), max(1, block_bytes // ROW_BYTES))
+        for read in blocks:
+            if on_progress is not None:
+                on_progress(read.events.height + len(read.bad))
+            yield read
+
+
+def _per_row_blocks(src: int, rows: Iterator[Row | BadRow], size: int) -> Iterator[ColumnRead]:
+    while piece := list(itertools.islice(rows, size)):
+        bad: list[BadRow] = []
+        yield ColumnRead(_per_row(src, iter(piece), bad), bad, [src])
+
+
+def _vectorised_blocks(
+    src: int, path: Path, layout: CsvLayout, block_bytes: int, times: dict[str, int | None],
+) -> Iterator[ColumnRead] | None:
+    """`_vectorised`'s answer block by block; None when the file must be read row by row."""
+    whitespace = is_whitespace(layout.delimiter)
+    odd_delimiter = len(layout.delimiter) != 1 and not whitespace
+    if str(path) == "-" or is_jsonl(path) or not _is_plain(layout) or odd_delimiter:
+        return None
+    if not _simple_stream(path, whitespace, layout.delimiter, block_bytes):
+        return None
+    blocks = _text_blocks(path, block_bytes)
+    first_block = next(blocks, "")
+    if layout.columns:
+        header = list(layout.columns)
+        body: Iterator[str] = itertools.chain([first_block], blocks)
+        first = 1
+    else:
+        header_line, newline, rest = first_block.partition("\n")
+        header_line = header_line.removesuffix("\r")
+        if '"' in header_line or not header_line.strip():
+            return None  # the per-row reader words the errors of an odd header
+        fields = header_line.split() if whitespace else next(csv.reader([header_line], delimiter=layout.delimiter), [])
+        header = [h.strip() for h in fields]
+        body = itertools.chain([rest] if newline else [], blocks)
+        first = 2
+    columns = _Columns(header, layout)  # a missing column: HistoryError, as the per-row reader says it
+    return _converted_blocks(src, str(path), body, first, columns, layout, times)
+
+
+def _converted_blocks(
+    src: int, source: str, body: Iterator[str], first: int, columns: _Columns, layout: CsvLayout,
+    times: dict[str, int | None],
+) -> Iterator[ColumnRead]:
+    for text in body:
+        bad: list[BadRow] = []
+        frame = _convert(src, source, text, first, columns, layout, bad, times)
+        if frame is None:  # `_simple_stream` checked every line with a quote: cannot happen
+            raise RuntimeError(f"{source}: a quoted field spans lines after line {first}")
+        yield ColumnRead(frame, bad)
+        first += text.count("\n") + 1
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    if is_gzip(path):
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # (typeshed: GzipFile is not IO)
+    return path.open("rb")
+
+
+def _byte_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
+    """The file's bytes (uncompressed, without a byte-order mark) cut just after newlines: whole lines, about
+    `block_bytes` at a time (the last piece may lack its newline)."""
+    with _open_bytes(path) as handle:
+        carry = b""
+        start = True
+        while data := handle.read(max(block_bytes, 4)):
+            data = carry + data
+            if start:
+                data, start = data.removeprefix(_BOM), False
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+        if carry:
+            yield carry
+
+
+def _text_blocks(path: Path, block_bytes: int) -> Iterator[str]:
+    """The file's text in pieces separated by single newlines ("\\n".join of them is the text, as
+    `_simple_text` gives it); a newline at the very end adds no empty piece."""
+    for data in _byte_blocks(path, block_bytes):
+        yield data.decode("utf-8").removesuffix("\n")
+
+
+def _simple_stream(path: Path, whitespace: bool, delimiter: str, block_bytes: int) -> bool:
+    """`_simple_text`'s checks, and `_quotes_close`'s, over the file block by block (it is not kept)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for data in _byte_blocks(path, block_bytes):
+            if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+                return False
+            text = decoder.decode(data)
+            if whitespace and (not text.isascii() or re.search("[\x0b\x0c\x1c-\x1f\"]", text)):
+                return False
+            if not whitespace and '"' in text and not _quotes_close(_lines_of(text.removesuffix("\n")), delimiter):
+                return False
+        decoder.decode(b"", final=True)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return False  # the per-row reader says what is wrong, and reads what it can
+    return True
+
+
+def _lines_of(body: str) -> pl.DataFrame:
+    lines = pl.DataFrame({"text": pl.Series([body]).str.split("\n").explode()})
+    lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
+    return lines.with_columns(quoted=pl.col("text").str.contains('"', literal=True))
+
+
 def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.DataFrame:
     """Rows of the per-row reader as columns; its bad rows go to `bad` (in file order, as every caller's)."""
     lines: list[int] = []
@@ -83,9 +212,10 @@ def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.Da
     kinds: list[int] = []
     eids: list[str] = []
     times: list[int] = []
-    cents: list[int] = []
+    amounts: list[int] = []
     currencies: list[str] = []
     severities: list[int] = []
+    categories: list[list[str] | None] = []
     mine: list[BadRow] = []
     for item in rows:
         if isinstance(item, BadRow):
@@ -97,14 +227,15 @@ def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.Da
         kinds.append(int(e.kind))
         eids.append(e.event_id)
         times.append(e.at_ms)
-        cents.append(e.amount_e4)
+        amounts.append(e.amount_e4)
         currencies.append(e.currency)
         severities.append(e.severity)
+        categories.append(list(e.categories) if e.categories else None)
     bad.extend(mine)
     return pl.DataFrame({
         "src": pl.Series([src] * len(lines), dtype=pl.UInt32), "line": lines, "customer": customers,
-        "kind": pl.Series(kinds, dtype=pl.Int8), "eid": eids, "at_ms": times, "amount_e4": cents,
-        "currency": currencies, "severity": severities,
+        "kind": pl.Series(kinds, dtype=pl.Int8), "eid": eids, "at_ms": times, "amount_e4": amounts,
+        "currency": currencies, "severity": severities, "categories": categories,
     }, schema=EVENT_SCHEMA)
 
 
@@ -159,6 +290,7 @@ def _simple_text(path: Path, whitespace: bool) -> str | None:
 
 def _convert(
     src: int, source: str, body: str, first: int, columns: _Columns, layout: CsvLayout, bad: list[BadRow],
+    times: dict[str, int | None] | None = None,
 ) -> pl.DataFrame | None:
     whitespace = is_whitespace(layout.delimiter)
     wanted = [i for i in (columns.customer, columns.time, columns.amount, columns.quantity) if i is not None]
@@ -187,8 +319,8 @@ def _convert(
         customer=raw.str.strip_chars(_ASCII_SPACE),
         ok=ok & (raw.str.len_bytes() == raw.str.len_chars()),
     ).with_columns(ok=pl.col("ok") & (pl.col("customer").str.len_bytes() > 0))
-    frame = _with_times(frame, columns)
-    frame = _with_cents(frame, columns)
+    frame = _with_times(frame, columns, times)
+    frame = _with_e4(frame, columns)
     fast = frame.filter(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null())
     slow = frame.filter(~(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null()))
     events = fast.select(
@@ -197,7 +329,7 @@ def _convert(
             "kind"),
         (pl.lit(source + ":") + pl.col("line").cast(pl.String)).alias("eid"), "at_ms",
         pl.col("signed").abs().alias("amount_e4"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
-            "severity"),
+            "severity"), pl.lit(None, dtype=pl.List(pl.String())).alias("categories"),
     )
     rows = _slow_rows(slow, source, columns, whitespace, layout.delimiter)
     mine: list[BadRow] = []
@@ -223,21 +355,28 @@ def _quotes_close(lines: pl.DataFrame, delimiter: str) -> bool:
     return quoted.height == 0 or bool(quoted.select(pl.col("text").str.contains(pattern).all()).item())
 
 
-def _with_times(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
-    """`at_ms` of each row whose time parses (each distinct text parsed once, by the per-row code)."""
+def _with_times(frame: pl.DataFrame, columns: _Columns, times: dict[str, int | None] | None = None) -> pl.DataFrame:
+    """`at_ms` of each row whose time parses (each distinct text parsed once, by the per-row code; `times`:
+    the texts parsed before, by earlier blocks of the same history)."""
     stamps = frame.filter(pl.col("ok")).get_column("time_raw").unique()
+    known = {} if times is None else times
+    if len(known) > TIME_CACHE:
+        known.clear()
     parsed: dict[str, int | None] = {}
     for stamp in stamps.to_list():
+        if stamp in known:
+            parsed[stamp] = known[stamp]
+            continue
         try:
-            parsed[stamp] = parse_time_ms(stamp, columns.layout.date_format, columns.zone)
+            parsed[stamp] = known[stamp] = parse_time_ms(stamp, columns.layout.date_format, columns.zone)
         except (ValueError, OverflowError):
-            parsed[stamp] = None
+            parsed[stamp] = known[stamp] = None
     table = pl.DataFrame({"time_raw": list(parsed), "at_ms": list(parsed.values())},
                          schema={"time_raw": pl.String, "at_ms": pl.Int64})
     return frame.join(table, on="time_raw", how="left", maintain_order="left")
 
 
-def _with_cents(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
+def _with_e4(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
     """`signed`: each row's amount in 1/10,000 units (negative: a refund) where the fast checks take it."""
     if columns.amount is None:
         return frame.with_columns(signed=pl.lit(0, dtype=pl.Int64))

@@ -114,6 +114,8 @@ class CsvLayout:
     date_format: str | None = None
     default_severity: int = 3
     timezone: str = DEFAULT_TIMEZONE  # IANA name: the zone of naive times
+    item: str | None = None  # a purchase's item (product code): its category when there is no category column
+    category: str | None = None  # a purchase's item category (category affinity)
 
 
 def time_zone(name: str) -> tzinfo:
@@ -370,6 +372,8 @@ class _Columns:
         self.currency = _index(header, layout.currency, True)
         self.quantity = _index(header, layout.quantity, True)
         self.severity = _index(header, layout.severity, True)
+        self.item = _index(header, layout.item, True)
+        self.category = _index(header, layout.category, True)
         self.zone = time_zone(layout.timezone)
 
     def convert(
@@ -382,7 +386,7 @@ class _Columns:
         """
         times: dict[str, int] = {}
         layout = self.layout
-        plain = (self.type, self.event_id, self.currency, self.quantity) == (None, None, None, None)
+        plain = (self.type, self.event_id, self.currency, self.quantity, self.item, self.category) == (None,) * 6
         c, t, a, date_format, prefix = self.customer, self.time, self.amount, layout.date_format, f"{source}:"
         zone = self.zone
         purchase, refund = Kind.PURCHASE, Kind.RETURN
@@ -432,8 +436,18 @@ class _Columns:
         if not (event_id + currency).isascii():
             _check_text(event_id + currency, "event id or currency", empty_ok=True)
         severity = self._severity(v) if kind is Kind.COMPLAINT else 0
+        categories = self._categories(v) if kind is Kind.PURCHASE else ()
         return Row(line, customer, CoreEvent(
-            kind, event_id or f"{source}:{line}", at_ms, amount, currency, severity))
+            kind, event_id or f"{source}:{line}", at_ms, amount, currency, severity, categories))
+
+    def _categories(self, v: list[str]) -> tuple[str, ...]:
+        """A purchase row's category: the category column's, else the item's; () when empty or absent."""
+        for column in (self.category, self.item):
+            if column is not None and (name := v[column].strip()):
+                if not name.isascii():
+                    _check_text(name, "category")
+                return (name[:100],)
+        return ()
 
     def _amount(self, v: list[str], kind: Kind) -> int:
         if kind in (Kind.COMPLAINT, Kind.ENQUIRY) or self.amount is None:

@@ -296,7 +296,8 @@ def step_messages(
             if state is None or ev is None:
                 continue  # (a forget's step has none)
             value = value_of(state, ev.score.day, config, model)
-            profile = profile_of(customer, state, ev, config, model.version if model else None, value)
+            profile = profile_of(customer, state, ev, config, model.version if model else None, value,
+                                 model.affinity if model else None)
             message = profile.message(decision.id, decision.cause, decision.at_ms, emitted)
         messages.append(message)
     return messages
@@ -314,7 +315,7 @@ def _write_outputs(
 def profile_row(p: Profile, as_of_day: int, config: ScoringConfig, model: ValueModel | None) -> list[object]:
     """The CSV row of a replayed customer: the shared profile record's fields, then the BTYD summary."""
     value = value_of(p.state, as_of_day, config, model) if model is not None else None
-    prof = profile_of(p.customer_id, p.state, p.evaluation, config, None, value)
+    prof = profile_of(p.customer_id, p.state, p.evaluation, config, None, value, model.affinity if model else None)
     summary = btyd_summary(p.state, as_of_day)
     btyd: list[object] = ["", "", "", ""] if summary is None else [
         summary.x, summary.t_x, summary.T, round(summary.mean_repeat_value, 6) if summary.x else 0.0]

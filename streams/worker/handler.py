@@ -404,7 +404,8 @@ class Handler:
         state, ev, decision = published.state, published.evaluation, published.decision
         model = self.model
         value = value_of(state, ev.score.day, self.config, model)
-        profile = profile_of(customer, state, ev, self.config, model.version if model else None, value)
+        profile = profile_of(customer, state, ev, self.config, model.version if model else None, value,
+                             model.affinity if model else None)
         return profile, profile.message_json(decision.id, decision.cause, decision.at_ms, from_ms(state.clock_ms))
 
     # -- reading ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 import signal
@@ -20,6 +21,11 @@ from streams.worker.ops import install_ops, ready_banner
 from streams.worker.views import register_views, token_middleware
 
 QUIET_LOGGERS = ("aiokafka", "faust", "mode", "kafka")
+# The cyclic GC's thresholds once the worker is up. What the worker allocates per event (decoded messages, states,
+# outputs) is freed by reference counting; with the default (700, 10, 10) the collector still ran ~1,200 times per
+# 52,000 events and walked the heap again each time (~10 % of the per-event CPU, measured in-process on bench's
+# stream, more in a worker whose heap holds Faust and aiokafka). The start-up heap is frozen out of it.
+GC_THRESHOLDS = (10_000, 50, 100)
 
 
 def build(settings: Settings) -> Tierstream:
@@ -42,6 +48,9 @@ class TierstreamWorker(faust.Worker):
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
+        gc.collect()
+        gc.freeze()  # modules, Faust, the app: long-lived, never walked again by the collector
+        gc.set_threshold(*GC_THRESHOLDS)
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         print(ready_banner(self.ts_settings), flush=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def _cell(text: str) -> str:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Case, Outcome]]:
     assert TIERSTREAM.exists(), f"no console script {TIERSTREAM}: pip install -e . in this environment"
-    return [(case, run(case, tmp_path_factory.mktemp("bad-input"))) for case in CASES]
+    dirs = [tmp_path_factory.mktemp("bad-input") for _ in CASES]
+    with ThreadPoolExecutor(4) as pool:  # each case is a CLI process, mostly interpreter start and imports
+        return list(zip(CASES, pool.map(run, CASES, dirs), strict=True))
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[c.what for c in CASES])

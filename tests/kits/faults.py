@@ -257,6 +257,7 @@ class OutputCheck:
     unexpected: list[str]
     duplicates: int  # extra copies of an id (records - distinct ids)
     differing: list[tuple[str, dict[str, Any], dict[str, Any]]]  # (id, first, other) differing beyond emitted_at
+    unexpected_docs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # what the unexpected ones say
 
     def problems(self) -> str:
         lines = []
@@ -264,6 +265,7 @@ class OutputCheck:
             lines.append(f"{len(self.missing)} of {self.expected} expected outputs missing, e.g. {self.missing[:5]}")
         if self.unexpected:
             lines.append(f"{len(self.unexpected)} output ids a clean run does not produce, e.g. {self.unexpected[:5]}")
+            lines += [f"  {oid}: {doc}" for oid, doc in self.unexpected_docs[:3]]
         for oid, first, other in self.differing[:3]:
             diff = {k: (first.get(k), other.get(k)) for k in sorted(set(first) | set(other))
                     if first.get(k) != other.get(k)}
@@ -300,7 +302,7 @@ def check_outputs(index: OutputIndex, expected: Expected) -> OutputCheck:
             snapshots_found += 1
     found = sum(1 for oid in expected.outputs if oid in mine) + snapshots_found  # counted as `expected` is
     return OutputCheck(len(expected.outputs) + len(expected.last_snapshot), found, missing, unexpected, duplicates,
-                       differing)
+                       differing, [(oid, {"topic": mine[oid][0].topic, **mine[oid][0].value}) for oid in unexpected])
 
 
 async def wait_outputs(index: OutputIndex, expected: Expected, stall: float = 120.0, within: float = 900.0) -> None:

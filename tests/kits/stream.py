@@ -497,13 +497,16 @@ def stream_config(name: str, bootstrap: str, redis_url: str, prefix: str, workdi
 
 @contextlib.asynccontextmanager
 async def run_group(name: str, doc: dict[str, Any], workdir: Path, bootstrap: str,
-                    workers: int = 1, unread: Iterable[str] = ()) -> AsyncIterator[StreamGroup]:
-    """Write the config, create every topic before anyone touches it, start the workers and an
-    OutputReader (not reading the `unread` topics), wait until they own all partitions; stop everything
-    on exit."""
+                    workers: int = 1, unread: Iterable[str] = (),
+                    prepare: Callable[[Settings, Path], Awaitable[None]] | None = None) -> AsyncIterator[StreamGroup]:
+    """Write the config, create every topic before anyone touches it, run `prepare(settings, config path)`
+    (e.g. `tierstream bootstrap`) when given, start the workers and an OutputReader (not reading the `unread`
+    topics), wait until they own all partitions; stop everything on exit."""
     config_path = workdir / "tierstream.yaml"
     loaded = write_config(config_path, doc)
     await ensure_topics(loaded)
+    if prepare is not None:
+        await prepare(loaded, config_path)
     group = StreamGroup(name, loaded, config_path, workdir)
     reader = OutputReader(bootstrap, loaded.topics, loaded.partitions, unread)
     try:

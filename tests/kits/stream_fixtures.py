@@ -1,8 +1,9 @@
 """Fixtures (a pytest plugin) of the streaming integration tests (real Tansu broker, real Redis, real workers).
 
-- `start_stream`: factory; `async with start_stream("name", workers=N, unread=(), **settings) as group:`
-  writes one YAML config (unique topics, app id and Redis prefix), creates every topic
-  with `streams.kafka.ensure_topics` before anything else touches them, starts N
+- `start_stream`: factory; `async with start_stream("name", workers=N, unread=(), prepare=None, **settings) as
+  group:` writes one YAML config (unique topics, app id and Redis prefix), creates every topic
+  with `streams.kafka.ensure_topics` before anything else touches them, awaits `prepare(settings, config_path)`
+  when given (what runs before any worker: `tierstream bootstrap`), starts N
   `tierstream worker` subprocesses, starts an `OutputReader` on the output topics
   (`group.outputs`), and waits until the workers own all partitions between them.
   Modules share one group through a module-scoped fixture; workers are stopped
@@ -17,12 +18,14 @@ When a test fails, the tail of every running worker's log is added to its report
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from streams.settings import Settings
 from tests.kits.stream import DEFAULT_FORGET_DAYS, RUNNING, StartStream, StreamGroup, Upstream, run_group, stream_config
 
 
@@ -47,10 +50,11 @@ def start_stream(kafka_bootstrap: str, redis_url: str, key_prefix: str,
 
     @contextlib.asynccontextmanager
     async def start(name: str, *, workers: int = 1, unread: tuple[str, ...] = (),
+                    prepare: Callable[[Settings, Path], Awaitable[None]] | None = None,
                     **settings: Any) -> AsyncIterator[StreamGroup]:
         workdir = tmp_path_factory.mktemp(f"stream-{name}")
         doc = stream_config(name, kafka_bootstrap, redis_url, key_prefix, workdir, **settings)
-        async with run_group(name, doc, workdir, kafka_bootstrap, workers, unread) as group:
+        async with run_group(name, doc, workdir, kafka_bootstrap, workers, unread, prepare) as group:
             yield group
 
     yield start

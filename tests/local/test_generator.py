@@ -149,3 +149,46 @@ def test_start_shifts_times_only() -> None:
     a, b = list(generate(2, 20, 30)), list(generate(2, 20, 30, start=later))
     assert [m.event_id for m in a] == [m.event_id for m in b]
     assert all(y.occurred_at - x.occurred_at == later - DEFAULT_START for x, y in zip(a, b, strict=True))
+
+
+def test_purchases_carry_items_mostly_of_the_customer_s_taste(stream: list) -> None:
+    from streams.local.generator import TASTES
+
+    taste = {p.customer_id: set(TASTES[p.taste]) for p in personas(SEED, CUSTOMERS)}
+    buys = [m for m in stream if m.type == "purchase"]
+    assert all(m.items and all(i.category for i in m.items) for m in buys)
+    assert all(sum(i.unit_price * i.quantity for i in m.items) == m.amount for m in buys)
+    items = [(m.customer_id, i.category) for m in buys for i in m.items]
+    within = sum(category in taste[customer] for customer, category in items) / len(items)
+    assert 0.8 < within < 0.95  # mostly their taste, sometimes anything
+    assert len({p.taste for p in personas(SEED, CUSTOMERS)}) == len(TASTES)
+
+
+def test_a_latent_potential_buys_more_often_after_its_day(stream: list) -> None:
+    growers = {p.customer_id: p for p in personas(SEED, CUSTOMERS) if p.growth_day is not None and not p.is_lapsing}
+    assert 0.1 * CUSTOMERS < len(growers) < 0.3 * CUSTOMERS
+    days: dict[str, list[float]] = defaultdict(list)
+    for m in stream:
+        if m.type == "purchase" and m.customer_id in growers:
+            days[m.customer_id].append((m.occurred_at - DEFAULT_START).total_seconds() / 86_400)
+    faster = total = 0
+    for customer, bought in days.items():
+        p = growers[customer]
+        before = [d for d in bought if d < p.growth_day]
+        after = [d for d in bought if d >= p.growth_day]
+        if len(before) >= 2 and len(after) >= 2:
+            total += 1
+            faster += (after[-1] - after[0]) / (len(after) - 1) < (before[-1] - before[0]) / (len(before) - 1)
+    assert total > 10 and faster / total > 0.7
+
+
+def test_customers_without_a_latent_potential_keep_their_purchases() -> None:
+    """The tastes and the potential have random streams of their own: a customer without growth buys on the same
+    days the same amounts as a persona drawn without them would."""
+    from dataclasses import replace
+
+    p = next(p for p in personas(SEED, 50) if p.growth_day is None and not p.is_lapsing)
+    plain = replace(p, taste=0)
+    assert [(d.at_ms, d.kind, d.cents) for d in customer_drafts(p, SEED, DAYS)] == [
+        (d.at_ms, d.kind, d.cents) for d in customer_drafts(plain, SEED, DAYS)
+    ]

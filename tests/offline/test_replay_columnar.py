@@ -14,6 +14,7 @@ import io
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -22,12 +23,13 @@ from scoring.config import ScoringConfig
 from scoring.events import Kind
 from scoring.state import CustomerState
 from streams.cli.base import parse_day
-from streams.offline.batch import batch_population, batch_purchases
-from streams.offline.columnar import read_columns
+from streams.offline.batch import batch_population, batch_purchases, replay_columnar
+from streams.offline.columnar import read_blocks, read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs
 from streams.offline.parallel import is_columnar, replay_inputs
 from streams.offline.purchases import read_purchases
 from streams.offline.replay import ReplayStats, population
+from streams.offline.spill import MAX_PARTS, parts_for
 
 AS_OF = parse_day("2024-06-30")
 PROPS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -45,14 +47,23 @@ def config(exact_ids: int, tiering: str) -> ScoringConfig:
     return ScoringConfig(fx_rates={"EUR": 1.0837}, dedupe_exact_ids=exact_ids, tiering=tiering)
 
 
+def outcome(out: io.StringIO, bad: list[BadRow], stats: ReplayStats) -> tuple[object, ...]:
+    """What a replay wrote, reported and counted (and the calibration it scored with)."""
+    return (out.getvalue(), bad, stats.rows, stats.bad, stats.after_as_of, stats.duplicates, stats.rejected,
+            stats.customers, dict(stats.tiers), stats.grouped, stats.calibrated_from, stats.calibration)
+
+
 def both(inputs: Inputs, scoring: ScoringConfig) -> tuple[tuple[object, ...], tuple[object, ...]]:
-    """(columnar, per row): output text, bad rows reported, and every count."""
+    """(columnar, per row): output text, bad rows reported, and every count. The columnar replay also runs
+    spilled to disk in parts of 64 bytes of text read in blocks of 40 (`streams.offline.spill`): the same."""
     runs = []
     for jobs in (None, 1):  # no --jobs: columnar; --jobs 1: the per-row reader in this process
         out, bad = io.StringIO(), list[BadRow]()
         stats = replay_inputs(inputs, AS_OF, scoring, out, on_bad=bad.append, jobs=jobs)
-        runs.append((out.getvalue(), bad, stats.rows, stats.bad, stats.after_as_of, stats.duplicates,
-                     stats.rejected, stats.customers, dict(stats.tiers), stats.grouped, stats.calibrated_from))
+        runs.append(outcome(out, bad, stats))
+    out, bad = io.StringIO(), list[BadRow]()
+    stats = replay_columnar(inputs, AS_OF, scoring, out, on_bad=bad.append, chunk_bytes=64, block_bytes=40)
+    assert outcome(out, bad, stats) == runs[0]
     return runs[0], runs[1]
 
 
@@ -282,3 +293,38 @@ def test_amounts_with_up_to_4_decimals_are_exact_and_more_are_a_bad_row(tmp_path
     assert read.events.get_column("amount_e4").to_list() == [10, 12_345]
     assert read.events.get_column("kind").to_list() == [int(Kind.PURCHASE), int(Kind.RETURN)]
     assert [(b.line, b.reason) for b in read.bad] == [(4, "amount 0.12345 has more than 4 decimals")]
+
+
+@PROPS
+@given(data=st.data(), quantity=st.booleans(), delimiter=st.sampled_from([",", ";", "whitespace"]),
+       gz=st.booleans(), block=st.sampled_from([1, 7, 40, 4096]), headed=st.booleans())
+def test_blocks_read_what_the_whole_file_reads(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, quantity: bool, delimiter: str, gz: bool,
+    block: int, headed: bool,
+) -> None:
+    columns = ["customer_id", "occurred_at", "amount"] + (["quantity"] if quantity else [])
+    body = data.draw(plain_file(quantity, delimiter))
+    sep = " " if delimiter == "whitespace" else delimiter
+    text = (sep.join(columns) + "\n" + body) if headed else body
+    path = write(tmp_path_factory.mktemp("blocks") / f"b.csv{'.gz' if gz else ''}", text)
+    inputs = Inputs((path,), CsvLayout(quantity="quantity" if quantity else None, delimiter=delimiter,
+                                       columns=() if headed else tuple(columns)))
+    whole = read_columns(inputs)
+    pieces = list(read_blocks(inputs, block))
+    events = [p.events for p in pieces]
+    assert pl.concat([whole.events.clear(), *events]).equals(whole.events)
+    assert [row for p in pieces for row in p.bad] == whole.bad
+    assert sorted({src for p in pieces for src in p.per_row}) == whole.per_row
+
+
+def test_a_history_larger_than_a_part_is_spilled_in_parts(tmp_path: Path) -> None:
+    rows = "".join(f"c{n % 7},2024-0{n % 6 + 1}-1{n % 9},{n}.5\n" for n in range(60))
+    text = "customer_id,occurred_at,amount\n" + rows
+    path = write(tmp_path / "p.csv", text)
+    inputs = Inputs((path,), CsvLayout())
+    assert parts_for(inputs, len(text)) == 1
+    assert parts_for(inputs, 100) == -(-len(text) // 100)
+    assert parts_for(inputs, 1) == MAX_PARTS
+    columnar, per_row = both(inputs, config(2048, "calibrated"))  # spilled in parts of 64 bytes: the same
+    assert columnar == per_row
+    assert columnar[7] == 7  # customers

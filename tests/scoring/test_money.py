@@ -1,4 +1,4 @@
-"""Money in 1/10,000 of the currency unit (`scoring.money`): exact sums in the fold, the codec (version 5, and
+"""Money in 1/10,000 of the currency unit (`scoring.money`): exact sums in the fold, the codec (version 6, and
 the cents of older versions read exactly), the content hash that still knows events remembered in cents."""
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def test_a_sub_cent_state_round_trips_and_keeps_its_ten_thousandths() -> None:
     trial = Trial("x" * 32, "rule", "call", "phone", False, "A", T0 * MS_PER_DAY, 60, 15_001, 2, 63_755, 12_345)
     state = state._replace(trials=(trial,))
     data = encode_state(state)
-    assert data[0] == VERSION == 5
+    assert data[0] == VERSION == 6
     assert decode_state(data) == state and len(data) <= size_bound(state)
     assert decode_state(data).total_e4 == 63_755  # 6.375 + 0.0005, exactly
 
@@ -131,11 +131,48 @@ def test_version_4_cents_are_read_as_exact_ten_thousandths() -> None:
     again = encode_state(state)
     assert again[0] == VERSION and decode_state(again) == state
     # whole cents take the bytes they took as cents, but for the one bit that makes 100.00 (twice here: bucket
-    # and window revenue) cross into a third varint byte; plain 1/10,000 varints would take 6 bytes more
-    assert len(again) == len(V4_STATE) + 2
+    # and window revenue) cross into a third varint byte (plain 1/10,000 varints would take 6 bytes more); and
+    # one byte for the count of categories (none) that version 5 added
+    assert len(again) == len(V4_STATE) + 2 + 1
     # the ids it remembered still recognise their events, amounts now in 1/10,000
     redelivered = CoreEvent(Kind.PURCHASE, "p2", T0 * MS_PER_DAY + 7_200_000, 9_900, "USD")
     assert fold(state, [redelivered], state.clock_ms, CONFIG)[1:] == (0, [])
+
+
+# A version 5 state (money in cents, with categories), encoded by main's code before money went to 1/10,000:
+# purchases of 12.50 (tea, cups) and 0.99 (tea) on day T0, 100.00 (biscuits) on T0 + 9, a return of 3.25 on
+# T0 + 10, a complaint (severity 4) on T0 + 11, and an open outcome window (cost 15.00, 1 purchase of 100.00,
+# returns 3.25).
+V5_STATE = bytes.fromhex(
+    "058000000000004e2000004e2900004e20800000008000000000000002000000030000000000002c550000000000000545000001928d"
+    "7977e8008000000000004e2b04a09c0103c50a020903904e01010cc50201013004010543f000a36f6d744eb48607a5ab9c014cc3c127"
+    "2431dd44da35ab1ba09c0183dd8a0c5b69bd3098e3dc76aa9c018d0b97e150d582df4893dce1a99c01e81665c97894ce912a51d74ea0"
+    "9c01000000000001216161616161616161616161616161616161616161616161616161616161616161086c617073696e670563616c6c"
+    "0670686f6e6502410080c099f0a7323cdc0b01904ec50203096269736375697473a99c010563757073a09c0104746561a09c01"
+)
+
+
+def test_version_5_cents_and_categories_are_read_as_exact_ten_thousandths() -> None:
+    state = decode_state(V5_STATE)
+    assert state.buckets == {T0: (134_900, 2, 0, 0, 0, 0, 0), T0 + 9: (1_000_000, 1, 0, 0, 0, 0, 0),
+                             T0 + 10: (0, 0, 32_500, 1, 0, 0, 0), T0 + 11: (0, 0, 0, 0, 4, 1, 0)}
+    assert (state.total_e4, state.first_day_e4, state.purchases, state.purchase_days) == (1_134_900, 134_900, 3, 2)
+    (trial,) = state.trials
+    assert (trial.cost_e4, trial.revenue_e4, trial.return_e4, trial.purchases) == (150_000, 1_000_000, 32_500, 1)
+    assert state.categories == (("biscuits", T0 + 9), ("cups", T0), ("tea", T0))
+    assert state.last_seen_day == T0 + 11
+    again = encode_state(state)
+    assert again[0] == VERSION == 6 and decode_state(again) == state
+    assert len(again) == len(V5_STATE) + 2  # as for version 4: 100.00 (bucket and window) takes a third byte
+    # the ids it remembered still recognise their events, amounts now in 1/10,000
+    redelivered = CoreEvent(Kind.PURCHASE, "p2", T0 * MS_PER_DAY + 7_200_000, 9_900, "USD", 0, ("tea",))
+    assert fold(state, [redelivered], state.clock_ms, CONFIG)[1:] == (0, [])
+    # a purchase after the upgrade adds to the exact sums and to the categories
+    later = CoreEvent(Kind.PURCHASE, "p4", (T0 + 12) * MS_PER_DAY, 12_345, "USD", 0, ("cups",))
+    after, applied, _ = fold(state, [later], later.at_ms, CONFIG)
+    assert applied == 1 and after.total_e4 == 1_147_245
+    assert after.categories == (("biscuits", T0 + 9), ("cups", T0 + 12), ("tea", T0))
+    assert decode_state(encode_state(after)) == after
 
 
 def test_whole_cents_hash_as_they_did_in_cents_and_other_amounts_exactly() -> None:

@@ -112,6 +112,22 @@ def test_an_erasure_request_with_nothing_to_erase_sends_nothing(cfg, stepper, pu
     assert (result.state, result.outcome, result.decisions) == (NEW_STATE, "duplicate", ())
 
 
+def test_an_erasure_request_read_again_after_the_customer_came_back_sends_nothing(cfg, stepper, purchase):
+    """A worker killed after forgetting a customer, before committing the request: its successor reads the request
+    again after the customer's later events started a new state. The request predates that state: nothing to erase
+    (replay, in time order, forgot only the old one)."""
+    state, _ = stepper([purchase(T0, 80, id="old")], cfg, customer=CUST)
+    request = _erasure(T0 + 1)
+    erased = step(state, request, request.at_ms, CUST, cfg)
+    assert erased.state is None and _forgotten(erased.decisions)
+    back, _ = stepper([purchase(T0 + 5, 40, id="back")], cfg, customer=CUST)
+    again = step(back, request, request.at_ms, CUST, cfg)
+    assert (again.state, again.outcome, again.decisions) == (back, "duplicate", ())
+    # a request dated on or after the new state's first day still erases it
+    later = _erasure(T0 + 5, id="erase-2")
+    assert step(back, later, later.at_ms, CUST, cfg).state is None
+
+
 def test_an_erasure_request_after_the_forget_day_sends_only_the_forget(kept, stepper, purchase):
     state, _ = stepper([purchase(T0, 80)], kept, customer=CUST)
     request = _erasure(T0 + N + 3)
@@ -149,11 +165,12 @@ def test_the_codec_keeps_the_last_seen_day(kept, stepper, purchase, enquiry):
 
 
 def test_version_3_bytes_read_the_last_seen_day_from_what_they_hold(kept, stepper, purchase, enquiry):
-    # a purchase of 0: no amount, whose bytes (cents before version 5) the slicing below would misplace
+    # a purchase of 0: no amount, whose bytes (cents before version 6) the slicing below would misplace
     state, _ = stepper([purchase(T0, 0), enquiry(T0 + 3)], kept, customer=CUST)
-    v4 = encode_state(state)
-    assert peek_last_seen_day(v4) == T0 + 3
-    v3 = b"\x03" + v4[1 : codec._HEADER_V3.size] + v4[codec._HEADER.size :]  # version 3: no last seen day
+    v6 = encode_state(state)
+    assert peek_last_seen_day(v6) == T0 + 3
+    # version 3: no last seen day, no categories (the last byte: their count, 0)
+    v3 = b"\x03" + v6[1 : codec._HEADER_V3.size] + v6[codec._HEADER.size : -1]
     assert decode_state(v3).last_seen_day == peek_last_seen_day(v3) == T0 + 3
     assert decode_state(v3)._replace(last_seen_day=None) == state._replace(last_seen_day=None)
 

@@ -66,7 +66,8 @@ def test_with_a_model_every_profile_has_clv_and_the_model_version(profiles: list
     for profile in profiles:  # the potential's basis follows the model; every profile has its offering
         fields = profile.offering_fields()
         assert fields["potential_basis"] == ("model" if profile.model_version else "rules")
-        assert None not in fields.values() and 0 <= fields["potential"] <= 1
+        category = fields.pop("proposition_category")  # None: these customers' purchases carry no items
+        assert None not in fields.values() and 0 <= fields["potential"] <= 1 and category is None
 
 
 def test_stored_profile_is_what_the_worker_published(tmp_path: Path) -> None:
@@ -98,3 +99,40 @@ def test_a_sub_cent_spend_shows_exactly_in_every_rendering() -> None:
         assert redis["monetary"] == document["monetary"] == message["monetary"] == shown
         assert CustomerScore.model_validate_json(profile.message_json("0" * 32, "t", 0, datetime(2024, 1, 1,
                                                  tzinfo=UTC))).monetary == shown
+
+
+def test_the_proposition_names_its_category_in_every_rendering_and_on_actions() -> None:
+    """A model fitted with items: the cross-sell names the category on the profile (Redis, API, CustomerScore)
+    and on the contact action the same evaluation requests."""
+    from schemas.outputs import ContactActionRequested
+    from scoring import NEW_STATE, CoreEvent, Kind, parse_config, step
+    from scoring.affinity import fit_affinity
+    from scoring.decisions import ActionRequest
+    from scoring.events import MS_PER_DAY
+    from scoring.valuemodel import ValueModel
+    from streams.convert import OutputContext, decision_message
+    from tests.scoring.test_valuemodel import MODEL_V2
+
+    model = ValueModel.from_dict(MODEL_V2).with_affinity(fit_affinity([{"tea", "cups"}] * 3 + [{"tea"}], 2))
+    assert ValueModel.from_dict(model.to_dict()) == model  # the model file keeps the affinity
+    config = parse_config({
+        "tiering": "absolute",
+        "propositions": {"rules": [{"name": "all", "proposition": "cross_sell", "reason": "why"}]},
+        "contact_rules": [{"name": "hello", "on": "tier_changed", "action": {"type": "mail", "channel": "email"}}],
+    })
+    day = 20_000
+    event = CoreEvent(Kind.PURCHASE, "p1", day * MS_PER_DAY, 500_000, "USD", 0, ("tea",))
+    result = step(NEW_STATE, event, event.at_ms, "c1", config, model=model)
+    assert result.state.categories == (("tea", day),)
+    profile = stored_profile("c1", result.state, config, model)
+    assert profile is not None
+    redis, document, message = renderings(profile)
+    assert redis["proposition_category"] == document["proposition_category"] == message["proposition_category"]
+    assert redis["proposition_category"] == "cups" and "also bought cups" in redis["proposition_reason"]
+    actions = [d for d in result.decisions if isinstance(d, ActionRequest)]
+    assert actions and all(a.proposition_category == "cups" for a in actions)
+    ctx = OutputContext("c1", config.version, datetime(2024, 1, 1, tzinfo=UTC), model.version)
+    sent = decision_message(actions[0], ctx)
+    assert isinstance(sent, ContactActionRequested) and sent.proposition_category == "cups"
+    plain = stored_profile("c1", result.state, config, None)
+    assert plain is not None and plain.redis_fields()["proposition_category"] is None

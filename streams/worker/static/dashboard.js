@@ -400,7 +400,8 @@ function offeringView(p) { // value x potential cell, satisfaction and the next 
   if (!p.proposition) return [];
   return [
     el("div", { class: "offering", "data-proposition": p.proposition },
-      el("b", { text: "propose " + p.proposition }), ` · ${p.proposition_reason}`),
+      el("b", { text: "propose " + p.proposition + (p.proposition_category ? " " + p.proposition_category : "") }),
+      ` · ${p.proposition_reason}`),
     el("div", { class: "muted", text: `cell ${p.value_potential_cell} (potential ${fmt.format(p.potential)}, ` +
       `${p.potential_basis}) · ${p.satisfaction_explanation}` }),
   ];

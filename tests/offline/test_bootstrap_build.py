@@ -1,0 +1,81 @@
+"""`streams.offline.bootstrap.build`: the states a worker with `clock: event` holds after a history, without a
+broker: each customer's state equals `replay --exact`'s (the core stepped event by event, then the sweep's
+reviews to the day before its partition's latest event), in one process or several, and the build is
+deterministic (the same bytes twice)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scoring.codec import decode_state
+from scoring.config import ScoringConfig
+from scoring.events import MS_PER_DAY
+from streams.offline.bootstrap import FUTURE_REASON, build
+from streams.offline.history import BadRow, CsvLayout, Inputs
+from streams.partitioning import canonical_partition
+from streams.settings import TopicNames
+from tests.kits.faults import expect, history, last_day, moment, with_closers
+
+PARTITIONS = 4
+CONFIG = ScoringConfig.model_validate({"tiering": "absolute", "global_holdout_share": 0.3,
+                                      "retention": {"forget_after_days": 400}})
+NOW_MS = 4_000_000_000_000  # 2096: every generated event is in the past
+
+
+def jsonl(path: Path, docs: list[dict[str, Any]]) -> Inputs:
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return Inputs((path,), CsvLayout())
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_states_are_replay_exact_with_the_sweeps_reviews(tmp_path: Path, jobs: int) -> None:
+    docs = with_closers(history(7, customers=60, min_events=600, days=200), PARTITIONS, "f7-")
+    expected = expect(docs, CONFIG, TopicNames(), last_day(docs))
+    built, stats = build(jsonl(tmp_path / "h.jsonl", docs), CONFIG, PARTITIONS, NOW_MS, max_future_ms=0, jobs=jobs)
+    states = {b.customer: decode_state(b.state) for b in built if b.state is not None and "closer" not in b.customer}
+    assert states == expected.states
+    forgotten = {b.customer for b in built if b.state is None}
+    assert forgotten == expected.everyone - set(expected.states)
+    assert stats.processes == jobs and stats.bad == 0 and stats.events == len(docs)
+    assert all(b.partition == canonical_partition(b.customer, PARTITIONS) for b in built)
+    assert [(b.partition, b.customer) for b in built] == sorted((b.partition, b.customer) for b in built)
+
+
+def test_each_partition_is_reviewed_to_the_day_before_its_latest_event(tmp_path: Path) -> None:
+    docs = history(8, customers=40, min_events=300, days=150)  # no closers: the partitions end on other days
+    built, stats = build(jsonl(tmp_path / "h.jsonl", docs), CONFIG, PARTITIONS, NOW_MS, max_future_ms=0)
+    latest: dict[int, int] = {}
+    for doc in docs:
+        p = canonical_partition(doc["customer_id"], PARTITIONS)
+        latest[p] = max(latest.get(p, 0), int(moment(doc).timestamp() * 1000))
+    assert stats.review_days == {p: at // MS_PER_DAY - 1 for p, at in latest.items()}
+    for p, day in stats.review_days.items():
+        mine = [d for d in docs if canonical_partition(d["customer_id"], PARTITIONS) == p]
+        want = expect(mine, CONFIG, TopicNames(), day).states
+        got = {b.customer: decode_state(b.state) for b in built if b.partition == p and b.state is not None}
+        assert got == want
+
+
+def test_the_same_history_builds_the_same_bytes(tmp_path: Path) -> None:
+    docs = history(9, customers=30, min_events=300, days=120)
+    inputs = jsonl(tmp_path / "h.jsonl", docs)
+    first, _ = build(inputs, CONFIG, PARTITIONS, NOW_MS, max_future_ms=0, jobs=2)
+    second, _ = build(inputs, CONFIG, PARTITIONS, NOW_MS, max_future_ms=0, jobs=1)
+    assert first == second
+    assert all(b.snapshot is not None and b.profile is not None for b in first if b.state is not None)
+
+
+def test_bad_rows_and_future_events_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("customer_id,occurred_at,amount\nc1,2024-01-02,10.00\nc1,yesterday,5\nc2,2099-01-03,7.50\n")
+    bad: list[BadRow] = []
+    built, stats = build(Inputs((path,), CsvLayout()), CONFIG, PARTITIONS, NOW_MS // 2, max_future_ms=0,
+                         on_bad=bad.append)
+    assert [(b.source, b.line) for b in bad] == [(str(path), 3), (str(path), 4)]
+    assert bad[1].reason == FUTURE_REASON
+    assert (stats.rows, stats.bad, stats.future, stats.events) == (3, 1, 1, 1)
+    assert [b.customer for b in built] == ["c1"]
