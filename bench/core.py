@@ -70,7 +70,7 @@ def replay_seconds(log: Path, out: Path, exact: bool = False, jobs: int | None =
 
 def weekly_year_states(config: ScoringConfig, end_day: int) -> dict[str, int]:
     """Serialised bytes of a customer with 52 weekly purchases ending on `end_day`."""
-    events = [CoreEvent(Kind.PURCHASE, f"wk-{w}", (end_day - 7 * (51 - w)) * MS_PER_DAY + 36_000_000, 4_999, "USD")
+    events = [CoreEvent(Kind.PURCHASE, f"wk-{w}", (end_day - 7 * (51 - w)) * MS_PER_DAY + 36_000_000, 49_9900, "USD")
               for w in range(52)]
     folded, _, _ = fold(NEW_STATE, events, end_of_day_ms(end_day), config)
     state: CustomerState = NEW_STATE

@@ -32,7 +32,7 @@ CUSTOMERS = 1_000
 
 
 def typical_events() -> list[CoreEvent]:
-    weekly = [CoreEvent(Kind.PURCHASE, f"p{i}", (DAY0 + 7 * i) * MS_PER_DAY + 43_200_000, 4_250) for i in range(52)]
+    weekly = [CoreEvent(Kind.PURCHASE, f"p{i}", (DAY0 + 7 * i) * MS_PER_DAY + 43_200_000, 42_5000) for i in range(52)]
     other = [CoreEvent(Kind.COMPLAINT, f"c{i}", (DAY0 + 100 + 90 * i) * MS_PER_DAY, severity=2) for i in range(2)]
     other += [CoreEvent(Kind.ENQUIRY, f"e{i}", (DAY0 + 50 + 60 * i) * MS_PER_DAY) for i in range(3)]
     return sorted(weekly + other, key=lambda e: (e.at_ms, e.event_id))
@@ -40,7 +40,7 @@ def typical_events() -> list[CoreEvent]:
 
 def busy_events() -> list[CoreEvent]:
     step_ms, days = 15 * 60_000, 3 * 365
-    return [CoreEvent(Kind.PURCHASE if i % 4 else Kind.ENQUIRY, f"b{i}", DAY0 * MS_PER_DAY + i * step_ms, 1_999)
+    return [CoreEvent(Kind.PURCHASE if i % 4 else Kind.ENQUIRY, f"b{i}", DAY0 * MS_PER_DAY + i * step_ms, 19_9900)
             for i in range(days * MS_PER_DAY // step_ms)]
 
 

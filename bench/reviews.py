@@ -39,7 +39,7 @@ PARTITIONS = 4
 def review_offset_days(config: ScoringConfig, now: datetime) -> int:
     """Days from a first purchase now to that customer's next review day."""
     at = to_ms(now)
-    state = step(NEW_STATE, CoreEvent(Kind.PURCHASE, "probe", at, 4_250, "USD"), at, "probe", config).state
+    state = step(NEW_STATE, CoreEvent(Kind.PURCHASE, "probe", at, 42_5000, "USD"), at, "probe", config).state
     assert state.review_day is not None
     return state.review_day - at // MS_PER_DAY
 

@@ -69,8 +69,9 @@ def _from_1970(value: datetime) -> datetime:
 
 
 _AMOUNT_TEXT = (
-    "Money, >= 0 and <= 1e9, at most 4 decimals, in `currency` units: a JSON number, or a string of ASCII "
-    "digits with an optional fraction ('12.50'; no sign, exponent, spaces or other digits)."
+    "Money, >= 0 and <= 1e9, at most 4 decimals (kept exactly, in 1/10,000 of the unit; more decimals are "
+    "refused, never rounded), in `currency` units: a JSON number, or a string of ASCII digits with an optional "
+    "fraction ('12.50', '0.125'; no sign, exponent, spaces or other digits)."
 )
 # What the validator takes, said in JSON Schema terms (pydantic's own rendering of a Decimal field is
 # `anyOf number, string` with its constraints as keywords no validator knows, so "abc" and "-5" passed).

@@ -30,6 +30,8 @@ class Output(Message):
     )
 
 
+# Money sums are kept exactly in 1/10,000 of the currency unit (scoring.money): the number is that decimal.
+EXACT = "the exact sum, at most 4 decimals (a JSON number: 12.5 for 12.50, 0.0005 for a twentieth of a cent)."
 AT_RISK_SCORE = (
     "0-1. With a value model (model_version set): the probability of having stopped buying; by the rules: "
     "an overdue index (days since the last purchase against the typical gap), not a probability."
@@ -130,8 +132,8 @@ class ContactOutcome(Output):
     started_at: AwareDatetime = Field(description="Time of the decision: the window's start (UTC, inclusive).")
     window_days: int = Field(ge=1, description="Length of the window, days (the rule's outcome_days).")
     purchases: int = Field(ge=0, description="Purchases with an event time inside the window.")
-    revenue: float = Field(ge=0, description="Their amount, base currency.")
-    returns: float = Field(ge=0, description="Refunds with an event time inside the window, base currency.")
+    revenue: float = Field(ge=0, description=f"Their amount, base currency; {EXACT}")
+    returns: float = Field(ge=0, description=f"Refunds with an event time inside the window, base currency; {EXACT}")
     cost: float = Field(ge=0, description="What the action cost, base currency (0 when held out).")
     tier_after: str = Field(description="Customer's tier when the window closed.")
     tier_move: Literal["up", "down", "same"] = Field(description="From `tier` to `tier_after`.")
@@ -216,8 +218,8 @@ class CustomerScore(Output):
     m_score: int = Field(ge=1, le=5, description="Monetary rank 1-5.")
     recency_days: int | None = Field(description="Days since the last purchase; null if none.")
     frequency: int = Field(ge=0, description="Purchases in the rolling window.")
-    monetary: float = Field(ge=0, description="Purchase amount in the window, base currency.")
-    returns_amount: float = Field(ge=0, description="Refunds in the window, base currency.")
+    monetary: float = Field(ge=0, description=f"Purchase amount in the window, base currency; {EXACT}")
+    returns_amount: float = Field(ge=0, description=f"Refunds in the window, base currency; {EXACT}")
     complaints: int = Field(ge=0, description="Complaints in the window.")
     tenure_days: int | None = Field(description="Days since the first purchase; null if none.")
     segment: str = Field(description="new, active, rising, declining, lapsed or bad_business.")

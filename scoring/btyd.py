@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scoring.money import SCALE
 from scoring.state import CustomerState
 
 
@@ -27,6 +28,6 @@ def btyd_summary(state: CustomerState, as_of: int) -> BtydSummary | None:
     if state.first_day is None or state.last_day is None:
         return None
     x = state.purchase_days - 1
-    repeat_cents = state.total_cents - state.first_day_cents
-    mean = repeat_cents / 100 / x if x > 0 else 0.0
+    repeat_e4 = state.total_e4 - state.first_day_e4  # exact: one division, no rounding per line or day
+    mean = repeat_e4 / (SCALE * x) if x > 0 else 0.0
     return BtydSummary(x, state.last_day - state.first_day, as_of - state.first_day, mean)

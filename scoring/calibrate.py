@@ -18,7 +18,8 @@ worker summarises its own partitions; one place merges and decides):
 
 (a) `summarise(figures) -> PopulationSummary`: count maps, over the active
     customers, of recency (days), window purchase count and window net spend
-    (cents), and the customer counts. Summaries `merge` by adding counts.
+    (whole cents, half to even, of the exact 1/10,000 sums), and the customer
+    counts. Summaries `merge` by adding counts.
     `cut_tables(summary)` turns the merged summary into the quantile tables.
 (b) `score_histogram(figures, tables, weights) -> ScoreHistogram`: how many
     active customers have each composite score (in 0.01 points) under those
@@ -39,6 +40,7 @@ from typing import NamedTuple
 from scoring.calibration import Calibration, make_calibration
 from scoring.config import ScoringConfig
 from scoring.errors import CalibrationError
+from scoring.money import cents_of, money_float
 from scoring.rfm import absolute_rfm, calibrated_rfm, composite_of, score_inputs
 from scoring.state import CustomerState
 from scoring.tiers import raw_tier
@@ -56,7 +58,7 @@ class CustomerFigures(NamedTuple):
 
     recency_days: int | None
     purchases: int  # in the window
-    net_cents: int  # window purchases - window returns, base-currency cents
+    net_e4: int  # window purchases - window returns, 1/10,000 of the base currency (`scoring.money`)
     adjustments: tuple[float, ...]
 
     @property
@@ -76,7 +78,7 @@ def customer_figures(state: CustomerState, day: int, config: ScoringConfig) -> C
     """A customer's figures as of epoch day `day` (its scores' inputs; no stored tier or score)."""
     inputs = score_inputs(state, day, config)
     w = inputs.window
-    return CustomerFigures(inputs.recency, w.purchases, w.purchase_cents - w.return_cents, inputs.adjustments)
+    return CustomerFigures(inputs.recency, w.purchases, w.purchase_e4 - w.return_e4, inputs.adjustments)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def summarise(figures: Iterable[CustomerFigures]) -> PopulationSummary:
             assert f.recency_days is not None  # a purchase in the window has a last purchase day
             recency[f.recency_days] += 1
             frequency[f.purchases] += 1
-            monetary[f.net_cents] += 1
+            monetary[cents_of(f.net_e4)] += 1  # the tables are in cents (`calibrated_rfm`)
     return PopulationSummary(customers, dict(recency), dict(frequency), dict(monetary))
 
 
@@ -169,7 +171,7 @@ def cut_tables(summary: PopulationSummary, points: int = TABLE_POINTS) -> CutTab
 def calibrated_composite(f: CustomerFigures, tables: CutTables | Calibration, weights: tuple[float, ...]) -> float:
     """The composite `rfm.score` gives a customer with these figures under these tables."""
     wr, wf, wm = weights
-    _, rfm = calibrated_rfm(tables, (wr, wf, wm), f.recency_days, f.purchases, f.net_cents)
+    _, rfm = calibrated_rfm(tables, (wr, wf, wm), f.recency_days, f.purchases, cents_of(f.net_e4))
     return composite_of((*rfm, *f.adjustments))
 
 
@@ -178,7 +180,7 @@ def composite_under(f: CustomerFigures, config: ScoringConfig) -> float:
     calibration = config.calibration
     if calibration is not None:
         return calibrated_composite(f, calibration, config.weights)
-    _, rfm = absolute_rfm(config, f.recency_days, f.purchases, f.net_cents / 100)
+    _, rfm = absolute_rfm(config, f.recency_days, f.purchases, money_float(f.net_e4))
     return composite_of((*rfm, *f.adjustments))
 
 

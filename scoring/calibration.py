@@ -13,7 +13,8 @@ Contents (the JSON file has the same fields, one a line):
   at 0, 1/points, ..., 1 (the first is the minimum, the last the maximum).
   Recency is whole days since the last purchase day, frequency the purchases in
   the window, monetary the window's net spend (purchases - returns) in cents of
-  the base currency.
+  the base currency (the exact 1/10,000 sums of the state, `scoring.money`, to
+  whole cents half to even: a cut point finer than a cent separates nobody).
 - `thresholds`: the composite score (0-100) that enters each tier, highest tier
   first, the last 0.
 - `shares`, `customers` (all), `active`, `as_of`, `window_days`,

@@ -20,6 +20,11 @@ they hold: the latest day in the window, else the last purchase day, else the fi
 Version 5 appends the categories bought (`categories`: a count, then per category its text and its latest
 purchase day, a varint). Older bytes are read as a state with no category.
 
+Version 6 holds money in 1/10,000 of the base currency (`scoring.money`) instead of cents: the header's
+totals as they are (int64), and each amount in a bucket or an outcome window as one varint of
+`2 * (amount // 100)` when it is whole cents, else `2 * amount + 1`, so a cent amount takes the bytes it
+took in version 5 (plus one bit). Bytes of versions 1-5 hold cents: they are read times 100, exactly.
+
 Version 1 (event hashes in the day buckets and before the window, no content
 hashes) is still read: its ids become exact entries of unknown content, and
 the next step moves those beyond `dedupe_exact_ids` into filters.
@@ -32,16 +37,18 @@ import struct
 from scoring.dedupe import ENTRY_BYTES, FILTER_OVERHEAD, IdFilter, entry_day
 from scoring.dedupe import entry as id_entry
 from scoring.errors import StateDecodeError
+from scoring.money import PER_CENT
 from scoring.state import Bucket, CustomerState, OutboxEntry
 from scoring.trial import Trial
 
-VERSION = 5
-_READABLE = frozenset({1, 2, 3, 4, VERSION})
+VERSION = 6
+_READABLE = frozenset({1, 2, 3, 4, 5, VERSION})
+_CENTS_UNTIL = 6  # versions before this one hold money in cents
 _COUNTERS = 7
 _BITS = tuple(1 << i for i in range(_COUNTERS))
 # Fixed header, one struct call: version, review_day, first_day, last_day, first_seen_day, scored_day,
-# tier_since (epoch days, _NONE for None), purchase_days, purchases, total_cents, first_day_cents,
-# clock_ms, at_risk, score_centi (_NONE for None); version 4: then last_seen_day (_NONE for None).
+# tier_since (epoch days, _NONE for None), purchase_days, purchases, total_e4, first_day_e4 (cents before
+# version 6), clock_ms, at_risk, score_centi (_NONE for None); version 4: then last_seen_day (_NONE for None).
 _HEADER = struct.Struct(">Biiiiiiiiqqqbii")
 _HEADER_V3 = struct.Struct(">Biiiiiiiiqqqbi")  # versions 1-3
 _REVIEW_DAY = struct.Struct(">i")
@@ -63,6 +70,16 @@ def _varint(out: bytearray, value: int) -> None:
     out.append(value)
 
 
+def _packed(amount: int) -> int:
+    """An amount (>= 0, 1/10,000) as the varint value version 6 writes: whole cents stay as small as cents."""
+    cents, rest = divmod(amount, PER_CENT)
+    return cents << 1 if rest == 0 else amount << 1 | 1
+
+
+def _unpacked(value: int) -> int:
+    return value >> 1 if value & 1 else (value >> 1) * PER_CENT
+
+
 def _text(out: bytearray, value: str | None) -> None:
     raw = b"" if value is None else value.encode()
     _varint(out, 0 if value is None else len(raw) + 1)
@@ -74,7 +91,7 @@ def _bucket(out: bytearray, bucket: Bucket) -> None:
     state written)."""
     pc, pn, rc, rn, cs, cn, en = bucket
     out.append((pc and 1) | (pn and 2) | (rc and 4) | (rn and 8) | (cs and 16) | (cn and 32) | (en and 64))
-    for value in bucket:
+    for value in (_packed(pc) if pc else 0, pn, _packed(rc) if rc else 0, rn, cs, cn, en):
         if value:
             if 0 < value < 0x80:
                 out.append(value)
@@ -117,8 +134,8 @@ def encode_state(state: CustomerState) -> bytes:
             _day(s.tier_since),
             s.purchase_days,
             s.purchases,
-            s.total_cents,
-            s.first_day_cents,
+            s.total_e4,
+            s.first_day_e4,
             s.clock_ms,
             1 if s.at_risk else 0,
             _day(s.score_centi),
@@ -185,15 +202,25 @@ def _trials(out: bytearray, trials: tuple[Trial, ...]) -> None:
     for t in trials:
         for text in (t.action_id, t.rule, t.action_type, t.channel, t.tier):
             _text(out, text)
-        for number in (int(t.held_out), t.start_ms, t.days, t.cost_cents, t.purchases, t.revenue_cents, t.return_cents):
+        for number in (
+            int(t.held_out),
+            t.start_ms,
+            t.days,
+            _packed(t.cost_e4),
+            t.purchases,
+            _packed(t.revenue_e4),
+            _packed(t.return_e4),
+        ):
             _varint(out, number)
 
 
-def _read_trials(r: _Reader) -> tuple[Trial, ...]:
+def _read_trials(r: _Reader, version: int) -> tuple[Trial, ...]:
     trials = []
+    money = _unpacked if version >= _CENTS_UNTIL else _from_cents
     for _ in range(r.varint()):
         action_id, rule, action_type, channel, tier = (r.text() or "" for _ in range(5))
         held, start, days, cost, purchases, revenue, returns = (r.varint() for _ in range(7))
+        cost, revenue, returns = money(cost), money(revenue), money(returns)
         trials.append(
             Trial(
                 action_id, rule, action_type, channel, bool(held), tier, start, days, cost, purchases, revenue, returns
@@ -239,11 +266,14 @@ class _Reader:
         count = self.varint()
         return struct.unpack(f">{count}Q", self.raw(8 * count))
 
-    def bucket(self) -> Bucket:
+    def bucket(self, version: int) -> Bucket:
         mask = self.data[self.pos]
         self.pos += 1
         varint = self.varint
-        return tuple(varint() if mask & bit else 0 for bit in _BITS)  # type: ignore[return-value]
+        pc, pn, rc, rn, cs, cn, en = (varint() if mask & bit else 0 for bit in _BITS)
+        if version >= _CENTS_UNTIL:
+            return (_unpacked(pc) if pc else 0, pn, _unpacked(rc) if rc else 0, rn, cs, cn, en)
+        return (pc * PER_CENT, pn, rc * PER_CENT, rn, cs, cn, en)
 
     def ids(self) -> tuple[tuple[int, ...], tuple[IdFilter, ...]]:
         seen = []
@@ -290,7 +320,7 @@ def peek_clock_ms(data: bytes) -> int:
 
 def peek_last_seen_day(data: bytes) -> int | None:
     """The latest activity day of a serialised state (`scoring.retention`): from the header of version 4
-    bytes; older ones are decoded (they did not keep it)."""
+    bytes on; older ones are decoded (they did not keep it)."""
     _check_version(data)
     if data[0] < 4:
         return decode_state(data).last_seen_day
@@ -317,8 +347,8 @@ def _decode(r: _Reader, version: int) -> CustomerState:
             tier_since,
             purchase_days,
             purchases,
-            total_cents,
-            first_day_cents,
+            total_e4,
+            first_day_e4,
             clock_ms,
             at_risk,
             score_centi,
@@ -332,7 +362,7 @@ def _decode(r: _Reader, version: int) -> CustomerState:
     v1_ids: list[int] = []
     for _ in range(r.varint()):
         day += r.varint()
-        buckets[day] = r.bucket()
+        buckets[day] = r.bucket(version)
         if version == 1:
             v1_ids += (id_entry(h, day, 0) for h in r.hashes())
     filters: tuple[IdFilter, ...] = ()
@@ -344,6 +374,8 @@ def _decode(r: _Reader, version: int) -> CustomerState:
     for _ in range(r.varint()):
         day += r.varint()
         old_days.append(day)
+    if version < _CENTS_UNTIL:
+        total_e4, first_day_e4 = total_e4 * PER_CENT, first_day_e4 * PER_CENT
     state = CustomerState(
         buckets=buckets,
         seen=seen,
@@ -352,8 +384,8 @@ def _decode(r: _Reader, version: int) -> CustomerState:
         first_day=_or_none(first_day),
         last_day=_or_none(last_day),
         purchase_days=purchase_days,
-        total_cents=total_cents,
-        first_day_cents=first_day_cents,
+        total_e4=total_e4,
+        first_day_e4=first_day_e4,
         purchases=purchases,
         first_seen_day=_or_none(first_seen_day),
         clock_ms=clock_ms,
@@ -365,12 +397,16 @@ def _decode(r: _Reader, version: int) -> CustomerState:
         score_centi=_or_none(score_centi),
         outbox=_read_outbox(r),
         review_day=_or_none(review_day),
-        trials=_read_trials(r) if version >= 3 else (),
+        trials=_read_trials(r, version) if version >= 3 else (),
         categories=_read_categories(r) if version >= 5 else (),
     )
     if version >= 4:
         return state._replace(last_seen_day=_or_none(seen_day[0]))
     return state._replace(last_seen_day=_latest_day(state))
+
+
+def _from_cents(cents: int) -> int:
+    return cents * PER_CENT
 
 
 def _read_categories(r: _Reader) -> tuple[tuple[str, int], ...]:

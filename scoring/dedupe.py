@@ -21,6 +21,7 @@ from hashlib import blake2b
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from scoring.events import day_start
+from scoring.money import PER_CENT
 
 if TYPE_CHECKING:
     from scoring.events import CoreEvent
@@ -56,8 +57,16 @@ def entry_day(value: int) -> int:
 
 
 def content_hash(event: CoreEvent) -> int:
-    """A 32-bit hash of what an event says (never 0: 0 marks an entry whose content is unknown)."""
-    text = f"{event.kind}\x1f{event.at_ms}\x1f{event.amount_cents}\x1f{event.currency}\x1f{event.severity}"
+    """A 32-bit hash of what an event says (never 0: 0 marks an entry whose content is unknown).
+
+    A whole-cent amount enters as its cents, the text hashed when the core kept cents, so an entry remembered
+    before money went to 1/10,000 (codec version 6) still recognises the redelivery of its event; another
+    amount enters exactly ("12345e-4"). (An event with a sub-cent amount applied before the upgrade, and
+    redelivered after it, is refused as an id reused with other content: its figures are not counted twice.)
+    """
+    e4 = event.amount_e4
+    amount = str(e4 // PER_CENT) if e4 % PER_CENT == 0 else f"{e4}e-4"
+    text = f"{event.kind}\x1f{event.at_ms}\x1f{amount}\x1f{event.currency}\x1f{event.severity}"
     return int.from_bytes(blake2b(text.encode(), digest_size=4).digest(), "big") or 1
 
 

@@ -28,7 +28,7 @@ class Kind(IntEnum):
 class CoreEvent(NamedTuple):
     """One input event (immutable; a named tuple because replay makes one per row).
 
-    `amount_cents` is in minor units (1/100) of `currency` and >= 0 (the refund
+    `amount_e4` is in 1/10,000 of `currency` (`scoring.money`) and >= 0 (the refund
     for a return); `severity` is 1-5 for complaints, 0 otherwise; `categories` are the distinct
     categories of a purchase's items (their category, else their product code; () without items).
     """
@@ -36,7 +36,7 @@ class CoreEvent(NamedTuple):
     kind: Kind
     event_id: str
     at_ms: int
-    amount_cents: int = 0
+    amount_e4: int = 0
     currency: str = ""
     severity: int = 0
     categories: tuple[str, ...] = ()

@@ -42,12 +42,13 @@ def window_start(today: int, config: ScoringConfig) -> int:
     return today - config.window_days + 1
 
 
-def to_base_cents(event: CoreEvent, config: ScoringConfig) -> int | None:
-    """The event's amount in base-currency cents; None when the currency has no rate."""
+def to_base_e4(event: CoreEvent, config: ScoringConfig) -> int | None:
+    """The event's amount in 1/10,000 of the base currency (a rated currency: half to even); None when the
+    currency has no rate."""
     if not event.currency or event.currency == config.base_currency:
-        return event.amount_cents
+        return event.amount_e4
     rate = config.fx_rates.get(event.currency)
-    return None if rate is None else round(event.amount_cents * rate)
+    return None if rate is None else round(event.amount_e4 * rate)
 
 
 def check_time(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
@@ -65,11 +66,11 @@ def check_event(event: CoreEvent, now_ms: int, config: ScoringConfig) -> str:
         return reason
     if event.kind is Kind.ERASURE:
         return "an erasure request is not folded (scoring.step forgets the customer)"
-    if event.amount_cents < 0:
+    if event.amount_e4 < 0:
         return "amount must be >= 0"
     if event.kind is Kind.COMPLAINT and not 1 <= event.severity <= 5:
         return "severity must be 1-5"
-    if to_base_cents(event, config) is None:
+    if to_base_e4(event, config) is None:
         return f"currency {event.currency!r} has no rate to {config.base_currency}"
     return ""
 
@@ -125,7 +126,7 @@ class _Draft:
         "count",
         "days",
         "first",
-        "first_cents",
+        "first_e4",
         "first_seen",
         "horizon",
         "ids",
@@ -155,7 +156,7 @@ class _Draft:
                 if day < start and b[P_COUNT]:
                     self.old_days.add(day)
         self.first, self.last, self.days = state.first_day, state.last_day, state.purchase_days
-        self.total, self.first_cents, self.count = state.total_cents, state.first_day_cents, state.purchases
+        self.total, self.first_e4, self.count = state.total_e4, state.first_day_e4, state.purchases
         self.first_seen = state.first_seen_day
         self.last_seen = state.last_seen_day
         self.categories = state.categories
@@ -173,10 +174,10 @@ class _Draft:
             return refused
         bucket = self.buckets.get(day)
         inside = day >= self.start
-        cents = to_base_cents(event, self.config) or 0
+        amount = to_base_e4(event, self.config) or 0
         kind = event.kind
         if kind is Kind.PURCHASE:
-            self._purchase_all_time(day, cents, bucket, inside)
+            self._purchase_all_time(day, amount, bucket, inside)
             if event.categories:
                 self._bought(event.categories, day)
         if self.first_seen is None or day < self.first_seen:
@@ -184,7 +185,7 @@ class _Draft:
         if self.last_seen is None or day > self.last_seen:
             self.last_seen = day
         if inside:
-            self.buckets[day] = _bump(bucket, kind, event.severity, cents)
+            self.buckets[day] = _bump(bucket, kind, event.severity, amount)
         return ""
 
     def _bought(self, categories: tuple[str, ...], day: int) -> None:
@@ -194,12 +195,12 @@ class _Draft:
         if categories:
             self.categories = bought(self.categories, categories, day, affinity.categories_kept)
 
-    def _purchase_all_time(self, day: int, cents: int, bucket: Bucket | None, inside: bool) -> None:
+    def _purchase_all_time(self, day: int, amount: int, bucket: Bucket | None, inside: bool) -> None:
         first = self.first
         if first is None:
             self.first = self.last = day
             self.days = self.count = 1
-            self.total = self.first_cents = cents
+            self.total = self.first_e4 = amount
             if not inside:
                 self.old_days.add(day)
             return
@@ -209,12 +210,12 @@ class _Draft:
         if not inside:
             old_days.add(day)
         if day < first:
-            self.first, self.first_cents = day, cents
+            self.first, self.first_e4 = day, amount
         elif day == first:
-            self.first_cents += cents
+            self.first_e4 += amount
         if self.last is None or day > self.last:
             self.last = day
-        self.total += cents
+        self.total += amount
         self.count += 1
 
     def freeze(self) -> CustomerState:
@@ -230,7 +231,7 @@ class _Draft:
             self.last,
             self.days,
             self.total,
-            self.first_cents,
+            self.first_e4,
             self.count,
             self.first_seen,
             self.clock_ms,
@@ -263,13 +264,13 @@ def bought(
     return tuple(sorted(latest.items()))
 
 
-def _bump(bucket: Bucket | None, kind: Kind, severity: int, cents: int) -> Bucket:
+def _bump(bucket: Bucket | None, kind: Kind, severity: int, amount: int) -> Bucket:
     """The day's bucket with one more event of `kind`."""
     pc, pn, rc, rn, cs, cn, en = bucket or EMPTY_BUCKET
     if kind is Kind.PURCHASE:
-        return (pc + cents, pn + 1, rc, rn, cs, cn, en)
+        return (pc + amount, pn + 1, rc, rn, cs, cn, en)
     if kind is Kind.RETURN:
-        return (pc, pn, rc + cents, rn + 1, cs, cn, en)
+        return (pc, pn, rc + amount, rn + 1, cs, cn, en)
     if kind is Kind.COMPLAINT:
         return (pc, pn, rc, rn, cs + severity, cn + 1, en)
     return (pc, pn, rc, rn, cs, cn, en + 1)

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from scoring.config import ContactRule, ScoringConfig
 from scoring.decisions import ActionRequest, OutcomeObserved
 from scoring.events import CoreEvent, Kind
+from scoring.money import SCALE, money_float
 from scoring.tiers import tier_rank
 from scoring.trial import Trial
 
 
 def open_trial(action: ActionRequest, rule: ContactRule) -> Trial:
     """The window a treated or held-out action opens (its cost is 0 when held out)."""
-    cost = 0 if action.roi_decision == "held_out" else round(action.cost * 100)
+    cost = 0 if action.roi_decision == "held_out" else round(action.cost * SCALE)
     return Trial(
         action.id,
         action.rule,
@@ -39,19 +40,18 @@ def open_trial(action: ActionRequest, rule: ContactRule) -> Trial:
     )
 
 
-def record(trials: tuple[Trial, ...], event: CoreEvent, base_cents: int) -> tuple[Trial, ...]:
+def record(trials: tuple[Trial, ...], event: CoreEvent, base_e4: int) -> tuple[Trial, ...]:
     """The trials after an applied event: a purchase or return inside a window counts in it."""
     if event.kind is Kind.PURCHASE:
         return tuple(
-            t._replace(purchases=t.purchases + 1, revenue_cents=t.revenue_cents + base_cents)
+            t._replace(purchases=t.purchases + 1, revenue_e4=t.revenue_e4 + base_e4)
             if t.start_ms <= event.at_ms < t.end_ms
             else t
             for t in trials
         )
     if event.kind is Kind.RETURN:
         return tuple(
-            t._replace(return_cents=t.return_cents + base_cents) if t.start_ms <= event.at_ms < t.end_ms else t
-            for t in trials
+            t._replace(return_e4=t.return_e4 + base_e4) if t.start_ms <= event.at_ms < t.end_ms else t for t in trials
         )
     return trials
 
@@ -107,9 +107,9 @@ def observed(
         trial.start_ms,
         trial.days,
         trial.purchases,
-        trial.revenue_cents / 100,
-        trial.return_cents / 100,
-        trial.cost_cents / 100,
+        money_float(trial.revenue_e4),
+        money_float(trial.return_e4),
+        money_float(trial.cost_e4),
         tier_after,
         move,  # type: ignore[arg-type]
         churned,

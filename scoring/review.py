@@ -28,7 +28,7 @@ from scoring.config import ScoringConfig
 from scoring.events import day_start
 from scoring.lifecycle import Risk, assess_risk
 from scoring.rfm import Score, composite_of, recency_position, score
-from scoring.state import C_SEV, E_COUNT, P_CENTS, Bucket, CustomerState
+from scoring.state import C_SEV, E_COUNT, P_E4, Bucket, CustomerState
 from scoring.tiers import assign_tier
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def _earliest_of_days(buckets: Mapping[int, Bucket], c: ScoringConfig, after: in
             best = day
         if after < day + window < best:
             best = day + window
-        if bucket[P_CENTS]:
+        if bucket[P_E4]:
             if after < day + trend < best:
                 best = day + trend
             if after < day + 2 * trend < best:
@@ -206,7 +206,7 @@ def _candidates(state: CustomerState, c: ScoringConfig, after: int) -> Iterator[
     for day, bucket in state.buckets.items():
         yield day  # a future-dated day starts to count
         yield day + c.window_days
-        if bucket[P_CENTS]:  # moves from the recent period to the previous one, then out of both
+        if bucket[P_E4]:  # moves from the recent period to the previous one, then out of both
             yield day + c.trend_days
             yield day + 2 * c.trend_days
         if bucket[C_SEV]:

@@ -21,7 +21,8 @@ from typing import NamedTuple
 from scoring.calibration import PercentileTables, position, quintile_rank
 from scoring.config import ScoringConfig
 from scoring.fold import window_start
-from scoring.state import C_COUNT, C_SEV, E_COUNT, P_CENTS, P_COUNT, R_CENTS, R_COUNT, CustomerState, DecayedSlot
+from scoring.money import cents_of, money_float
+from scoring.state import C_COUNT, C_SEV, E_COUNT, P_COUNT, P_E4, R_COUNT, R_E4, CustomerState, DecayedSlot
 
 
 class Component(NamedTuple):
@@ -33,16 +34,16 @@ class Component(NamedTuple):
 
 
 class Window(NamedTuple):
-    """Sums over the rolling window, in cents and counts."""
+    """Sums over the rolling window: money in 1/10,000 of the base currency (`scoring.money`), and counts."""
 
-    purchase_cents: int
+    purchase_e4: int
     purchases: int
-    return_cents: int
+    return_e4: int
     returns: int
     complaints: int
-    recent_cents: int  # purchases in the last `trend_days`
+    recent_e4: int  # purchases in the last `trend_days`
     enquiries: int
-    previous_cents: int  # purchases in the `trend_days` before those
+    previous_e4: int  # purchases in the `trend_days` before those
 
 
 COMPONENT_NAMES = ("recency", "frequency", "monetary", "returns", "complaints", "tenure", "enquiries")
@@ -119,16 +120,16 @@ def window_sums(state: CustomerState, today: int, config: ScoringConfig) -> Wind
     pc = pn = rc = rn = cn = recent = en = previous = 0
     for day, b in state.buckets.items():
         if start <= day <= today:
-            pc += b[P_CENTS]
+            pc += b[P_E4]
             pn += b[P_COUNT]
-            rc += b[R_CENTS]
+            rc += b[R_E4]
             rn += b[R_COUNT]
             cn += b[C_COUNT]
             en += b[E_COUNT]
             if day >= recent_from:
-                recent += b[P_CENTS]
+                recent += b[P_E4]
             elif day >= previous_from:
-                previous += b[P_CENTS]
+                previous += b[P_E4]
     return Window(pc, pn, rc, rn, cn, recent, en, previous)
 
 
@@ -144,7 +145,8 @@ def calibrated_rfm(
     purchases: int,
     net_cents: int,
 ) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
-    """(R, F, M ranks 1-5, R/F/M points) from percentile positions among the active customers."""
+    """(R, F, M ranks 1-5, R/F/M points) from percentile positions among the active customers; `net_cents` is the
+    window's net spend in whole cents (`scoring.money.cents_of`), the unit of the calibration's tables."""
     wr, wf, wm = weights
     r = recency_position(calibration, recency)
     f = position(calibration.frequency, purchases)
@@ -188,7 +190,7 @@ def score_inputs(state: CustomerState, today: int, config: ScoringConfig) -> Inp
     w = window_sums(state, today, config)
     recency = None if state.last_day is None else max(0, today - state.last_day)
     tenure = None if state.first_day is None else max(0, today - state.first_day)
-    rate = w.return_cents / w.purchase_cents if w.purchase_cents else (1.0 if w.return_cents else 0.0)
+    rate = w.return_e4 / w.purchase_e4 if w.purchase_e4 else (1.0 if w.return_e4 else 0.0)
     start = window_start(today, config)
     c_weight = decayed(state, today, C_SEV, config.complaint_half_life_days, start) if w.complaints else 0.0
     e_weight = decayed(state, today, E_COUNT, config.enquiry_half_life_days, start) if w.enquiries else 0.0
@@ -198,13 +200,13 @@ def score_inputs(state: CustomerState, today: int, config: ScoringConfig) -> Inp
 def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     """Score `state` as of epoch day `today`. Pure; depends only on its arguments."""
     w, recency, tenure, rate, c_weight, e_weight, adjusted = score_inputs(state, today, config)
-    net_cents = w.purchase_cents - w.return_cents
-    net = net_cents / 100
+    net_e4 = w.purchase_e4 - w.return_e4
+    net = money_float(net_e4)
     calibration = config.calibration
     if calibration is None:
         (r, f, m), rfm = absolute_rfm(config, recency, w.purchases, net)
     else:
-        (r, f, m), rfm = calibrated_rfm(calibration, config.weights, recency, w.purchases, net_cents)
+        (r, f, m), rfm = calibrated_rfm(calibration, config.weights, recency, w.purchases, cents_of(net_e4))
     points = (*rfm, *adjusted)
     composite = composite_of(points)
     annual = max(0.0, net) * config.value_margin * 365 / config.window_days
@@ -216,17 +218,17 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
         m,
         recency,
         w.purchases,
-        w.purchase_cents / 100,
-        w.return_cents / 100,
+        money_float(w.purchase_e4),
+        money_float(w.return_e4),
         round(rate, 4) if rate else 0.0,
         w.complaints,
         c_weight,
         e_weight,
         tenure,
         round(annual, 2) if annual else 0.0,
-        w.recent_cents / 100,
+        money_float(w.recent_e4),
         points,
-        w.previous_cents / 100,
+        money_float(w.previous_e4),
     )
 
 

@@ -21,11 +21,11 @@ from scoring.dedupe import IdFilter
 from scoring.errors import StateDecodeError
 from scoring.trial import Trial
 
-# A day bucket: (purchase_cents, purchases, return_cents, returns, complaint_severity, complaints, enquiries)
+# A day bucket: (purchase_e4, purchases, return_e4, returns, complaint_severity, complaints, enquiries)
 Bucket = tuple[int, int, int, int, int, int, int]
-P_CENTS: Final = 0
+P_E4: Final = 0
 P_COUNT: Final = 1
-R_CENTS: Final = 2
+R_E4: Final = 2
 R_COUNT: Final = 3
 C_SEV: Final = 4
 C_COUNT: Final = 5
@@ -80,8 +80,8 @@ class CustomerState(NamedTuple):
     first_day: int | None = None
     last_day: int | None = None
     purchase_days: int = 0
-    total_cents: int = 0
-    first_day_cents: int = 0
+    total_e4: int = 0
+    first_day_e4: int = 0
     purchases: int = 0
     first_seen_day: int | None = None
     clock_ms: int = 0
@@ -109,8 +109,8 @@ class CustomerState(NamedTuple):
             self.first_day,
             self.last_day,
             self.purchase_days,
-            self.total_cents,
-            self.first_day_cents,
+            self.total_e4,
+            self.first_day_e4,
             self.purchases,
             self.first_seen_day,
             self.last_seen_day,

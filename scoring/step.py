@@ -38,10 +38,11 @@ from scoring.decisions import (
     TierChange,
 )
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
-from scoring.fold import Outcome, advance, apply, check_time, to_base_cents
+from scoring.fold import Outcome, advance, apply, check_time, to_base_e4
 from scoring.holdout import is_held_out, is_measured
 from scoring.ids import output_id
 from scoring.lifecycle import Risk, assess_risk, segment
+from scoring.money import money_text
 from scoring.offering import Offering, assess_offering
 from scoring.outcomes import next_close_day, observed, open_trial, record, settle
 from scoring.plan import RoiVerdict, Trigger, matching_rules, roi_guard
@@ -107,7 +108,7 @@ def describe_cause(event: CoreEvent | None, s: Score, config: ScoringConfig) -> 
     if event.kind in (Kind.PURCHASE, Kind.RETURN):
         currency = "" if event.currency in ("", config.base_currency) else f" {event.currency}"
         name = "purchase" if event.kind is Kind.PURCHASE else "return"
-        return f"{name} {event.amount_cents // 100}.{event.amount_cents % 100:02d}{currency}"
+        return f"{name} {money_text(event.amount_e4)}{currency}"
     if event.kind is Kind.COMPLAINT:
         return f"complaint, severity {event.severity}"
     return "enquiry"
@@ -180,7 +181,7 @@ def step(
     if event is not None:
         current = applied.state if current is state else apply(current, event, now, config).state
         if current.trials:  # outcome windows count the purchases and returns inside them
-            current = current._replace(trials=record(current.trials, event, to_base_cents(event, config) or 0))
+            current = current._replace(trials=record(current.trials, event, to_base_e4(event, config) or 0))
     else:
         current = advance(current, now, config)
     at_ms = event.at_ms if event is not None else today * MS_PER_DAY

@@ -10,7 +10,7 @@ from scoring.events import MS_PER_DAY
 class Trial(NamedTuple):
     """A treated or held-out decision and what happened since, over `[start_ms, start_ms + days)`.
 
-    Money is in base-currency cents; `cost_cents` is what the action cost (0 when held out).
+    Money is in base-currency cents; `cost_e4` is what the action cost (0 when held out).
     """
 
     action_id: str
@@ -21,10 +21,10 @@ class Trial(NamedTuple):
     tier: str
     start_ms: int
     days: int
-    cost_cents: int
+    cost_e4: int
     purchases: int = 0
-    revenue_cents: int = 0
-    return_cents: int = 0
+    revenue_e4: int = 0
+    return_e4: int = 0
 
     @property
     def end_ms(self) -> int:

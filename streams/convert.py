@@ -8,7 +8,7 @@ same fields, in the same order and formats, as `model_dump_json` would.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from pydantic_core import to_json
@@ -29,6 +29,7 @@ from schemas.outputs import (
     PotentialChanged,
     TierChanged,
 )
+from scoring import money
 from scoring.decisions import (
     ActionRequest,
     Decision,
@@ -46,12 +47,9 @@ if TYPE_CHECKING:
 InputMessage = EventMessage
 _KINDS = {"purchase": Kind.PURCHASE, "return": Kind.RETURN, "complaint": Kind.COMPLAINT, "enquiry": Kind.ENQUIRY,
           "erasure": Kind.ERASURE}
-_CENT = Decimal(100)
-
-
-def to_cents(amount: Decimal) -> int:
-    """Minor units (1/100), rounding half to even."""
-    return int((amount * _CENT).to_integral_value(ROUND_HALF_EVEN))
+def to_e4(amount: Decimal) -> int:
+    """The exact 1/10,000 units of a message's amount (`scoring.money`; the schema allows at most 4 decimals)."""
+    return money.to_e4(amount)
 
 
 def to_core(message: InputMessage) -> CoreEvent:
@@ -62,9 +60,9 @@ def to_core(message: InputMessage) -> CoreEvent:
     at_ms = to_ms(message.occurred_at)
     if isinstance(message, PurchaseCompleted):
         categories = item_categories(message)
-        return CoreEvent(kind, message.event_id, at_ms, to_cents(message.amount), message.currency, 0, categories)
+        return CoreEvent(kind, message.event_id, at_ms, to_e4(message.amount), message.currency, 0, categories)
     if isinstance(message, OrderReturned):
-        return CoreEvent(kind, message.event_id, at_ms, to_cents(message.amount), message.currency or "")
+        return CoreEvent(kind, message.event_id, at_ms, to_e4(message.amount), message.currency or "")
     if isinstance(message, ComplaintFiled):
         return CoreEvent(kind, message.event_id, at_ms, severity=message.severity)
     return CoreEvent(kind, message.event_id, at_ms)

@@ -17,6 +17,7 @@ from schemas.outputs import CustomerScore
 from scoring.btyd import btyd_summary
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, from_ms
+from scoring.money import DECIMALS
 from scoring.offering import Offering, assess_offering
 from scoring.rfm import COMPONENT_NAMES
 from scoring.state import CustomerState
@@ -151,7 +152,7 @@ def profile_of(
     s, risk = evaluation.score, evaluation.risk
     return CustomerProfile(
         customer_id, s.day, evaluation.tier, s.composite, s.r, s.f, s.m, s.recency_days, s.frequency,
-        round(s.monetary, 2), round(s.returns_amount, 2), s.complaints, s.tenure_days, evaluation.segment,
+        round(s.monetary, DECIMALS), round(s.returns_amount, DECIMALS), s.complaints, s.tenure_days, evaluation.segment,
         risk.is_at_risk, risk.score, round(risk.gap_days, 2), s.annual_value,
         tuple(zip(COMPONENT_NAMES, s.component_values(), [round(p, 4) if p else p for p in s.points], strict=True)),
         state.review_day, state.clock_ms,

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted, parse_input
 from scoring.errors import ConfigError
 from scoring.events import CoreEvent, Kind, from_ms
+from scoring.money import money_text
 from streams.cli.base import ConfigOpt, app, err, run_with_kafka, settings_from
 from streams.cli.options import (
     AmountCol,
@@ -57,7 +58,7 @@ UNSPECIFIED = "unspecified"  # category/topic of complaints and enquiries read f
 def from_core(customer: str, event: CoreEvent, base_currency: str) -> InputMessage:
     """The input message of a core event read from a CSV (descriptive fields the CSV lacks are filled in)."""
     at = from_ms(event.at_ms)
-    amount = Decimal(event.amount_cents).scaleb(-2)
+    amount = Decimal(money_text(event.amount_e4))  # exact, 2 to 4 decimals (`scoring.money`)
     common: dict[str, Any] = {"event_id": event.event_id, "customer_id": customer, "occurred_at": at}
     if event.kind is Kind.PURCHASE:
         return PurchaseCompleted(**common, amount=amount, currency=event.currency or base_currency,

@@ -17,8 +17,9 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
+from scoring.money import money_float
 from scoring.step import evaluate
-from streams.offline.batchfold import _base_cents
+from streams.offline.batchfold import _base_e4
 from streams.offline.columnar import BLOCK_BYTES, ColumnRead, read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs, is_jsonl
 from streams.offline.population import count_read, fold_population
@@ -116,16 +117,16 @@ def batch_purchases(
     rated = ["", config.base_currency, *config.fx_rates]
     read.no_rate = buys.filter(~pl.col("currency").is_in(rated)).height
     buys = buys.filter(pl.col("currency").is_in(rated))
-    buys = buys.with_columns(base=_base_cents(buys, config), day=pl.col("at_ms") // MS_PER_DAY)
+    buys = buys.with_columns(base=_base_e4(buys, config), day=pl.col("at_ms") // MS_PER_DAY)
     if until_day is not None:
         read.later = buys.filter(pl.col("day") > until_day).height
         buys = buys.filter(pl.col("day") <= until_day)
     read.purchases = buys.height
     buys = buys.with_columns(first=pl.col("seq").min().over("customer"))
-    ordered = buys.sort("first", "day", "base")  # cents sort as their amounts do
+    ordered = buys.sort("first", "day", "base")  # 1/10,000 units sort as their amounts do
     grouped = ordered.group_by("customer", maintain_order=True).agg("day", "base")
-    # cents / 100 in Python: Polars divides by multiplying (one ulp apart at times)
-    histories = {customer: [(day, c / 100) for day, c in zip(days, cents, strict=True)]
-                 for customer, days, cents in grouped.iter_rows()}
+    # divided in Python (money_float): Polars divides by multiplying (one ulp apart at times)
+    histories = {customer: [(day, money_float(units)) for day, units in zip(days, amounts, strict=True)]
+                 for customer, days, amounts in grouped.iter_rows()}
     read.histories = histories
     return read

@@ -23,7 +23,7 @@ from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import fold, window_start
 from scoring.state import NEW_STATE, Bucket, CustomerState
 
-_CONTENT = ("kind", "at_ms", "cents", "currency", "severity")  # what `scoring.dedupe.content_hash` covers
+_CONTENT = ("kind", "at_ms", "amount_e4", "currency", "severity")  # what `scoring.dedupe.content_hash` covers
 
 
 def batch_states(
@@ -52,7 +52,7 @@ def batch_states(
     rejected += table.filter(~pl.col("passes") | pl.col("reused")).height
     duplicates += int(table.get_column("duplicate").sum())
     applied = table.filter(pl.col("passes") & pl.col("first"))
-    applied = applied.with_columns(base=_base_cents(applied, config), day=pl.col("at_ms") // MS_PER_DAY)
+    applied = applied.with_columns(base=_base_e4(applied, config), day=pl.col("at_ms") // MS_PER_DAY)
     states.update(_states(applied, now_ms, config))
     return dict(sorted(states.items())), rejected, duplicates
 
@@ -61,7 +61,7 @@ def _passes(config: ScoringConfig) -> pl.Expr:
     """`scoring.fold.check_event` (the time check passes: no event is after `now_ms`)."""
     known = ["", config.base_currency, *config.fx_rates]
     severity = pl.col("severity")
-    return ((pl.col("at_ms") >= 0) & (pl.col("cents") >= 0)
+    return ((pl.col("at_ms") >= 0) & (pl.col("amount_e4") >= 0)
             & ((pl.col("kind") != int(Kind.COMPLAINT)) | ((severity >= 1) & (severity <= 5)))
             & pl.col("currency").is_in(known)).alias("passes")
 
@@ -87,10 +87,10 @@ def _core_fold(
 def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:
     """Customer -> the core events of its rows of `table`, in table order."""
     events: dict[str, list[CoreEvent]] = {}
-    for customer, kind, eid, at_ms, cents, currency, severity, categories in table.select(
-            "customer", "kind", "eid", "at_ms", "cents", "currency", "severity", "categories").iter_rows():
+    for customer, kind, eid, at_ms, amount, currency, severity, categories in table.select(
+            "customer", "kind", "eid", "at_ms", "amount_e4", "currency", "severity", "categories").iter_rows():
         events.setdefault(customer, []).append(
-            CoreEvent(Kind(kind), eid, at_ms, cents, currency, severity, tuple(categories) if categories else ()))
+            CoreEvent(Kind(kind), eid, at_ms, amount, currency, severity, tuple(categories) if categories else ()))
     return events
 
 
@@ -109,18 +109,18 @@ def _deduped(table: pl.DataFrame) -> pl.DataFrame:
         pl.col("first", "duplicate", "reused").fill_null(False))
 
 
-def _base_cents(applied: pl.DataFrame, config: ScoringConfig) -> pl.Series:
-    """`scoring.fold.to_base_cents`: a rated currency's amount is round(cents x rate), half to even (float64,
+def _base_e4(applied: pl.DataFrame, config: ScoringConfig) -> pl.Series:
+    """`scoring.fold.to_base_e4`: a rated currency's amount is round(amount x rate), half to even (float64,
     as Python's `round` of the same product)."""
-    cents = applied.get_column("cents").to_numpy()
-    base = cents.copy()
+    amount = applied.get_column("amount_e4").to_numpy()
+    base = amount.copy()
     currency = applied.get_column("currency")
     for code, rate in config.fx_rates.items():
         if code == config.base_currency:
             continue
         mask = (currency == code).to_numpy()
         if mask.any():
-            base[mask] = np.rint(cents[mask].astype(np.float64) * rate).astype(np.int64)
+            base[mask] = np.rint(amount[mask].astype(np.float64) * rate).astype(np.int64)
     return pl.Series("base", base, dtype=pl.Int64)
 
 
@@ -135,19 +135,19 @@ def _states(applied: pl.DataFrame, now_ms: int, config: ScoringConfig) -> dict[s
     figures = buys.group_by("customer").agg(
         first_day.alias("first_day"), pl.col("day").max().alias("last_day"),
         pl.col("day").n_unique().alias("purchase_days"), pl.col("base").sum().alias("total"),
-        pl.col("base").filter(pl.col("day") == first_day).sum().alias("first_cents"), pl.len().alias("count"),
+        pl.col("base").filter(pl.col("day") == first_day).sum().alias("first_e4"), pl.len().alias("count"),
         pl.col("day").filter(pl.col("day") < start).unique().sort().alias("old_days"),
     )
     seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"),
                                             pl.col("day").max().alias("last_seen"))
     people = seen.join(figures, on="customer", how="left")
     states: dict[str, CustomerState] = {}
-    for customer, first_seen, last_seen, first, last, days, total, first_cents, count, old in people.select(
-            "customer", "first_seen", "last_seen", "first_day", "last_day", "purchase_days", "total", "first_cents",
+    for customer, first_seen, last_seen, first, last, days, total, first_e4, count, old in people.select(
+            "customer", "first_seen", "last_seen", "first_day", "last_day", "purchase_days", "total", "first_e4",
             "count", "old_days").iter_rows():
         states[customer] = CustomerState(
             buckets=buckets.get(customer) or {}, old_days=tuple(old or ()), first_day=first,
-            last_day=last, purchase_days=days or 0, total_cents=total or 0, first_day_cents=first_cents or 0,
+            last_day=last, purchase_days=days or 0, total_e4=total or 0, first_day_e4=first_e4 or 0,
             purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms), last_seen_day=last_seen)
     return states
 

@@ -28,13 +28,14 @@ from typing import IO
 import polars as pl
 
 from scoring.events import Kind
+from scoring.money import DECIMALS, SCALE
 from streams.offline.history import (
     BadRow,
     CsvLayout,
     Inputs,
     Row,
-    _checked_cents,
     _Columns,
+    checked_e4,
     is_gzip,
     is_jsonl,
     is_whitespace,
@@ -44,12 +45,12 @@ from streams.offline.history import (
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "src": pl.UInt32(), "line": pl.Int64(), "customer": pl.String(), "kind": pl.Int8(), "eid": pl.String(),
-    "at_ms": pl.Int64(), "cents": pl.Int64(), "currency": pl.String(), "severity": pl.Int64(),
+    "at_ms": pl.Int64(), "amount_e4": pl.Int64(), "currency": pl.String(), "severity": pl.Int64(),
     "categories": pl.List(pl.String()),  # a purchase's item categories (null: none)
 }
 _BOM = b"\xef\xbb\xbf"
 _ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.strip() removes from ASCII text
-_PLAIN_AMOUNT = r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$"  # parse_cents' fast branch: exact cents without Decimal
+_PLAIN_AMOUNT = r"^-?[0-9]{1,9}(\.[0-9]{1,4})?$"  # parse_e4's fast branch: exact 1/10,000 units without Decimal
 BLOCK_BYTES = 32 << 20  # text a block read converts at once (`read_blocks`)
 ROW_BYTES = 40  # about how much text a row takes: rows of a per-row block (`read_blocks`)
 TIME_CACHE = 2_000_000  # parsed time texts kept from one block to the next (then forgotten, and parsed again)
@@ -211,7 +212,7 @@ def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.Da
     kinds: list[int] = []
     eids: list[str] = []
     times: list[int] = []
-    cents: list[int] = []
+    amounts: list[int] = []
     currencies: list[str] = []
     severities: list[int] = []
     categories: list[list[str] | None] = []
@@ -226,14 +227,14 @@ def _per_row(src: int, rows: Iterator[Row | BadRow], bad: list[BadRow]) -> pl.Da
         kinds.append(int(e.kind))
         eids.append(e.event_id)
         times.append(e.at_ms)
-        cents.append(e.amount_cents)
+        amounts.append(e.amount_e4)
         currencies.append(e.currency)
         severities.append(e.severity)
         categories.append(list(e.categories) if e.categories else None)
     bad.extend(mine)
     return pl.DataFrame({
         "src": pl.Series([src] * len(lines), dtype=pl.UInt32), "line": lines, "customer": customers,
-        "kind": pl.Series(kinds, dtype=pl.Int8), "eid": eids, "at_ms": times, "cents": cents,
+        "kind": pl.Series(kinds, dtype=pl.Int8), "eid": eids, "at_ms": times, "amount_e4": amounts,
         "currency": currencies, "severity": severities, "categories": categories,
     }, schema=EVENT_SCHEMA)
 
@@ -319,7 +320,7 @@ def _convert(
         ok=ok & (raw.str.len_bytes() == raw.str.len_chars()),
     ).with_columns(ok=pl.col("ok") & (pl.col("customer").str.len_bytes() > 0))
     frame = _with_times(frame, columns, times)
-    frame = _with_cents(frame, columns)
+    frame = _with_e4(frame, columns)
     fast = frame.filter(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null())
     slow = frame.filter(~(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null()))
     events = fast.select(
@@ -327,7 +328,7 @@ def _convert(
         pl.when(pl.col("signed") < 0).then(int(Kind.RETURN)).otherwise(int(Kind.PURCHASE)).cast(pl.Int8).alias(
             "kind"),
         (pl.lit(source + ":") + pl.col("line").cast(pl.String)).alias("eid"), "at_ms",
-        pl.col("signed").abs().alias("cents"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
+        pl.col("signed").abs().alias("amount_e4"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
             "severity"), pl.lit(None, dtype=pl.List(pl.String())).alias("categories"),
     )
     rows = _slow_rows(slow, source, columns, whitespace, layout.delimiter)
@@ -375,28 +376,28 @@ def _with_times(frame: pl.DataFrame, columns: _Columns, times: dict[str, int | N
     return frame.join(table, on="time_raw", how="left", maintain_order="left")
 
 
-def _with_cents(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
-    """`signed`: each row's amount in cents (negative: a refund) where the fast checks take it."""
+def _with_e4(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
+    """`signed`: each row's amount in 1/10,000 units (negative: a refund) where the fast checks take it."""
     if columns.amount is None:
         return frame.with_columns(signed=pl.lit(0, dtype=pl.Int64))
     if columns.quantity is not None:
         pairs = frame.filter(pl.col("ok")).select("amount_raw", "quantity_raw").unique()
-        values = [_line_cents(a, q) for a, q in pairs.iter_rows()]
+        values = [_line_e4(a, q) for a, q in pairs.iter_rows()]
         table = pairs.with_columns(signed=pl.Series(values, dtype=pl.Int64))
         return frame.join(table, on=["amount_raw", "quantity_raw"], how="left", maintain_order="left",
                           nulls_equal=False)
     amount = pl.col("amount_raw")
     whole, frac = amount.str.extract(r"^-?([0-9]+)", 1), amount.str.extract(r"\.([0-9]+)$", 1)
-    cents = whole.cast(pl.Int64) * 100 + pl.when(frac.is_null()).then(0).otherwise(
-        frac.str.pad_end(2, "0").cast(pl.Int64))
-    signed = pl.when(amount.str.starts_with("-")).then(-cents).otherwise(cents)
+    units = whole.cast(pl.Int64) * SCALE + pl.when(frac.is_null()).then(0).otherwise(
+        frac.str.pad_end(DECIMALS, "0").cast(pl.Int64))
+    signed = pl.when(amount.str.starts_with("-")).then(-units).otherwise(units)
     return frame.with_columns(signed=pl.when(amount.str.contains(_PLAIN_AMOUNT)).then(signed))
 
 
-def _line_cents(amount: str, quantity: str) -> int | None:
-    """amount x quantity in exact cents, as the per-row reader computes it; None when it refuses them."""
+def _line_e4(amount: str, quantity: str) -> int | None:
+    """amount x quantity in exact 1/10,000 units, as the per-row reader computes it; None when it refuses them."""
     try:
-        return _checked_cents(Decimal(amount) * Decimal(quantity))
+        return checked_e4(Decimal(amount) * Decimal(quantity))
     except (ValueError, InvalidOperation, ArithmeticError):
         return None
 

@@ -28,7 +28,8 @@ from pydantic import ValidationError
 
 from schemas.inputs import DuplicateKeyError, parse_input
 from scoring.events import MS_PER_DAY, CoreEvent, Kind, to_ms
-from streams.convert import to_cents, to_core
+from scoring.money import DECIMALS, SCALE
+from streams.convert import to_core, to_e4
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _TYPES = {
@@ -145,28 +146,27 @@ def parse_time_ms(text: str, date_format: str | None = None, zone: tzinfo = UTC)
     return to_ms(moment)  # exact integer arithmetic, as the stream converts the same time
 
 
-def parse_cents(text: str) -> int:
-    """Exact cents of a decimal amount (half to even beyond two decimals).
+def parse_e4(text: str) -> int:
+    """The exact 1/10,000 units of a decimal amount (`scoring.money`).
 
-    Raises InvalidOperation for text that is not a number and ValueError for
-    a non-finite or implausibly large (> 1e9) amount. Plain amounts such as
-    "-12.5" skip Decimal (same result, a third of the time).
+    Raises InvalidOperation for text that is not a number and ValueError
+    (`MoneyError`) for a non-finite or implausibly large (> 1e9) amount, or one
+    with more than 4 decimals (refused, never rounded: the schemas refuse it
+    too). Plain amounts such as "-12.5" skip Decimal (same result, a third of
+    the time).
     """
     whole, _, frac = text.partition(".")
     negative = whole[:1] == "-"
     digits = whole[1:] if negative else whole
-    if 0 < len(digits) <= 9 and len(frac) <= 2 and digits.isdecimal() and (not frac or frac.isdecimal()):
-        cents = int(digits) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
-        return -cents if negative else cents
-    return _checked_cents(Decimal(text))
+    if 0 < len(digits) <= 9 and len(frac) <= DECIMALS and digits.isdecimal() and (not frac or frac.isdecimal()):
+        units = int(digits) * SCALE + (int(frac.ljust(DECIMALS, "0")) if frac else 0)
+        return -units if negative else units
+    return checked_e4(Decimal(text))
 
 
-def _checked_cents(amount: Decimal) -> int:
-    if not amount.is_finite():
-        raise ValueError("amount is not a finite number")
-    if abs(amount) > 1_000_000_000:
-        raise ValueError("amount is implausibly large (> 1e9)")
-    return to_cents(amount)
+def checked_e4(amount: Decimal) -> int:
+    """`scoring.money.to_e4` of an amount read from a file (or a unit price x quantity)."""
+    return to_e4(amount)
 
 
 def open_text(path: Path) -> TextIO:
@@ -408,11 +408,11 @@ class _Columns:
                 at_ms = times.get(stamp)
                 if at_ms is None:
                     at_ms = times[stamp] = parse_time_ms(stamp, date_format, zone)
-                cents = 0 if a is None else parse_cents(v[a])
-                if cents < 0:  # a negative sale is a refund
-                    yield Row(line, customer, CoreEvent(refund, prefix + str(line), at_ms, -cents))
+                amount = 0 if a is None else parse_e4(v[a])
+                if amount < 0:  # a negative sale is a refund
+                    yield Row(line, customer, CoreEvent(refund, prefix + str(line), at_ms, -amount))
                 else:
-                    yield Row(line, customer, CoreEvent(purchase, prefix + str(line), at_ms, cents))
+                    yield Row(line, customer, CoreEvent(purchase, prefix + str(line), at_ms, amount))
             except (ValueError, InvalidOperation, IndexError, KeyError) as exc:
                 if (part is None or part.owns(customer)) and v and (len(v) > 1 or v[0].strip()):
                     text = (" " if is_whitespace(layout.delimiter) else layout.delimiter).join(v)
@@ -453,8 +453,8 @@ class _Columns:
         if kind in (Kind.COMPLAINT, Kind.ENQUIRY) or self.amount is None:
             return 0
         if self.quantity is None:
-            return parse_cents(v[self.amount])
-        return _checked_cents(Decimal(v[self.amount]) * Decimal(v[self.quantity]))
+            return parse_e4(v[self.amount])
+        return checked_e4(Decimal(v[self.amount]) * Decimal(v[self.quantity]))
 
     def _severity(self, v: list[str]) -> int:
         if self.severity is None or not v[self.severity].strip():

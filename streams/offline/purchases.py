@@ -17,7 +17,8 @@ from pathlib import Path
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
-from scoring.fold import to_base_cents
+from scoring.fold import to_base_e4
+from scoring.money import money_float
 from streams.offline.history import BadRow, CsvLayout, is_jsonl, read_history
 
 History = dict[str, list[tuple[int, float]]]
@@ -103,8 +104,8 @@ def _add(
         else:
             read.not_purchases += 1
         return
-    cents = to_base_cents(event, config)
-    if cents is None:
+    amount = to_base_e4(event, config)
+    if amount is None:
         read.no_rate += 1
         return
     day = event.at_ms // MS_PER_DAY
@@ -112,4 +113,4 @@ def _add(
         read.later += 1
         return
     read.purchases += 1
-    found[customer].append((day, cents / 100))
+    found[customer].append((day, money_float(amount)))

@@ -31,11 +31,12 @@ from schemas.base import Message
 from scoring.btyd import btyd_summary
 from scoring.calibrate import calibrate
 from scoring.calibration import Calibration
-from scoring.concentration import revenue_cents
+from scoring.concentration import revenue_e4
 from scoring.config import ScoringConfig
 from scoring.errors import CalibrationError
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import check_event, fold
+from scoring.money import SCALE, money_text
 from scoring.retention import surviving
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import Evaluation, StepResult, due_reviews, evaluate, step, value_of
@@ -323,8 +324,9 @@ def profile_row(p: Profile, as_of_day: int, config: ScoringConfig, model: ValueM
     offer = [o["potential"], o["value_potential_cell"], o["satisfaction"], o["proposition"]]
     return [
         prof.customer_id, prof.tier, prof.score, prof.r_score, prof.f_score, prof.m_score,
-        "" if prof.recency_days is None else prof.recency_days, prof.frequency, f"{prof.monetary:.2f}",
-        f"{prof.returns_amount:.2f}", prof.complaints, "" if prof.tenure_days is None else prof.tenure_days,
+        "" if prof.recency_days is None else prof.recency_days, prof.frequency,
+        money_text(round(prof.monetary * SCALE)), money_text(round(prof.returns_amount * SCALE)),
+        prof.complaints, "" if prof.tenure_days is None else prof.tenure_days,
         prof.segment, int(prof.at_risk), prof.at_risk_score, *btyd, *offer, *extra,
     ]
 
@@ -355,7 +357,7 @@ def write_rows(
         tiers[tier] += 1
         if p.evaluation.score.frequency:
             active[tier] += 1
-        revenue[tier] += revenue_cents(p.state, as_of_day)
+        revenue[tier] += revenue_e4(p.state, as_of_day)
         writer.writerow(profile_row(p, as_of_day, config, model))
         if customers is not None:
             customers.append(p.customer_id)

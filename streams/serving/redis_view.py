@@ -13,7 +13,8 @@ Key layout (all under the configured prefix, default `tierstream:`):
 - `tier:{tier}`     ZSET  customer id -> composite score (a customer is in exactly one)
 - `cap:{id}:{type}` ZSET  action id -> epoch seconds sent (expires after the cap window)
 - `at_risk`         ZSET  customer id -> annual_value, customers whose latest profile is at risk
-- `tier_revenue`    HASH  tier -> sum of its customers' `monetary` (the window's net spend), in cents: kept
+- `tier_revenue`    HASH  tier -> sum of its customers' `monetary` (the window's net spend), in cents (each
+                          customer's rounded half up: a display total; profiles keep 4 decimals): kept
                           with each profile write by a script that takes out what the customer added
                           before (what /tiers reports value concentration from)
 - `tier_revenue:customers` HASH  customer id -> "{tier} {cents}": what each customer adds to `tier_revenue`

@@ -139,7 +139,7 @@ def concentration_rows(counts: dict[str, int], revenue_cents: dict[str, int],
                        tiers: tuple[str, ...]) -> list[dict[str, Any]]:
     """/tiers' value concentration: per tier, customers and revenue with their shares and the lift."""
     return [{"tier": r.tier, "customers": r.customers, "customer_share": round(r.customer_share, 4),
-             "revenue": r.revenue_cents / 100,
+             "revenue": r.revenue / 100,
              "revenue_share": None if r.revenue_share is None else round(r.revenue_share, 4),
              "lift": None if r.lift is None else round(r.lift, 2)}
             for r in value_concentration(counts, revenue_cents, tiers)]

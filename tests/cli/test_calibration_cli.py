@@ -23,7 +23,7 @@ from typing import NamedTuple
 import pytest
 
 from scoring.calibration import calibration_from_json
-from scoring.config import parse_config
+from scoring.config import ScoringConfig, parse_config
 from scoring.events import MS_PER_DAY
 from scoring.state import NEW_STATE
 from scoring.step import step
@@ -79,12 +79,12 @@ def lifts(rows: dict[str, dict[str, str]]) -> dict[str, float]:
     """Each tier's share of the 12 months' net purchases (window = 365 days: monetary - returns) over its share
     of the customers."""
     customers: Counter[str] = Counter()
-    revenue: Counter[str] = Counter()
+    revenue: dict[str, Decimal] = {t: Decimal(0) for t in SHARES}
     for row in rows.values():
         customers[row["tier"]] += 1
-        revenue[row["tier"]] += round((Decimal(row["monetary"]) - Decimal(row["returns_amount"])) * 100)
-    total_customers, total_revenue = sum(customers.values()), sum(revenue.values())
-    return {t: (revenue[t] / total_revenue) / (customers[t] / total_customers) for t in SHARES if customers[t]}
+        revenue[row["tier"]] += Decimal(row["monetary"]) - Decimal(row["returns_amount"])  # exact
+    total_customers, total_revenue = sum(customers.values()), sum(revenue.values(), Decimal(0))
+    return {t: float(revenue[t] / total_revenue) / (customers[t] / total_customers) for t in SHARES if customers[t]}
 
 
 def assert_calibrated_tiers(run: Run) -> dict[str, dict[str, str]]:
@@ -153,6 +153,82 @@ def test_online_retail_btyd_columns_are_lifetimes(online_retail: tuple[Run, Path
                  Decimal(rows[c]["mean_repeat_value"]).quantize(cent, ROUND_HALF_UP))
              != (r["frequency"], r["recency"], r["T"], Decimal(r["monetary_value"]).quantize(cent, ROUND_HALF_UP))]
     assert not wrong, [(c, rows[c]["x"], rows[c]["mean_repeat_value"], kept[c]) for c in wrong[:5]]
+
+
+def exact_retail_money(path: Path, as_of: str) -> dict[str, tuple[Decimal, Decimal, Decimal | None]]:
+    """Per customer, from the raw file with Decimal arithmetic alone (Quantity x UnitPrice, never rounded): the
+    window's purchases and refunds (365 days to `as_of`, UTC days of the naive times: the default --timezone) and
+    the mean repeat value (all-time purchases after the first purchase day, per repeat day; None without one)."""
+    last = (date.fromisoformat(as_of) - date(1970, 1, 1)).days
+    first = last - 365 + 1
+    bought: dict[str, dict[int, Decimal]] = {}
+    window: dict[str, list[Decimal]] = {}
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            customer = row["CustomerID"].strip()
+            if not customer:
+                continue
+            amount = Decimal(row["UnitPrice"]) * Decimal(row["Quantity"])
+            day = parse_time_ms(row["InvoiceDate"]) // MS_PER_DAY
+            sums = window.setdefault(customer, [Decimal(0), Decimal(0)])
+            if amount >= 0:
+                days = bought.setdefault(customer, {})
+                days[day] = days.get(day, Decimal(0)) + amount
+            if first <= day <= last:
+                sums[0 if amount >= 0 else 1] += abs(amount)
+    out: dict[str, tuple[Decimal, Decimal, Decimal | None]] = {}
+    for customer, (purchases, refunds) in window.items():
+        days = bought.get(customer, {})
+        repeat = [days[d] for d in sorted(days)[1:]]
+        out[customer] = (purchases, refunds, sum(repeat, Decimal(0)) / len(repeat) if repeat else None)
+    return out
+
+
+def test_online_retail_money_is_the_exact_decimal_sums(online_retail: tuple[Run, Path]) -> None:
+    """Issue 14: unit prices with 3 decimals are summed exactly (1/10,000 units), not rounded to cents per line.
+    Every customer's window purchases and refunds are the exact decimal sums, to the last digit, and the mean
+    repeat value the exact mean to the 6 decimals the CSV shows. The file has 4 lines of 0.001 (a unit price of
+    0.001 x 1): 15618's is on its first purchase day (its window spend is 776.851; its mean repeat value, of the
+    later days, is 277.01 either way); 13405's is on a repeat day: its mean is 206.2005, which per-line cents
+    made 206.20."""
+    run, path = online_retail
+    rows = table(run.out)
+    exact = exact_retail_money(path, "2011-12-09")
+    assert rows.keys() == exact.keys()
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+        lines = Counter(r["CustomerID"].strip() for r in csv.DictReader(f))
+    # A customer with more events than the core keeps ids of exactly goes to Bloom filters, whose false
+    # positives can take a line for a redelivery (12748: one of 4,642): not a money question, left out here.
+    heavy = {c for c, n in lines.items() if c and n > ScoringConfig().dedupe_exact_ids}
+    assert len(heavy) == 7 and not heavy & {"13952", "15618", "16198", "13405"}, heavy
+    for customer, (purchases, refunds, mean) in exact.items():
+        if customer in heavy:
+            continue
+        row = rows[customer]
+        assert (Decimal(row["monetary"]), Decimal(row["returns_amount"])) == (purchases, refunds), customer
+        got = Decimal(row["mean_repeat_value"] or "0")
+        assert abs(got - (mean or 0)) <= Decimal("0.0000005"), (customer, got, mean)
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+        sub_cent = {r["CustomerID"].strip() for r in csv.DictReader(f)
+                    if (Decimal(r["UnitPrice"]) * Decimal(r["Quantity"])) % Decimal("0.01") and r["CustomerID"].strip()}
+    assert sub_cent == {"13952", "15618", "16198", "13405"}
+    assert rows["15618"]["monetary"] == "776.851" and Decimal(rows["15618"]["mean_repeat_value"]) == Decimal("277.01")
+    assert Decimal(rows["13405"]["mean_repeat_value"]) == exact["13405"][2] == Decimal("206.2005")
+    assert exact["13405"][2] - mean_with_cents_per_line(path, "13405") == Decimal("0.0005")  # the reading before
+
+
+def mean_with_cents_per_line(path: Path, customer: str) -> Decimal:
+    """The mean repeat value of `customer` with each line rounded to cents first (what the core did before)."""
+    days: dict[int, Decimal] = {}
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["CustomerID"].strip() == customer:
+                amount = round(Decimal(row["UnitPrice"]) * Decimal(row["Quantity"]), 2)
+                if amount >= 0:
+                    day = parse_time_ms(row["InvoiceDate"]) // MS_PER_DAY
+                    days[day] = days.get(day, Decimal(0)) + amount
+    repeat = [days[d] for d in sorted(days)[1:]]
+    return sum(repeat, Decimal(0)) / len(repeat)
 
 
 # --- CDNOW -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
+from scoring.money import SCALE
 from scoring.state import NEW_STATE
 from scoring.step import step, value_of
 from scoring.valuemodel import MODEL_FORMAT, ValueModel, evaluate, fit_value_model
@@ -181,7 +182,7 @@ def test_model_watcher_sees_a_replaced_model_of_the_same_size(tmp_path: Path, fi
 
 
 def _purchase(event_id: str, day: int, amount: float) -> CoreEvent:
-    return CoreEvent(Kind.PURCHASE, event_id, day * MS_PER_DAY, round(amount * 100), "USD")
+    return CoreEvent(Kind.PURCHASE, event_id, day * MS_PER_DAY, round(amount * SCALE), "USD")
 
 
 def test_an_input_with_no_readable_row_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -405,7 +405,7 @@ class StateCheck:
         for c in self.differing[:5]:
             got, want = table[c], expected.states[c]
             examples.append(f"{c}: tier {got.tier}/{want.tier}, purchases {got.purchases}/{want.purchases}, "
-                            f"total_cents {got.total_cents}/{want.total_cents}")
+                            f"total_e4 {got.total_e4}/{want.total_e4}")
         return (f"{len(self.missing)} customers missing from the table (e.g. {self.missing[:5]}), "
                 f"{len(self.differing)} differ from the replay (got/expected): {examples}")
 

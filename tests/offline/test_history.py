@@ -25,8 +25,8 @@ from streams.offline.history import (
     CsvLayout,
     HistoryError,
     Row,
-    _checked_cents,
-    parse_cents,
+    checked_e4,
+    parse_e4,
     parse_time_ms,
     read_history,
 )
@@ -69,7 +69,7 @@ def bad_of(items: list[Row | BadRow]) -> list[BadRow]:
     return [item for item in items if isinstance(item, BadRow)]
 
 
-# --- parse_cents -----------------------------------------------------------------------------------
+# --- parse_e4 --------------------------------------------------------------------------------------
 
 def _outcome(convert: Callable[[str], int], text: str) -> tuple[str, object]:
     try:
@@ -96,32 +96,34 @@ EDGE_AMOUNTS = [
 
 
 @pytest.mark.parametrize("text", EDGE_AMOUNTS)
-def test_parse_cents_edge_cases_agree_with_decimal(text: str) -> None:
-    assert _outcome(parse_cents, text) == _outcome(lambda t: _checked_cents(Decimal(t)), text)
+def test_parse_e4_edge_cases_agree_with_decimal(text: str) -> None:
+    assert _outcome(parse_e4, text) == _outcome(lambda t: checked_e4(Decimal(t)), text)
 
 
 @PROPS
 @given(st.one_of(st.text(), DECIMAL_LIKE))
-def test_parse_cents_is_checked_cents_of_the_decimal(text: str) -> None:
-    assert _outcome(parse_cents, text) == _outcome(lambda t: _checked_cents(Decimal(t)), text)
+def test_parse_e4_is_checked_e4_of_the_decimal(text: str) -> None:
+    assert _outcome(parse_e4, text) == _outcome(lambda t: checked_e4(Decimal(t)), text)
 
 
-@pytest.mark.parametrize(("text", "cents"), [
-    ("0", 0), ("12", 1200), ("12.5", 1250), ("12.05", 1205), ("-12.5", -1250), ("-0.01", -1),
-    ("0.005", 0), ("0.015", 2), ("0.025", 2), ("-0.025", -2),  # half to even beyond two decimals
-    ("1e2", 10_000), ("999999999.99", 99_999_999_999), ("1000000000", 100_000_000_000),
+@pytest.mark.parametrize(("text", "units"), [
+    ("0", 0), ("12", 120_000), ("12.5", 125_000), ("12.05", 120_500), ("-12.5", -125_000), ("-0.01", -100),
+    ("0.005", 50), ("0.015", 150), ("12.345", 123_450), ("-0.0025", -25), ("0.0001", 1),  # exact to 4 decimals
+    ("12.50000", 125_000), ("1e2", 1_000_000), ("999999999.99", 9_999_999_999_900),
+    ("1000000000", 10_000_000_000_000),
 ])
-def test_parse_cents_table(text: str, cents: int) -> None:
-    assert parse_cents(text) == cents
+def test_parse_e4_table(text: str, units: int) -> None:
+    assert parse_e4(text) == units
 
 
 @pytest.mark.parametrize(("text", "error"), [
     ("abc", ArithmeticError), ("", ArithmeticError), ("1,5", ArithmeticError),
     ("NaN", ValueError), ("Infinity", ValueError), ("1000000000.01", ValueError), ("-2e9", ValueError),
+    ("0.00005", ValueError), ("12.34567", ValueError), ("-0.000001", ValueError),  # > 4 decimals: never rounded
 ])
-def test_parse_cents_refuses(text: str, error: type[Exception]) -> None:
+def test_parse_e4_refuses(text: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        parse_cents(text)
+        parse_e4(text)
 
 
 # --- parse_time_ms ---------------------------------------------------------------------------------
@@ -197,9 +199,11 @@ def test_parse_time_ms_is_exact_to_the_millisecond(text: str) -> None:
 
 # --- CSV layouts -----------------------------------------------------------------------------------
 
-def event(kind: Kind, at_ms: int, cents: int = 0, currency: str = "", severity: int = 0, event_id: str = "") -> tuple:
-    """An expected event; an empty id stands for the reader's own `<path>:<line>`."""
-    return kind, event_id, at_ms, cents, currency, severity
+def event(kind: Kind, at_ms: int, cents: int = 0, currency: str = "", severity: int = 0, event_id: str = "",
+          e4: int | None = None) -> tuple:
+    """An expected event (its amount in cents, or exactly in 1/10,000 units: `e4`); an empty id stands for the
+    reader's own `<path>:<line>`."""
+    return kind, event_id, at_ms, cents * 100 if e4 is None else e4, currency, severity
 
 
 P, R, C, E = Kind.PURCHASE, Kind.RETURN, Kind.COMPLAINT, Kind.ENQUIRY
@@ -221,7 +225,7 @@ LAYOUTS = {
     "quantity multiplies": (
         "customer_id,occurred_at,amount,qty\nA,2024-06-01,2.50,3\nA,2024-06-01,0.333,3\nA,2024-06-01,10,0.5\n"
         "A,2024-06-01,-2,2\n", {"quantity": "qty"},
-        [(2, "A", event(P, JUNE_1, 750)), (3, "A", event(P, JUNE_1, 100)), (4, "A", event(P, JUNE_1, 500)),
+        [(2, "A", event(P, JUNE_1, 750)), (3, "A", event(P, JUNE_1, e4=9_990)), (4, "A", event(P, JUNE_1, 500)),
          (5, "A", event(R, JUNE_1, 400))]),
     "currency column; blank is the base currency": (
         "customer_id,occurred_at,amount,cur\nA,2024-06-01,1,EUR\nA,2024-06-01,2, \n", {"currency": "cur"},
@@ -272,7 +276,7 @@ def test_csv_layouts(text: str, layout: dict[str, object], expected: list, read:
 @pytest.mark.parametrize("delimiter", ["whitespace", " ", "\\s"])
 def test_whitespace_delimiter_spellings(delimiter: str, read: Read) -> None:
     items = read("customer_id occurred_at   amount\n A\t 2024-06-01   5\n", delimiter=delimiter)
-    assert [(i.line, i.customer_id, i.event.amount_cents) for i in rows_of(items)] == [(2, "A", 500)]
+    assert [(i.line, i.customer_id, i.event.amount_e4) for i in rows_of(items)] == [(2, "A", 50_000)]
     assert bad_of(items) == []
 
 
@@ -289,7 +293,7 @@ def test_type_column_aliases(alias: str, kind: Kind, read: Read) -> None:
     [row] = read(f"customer_id,occurred_at,amount,type\nA,2024-06-01,12.50,{alias}\n", type="type")
     assert isinstance(row, Row)
     assert row.event.kind is kind
-    assert row.event.amount_cents == (1250 if kind in (P, R) else 0)  # complaints and enquiries carry no amount
+    assert row.event.amount_e4 == (125_000 if kind in (P, R) else 0)  # complaints and enquiries carry no amount
     assert row.event.severity == (3 if kind is C else 0)                # default severity 3
 
 
@@ -489,13 +493,13 @@ def test_bad_row_text_of_a_whitespace_file(read: Read) -> None:
 def test_jsonl_of_typed_events() -> None:
     items = list(read_history(MIXED_JSONL, CsvLayout()))
     assert bad_of(items) == []
-    got = [(r.line, r.customer_id, r.event.kind, r.event.event_id, r.event.amount_cents, r.event.currency,
+    got = [(r.line, r.customer_id, r.event.kind, r.event.event_id, r.event.amount_e4, r.event.currency,
             r.event.severity) for r in rows_of(items)]
     assert got == [
-        (1, "C-1", P, "ord-1", 12000, "USD", 0), (2, "C-2", P, "ord-2", 3550, "EUR", 0),
-        (3, "C-2", E, "enq-1", 0, "", 0), (4, "C-1", R, "ret-1", 2000, "", 0),
+        (1, "C-1", P, "ord-1", 1_200_000, "USD", 0), (2, "C-2", P, "ord-2", 355_000, "EUR", 0),
+        (3, "C-2", E, "enq-1", 0, "", 0), (4, "C-1", R, "ret-1", 200_000, "", 0),
         (5, "C-1", C, "cmp-1", 0, "", 1), (6, "Kunde-Ä", P, "ord-3", 0, "JPY", 0),
-        (7, "C-2", C, "cmp-2", 0, "", 5), (8, "C-2", R, "ret-2", 3550, "EUR", 0),
+        (7, "C-2", C, "cmp-2", 0, "", 5), (8, "C-2", R, "ret-2", 355_000, "EUR", 0),
         (9, "Kunde-Ä", Kind.ERASURE, "erase-Kunde", 0, "", 0),  # an erasure request: its requested_at is its time
     ]
     times = [r.event.at_ms for r in rows_of(items)]

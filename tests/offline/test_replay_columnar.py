@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scoring.config import ScoringConfig
+from scoring.events import Kind
 from scoring.state import CustomerState
 from streams.cli.base import parse_day
 from streams.offline.batch import batch_population, batch_purchases, replay_columnar
@@ -250,7 +251,7 @@ def test_plain_csv_is_read_vectorised_with_quoted_rows_converted_row_by_row(tmp_
     read = read_columns(Inputs((path,), CsvLayout()))
     assert read.per_row == []
     assert read.events.get_column("customer").to_list() == ["c1", "c,2"]
-    assert read.events.get_column("cents").to_list() == [150, 200]
+    assert read.events.get_column("amount_e4").to_list() == [15_000, 20_000]  # 1/10,000 units
     assert read.bad == [BadRow(4, "customer id is empty", ",2024-01-03,1", str(path))]
 
 
@@ -281,6 +282,17 @@ def test_purchases_for_fit_of_a_plain_log_read_alike(tmp_path: Path) -> None:
                                      "c3,2024-06-03,0.41\n")  # 35 / 100 is not 35 * 0.01 (one ulp)
     assert batch_purchases([path], CsvLayout(), AS_OF) == read_purchases([path], CsvLayout(), AS_OF)
     assert list(batch_purchases([path], CsvLayout()).histories) == ["c2", "c1", "c3"]
+
+
+def test_amounts_with_up_to_4_decimals_are_exact_and_more_are_a_bad_row(tmp_path: Path) -> None:
+    """The vectorised amount parsing keeps 1/10,000 units exactly (0.001, 1.2345); 5 decimals go to the per-row
+    reader, which refuses them with the reason (never rounded)."""
+    path = write(tmp_path / "p.csv", "customer_id,occurred_at,amount\nc1,2024-01-01,0.001\nc1,2024-01-01,-1.2345\n"
+                                     "c1,2024-01-02,0.12345\n")
+    read = read_columns(Inputs((path,), CsvLayout()))
+    assert read.events.get_column("amount_e4").to_list() == [10, 12_345]
+    assert read.events.get_column("kind").to_list() == [int(Kind.PURCHASE), int(Kind.RETURN)]
+    assert [(b.line, b.reason) for b in read.bad] == [(4, "amount 0.12345 has more than 4 decimals")]
 
 
 @PROPS

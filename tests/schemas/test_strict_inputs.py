@@ -151,3 +151,16 @@ def test_a_number_is_no_time(when: Any) -> None:
 def test_iso_times_still_pass() -> None:
     for when in ("2025-03-01T10:00:00Z", "2025-03-01T10:00:00+02:00", "2025-03-01T10:00:00.123456-05:30"):
         assert parse_input(json.dumps({**COMPLAINT, "occurred_at": when})).occurred_at.year == 2025
+
+
+@pytest.mark.parametrize(("amount", "units"), [("12.50", 125_000), ("0.125", 1_250), (0.0005, 5), ("12.50000", 125_000),
+                                               ("999999999.9999", 9_999_999_999_999)])
+def test_up_to_4_decimals_reach_the_core_exactly(amount, units):
+    assert to_core(parse_input(json.dumps({**PURCHASE, "amount": amount}))).amount_e4 == units
+
+
+@pytest.mark.parametrize("amount", ["12.34567", 12.34567, "0.00001"])
+def test_more_than_4_decimals_are_a_schema_dead_letter_not_rounded(amount):
+    letter = dead_letter(json.dumps({**PURCHASE, "amount": amount}).encode())
+    assert letter["error_type"] == "schema"
+    assert letter["reason"] == "amount: Decimal input should have no more than 4 decimal places", letter["reason"]

@@ -4,7 +4,7 @@ Every factory is exposed as a (session-scoped, stateless) fixture so test
 modules never import this file by name: `def test_x(purchase, fold_at): ...`.
 
 Days are UTC epoch days; amounts are in base-currency units (dollars), the
-factories convert them to cents.
+factories convert them to the core's 1/10,000 units (`scoring.money`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from scoring import NEW_STATE, CoreEvent, CustomerState, Kind, ScoringConfig, fold, parse_config, step
 from scoring.decisions import Decision
 from scoring.events import MS_PER_DAY
+from scoring.money import SCALE
 
 T0 = 20_000  # 2024-10-04, an ordinary epoch day used as "day zero" by the tests
 NOON = MS_PER_DAY // 2
@@ -35,13 +36,13 @@ def _id(prefix: str, day: int, id: str | None) -> str:
 def make_purchase(
     day: int, amount: float = 100.0, id: str | None = None, currency: str = "USD", hour: float = 12
 ) -> CoreEvent:
-    return CoreEvent(Kind.PURCHASE, _id("p", day, id), at_ms(day, hour), round(amount * 100), currency)
+    return CoreEvent(Kind.PURCHASE, _id("p", day, id), at_ms(day, hour), round(amount * SCALE), currency)
 
 
 def make_return(
     day: int, amount: float = 10.0, id: str | None = None, currency: str = "USD", hour: float = 12
 ) -> CoreEvent:
-    return CoreEvent(Kind.RETURN, _id("r", day, id), at_ms(day, hour), round(amount * 100), currency)
+    return CoreEvent(Kind.RETURN, _id("r", day, id), at_ms(day, hour), round(amount * SCALE), currency)
 
 
 def make_complaint(day: int, severity: int = 3, id: str | None = None, hour: float = 12) -> CoreEvent:

@@ -9,7 +9,7 @@ import pytest
 from scoring import NEW_STATE, CoreEvent, Kind, ScoringConfig, parse_config
 from scoring.affinity import Affinity, fit_affinity, next_category
 from scoring.affinity_check import check_affinity, describe, paired_difference
-from scoring.codec import decode_state, encode_state
+from scoring.codec import VERSION, decode_state, encode_state
 from scoring.errors import ConfigError
 from scoring.fold import bought
 from scoring.offering import assess_offering
@@ -80,7 +80,7 @@ def test_state_keeps_the_most_recent_categories_in_any_order_of_events():
 
 
 def purchase(day: int, *categories: str, id: str | None = None) -> CoreEvent:
-    return CoreEvent(Kind.PURCHASE, id or f"p{day}{categories}", at_ms(day), 5000, "USD", 0, categories)
+    return CoreEvent(Kind.PURCHASE, id or f"p{day}{categories}", at_ms(day), 500_000, "USD", 0, categories)
 
 
 def test_fold_and_codec_keep_the_categories_bounded():
@@ -92,8 +92,10 @@ def test_fold_and_codec_keep_the_categories_bounded():
 
 
 def test_version_4_bytes_decode_without_categories():
-    state = fold_events([purchase(T0, "tea")], T0, ScoringConfig())
-    assert state.categories == (("tea", T0),) and encode_state(state)[0] == 5
+    # a purchase of 0: no amount, whose bytes (cents before version 6) the slicing below would misplace
+    free = CoreEvent(Kind.PURCHASE, "p", at_ms(T0), 0, "USD", 0, ("tea",))
+    state = fold_events([free], T0, ScoringConfig())
+    assert state.categories == (("tea", T0),) and encode_state(state)[0] == VERSION == 6
     without = encode_state(state._replace(categories=()))
     v4 = bytes([4]) + without[1:-1]  # version 4: no category count at the end
     assert decode_state(v4) == state._replace(categories=())

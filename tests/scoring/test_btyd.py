@@ -6,6 +6,7 @@ import csv
 import random
 from collections import defaultdict
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from scoring import NEW_STATE, CoreEvent, Kind, btyd_summary, fold
 from scoring.btyd import BtydSummary
 from scoring.events import MS_PER_DAY
+from scoring.money import SCALE, to_e4
 
 T0 = 20_000
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
@@ -23,14 +25,14 @@ CALIBRATION_END = (date(1997, 9, 30) - EPOCH).days
 
 
 def _reference(purchases: list[tuple[int, int]], as_of: int) -> BtydSummary | None:
-    """lifetimes' summary_data_from_transaction_data(freq="D") for (day, cents) purchases."""
+    """lifetimes' summary_data_from_transaction_data(freq="D") for (day, 1/10,000 units) purchases."""
     if not purchases:
         return None
     per_day: dict[int, int] = defaultdict(int)
-    for day, cents in purchases:
-        per_day[day] += cents
+    for day, units in purchases:
+        per_day[day] += units
     days = sorted(per_day)
-    repeat = [per_day[d] / 100 for d in days[1:]]
+    repeat = [per_day[d] / SCALE for d in days[1:]]
     return BtydSummary(len(days) - 1, days[-1] - days[0], as_of - days[0], sum(repeat) / len(repeat) if repeat else 0.0)
 
 
@@ -68,12 +70,12 @@ def test_all_time_figures_survive_the_window(purchase, fold_at, cfg):
         state = fold_at([purchase(day, 10 + i, id=f"p{i}")], day, state=state)
     days = list(range(T0, T0 + 3 * 365, 50))
     got = btyd_summary(state, T0 + 3 * 365)
-    assert got == _reference([(d, (10 + i) * 100) for i, d in enumerate(days)], T0 + 3 * 365)
+    assert got == _reference([(d, (10 + i) * SCALE) for i, d in enumerate(days)], T0 + 3 * 365)
     assert min(state.buckets) > days[-1] - cfg.window_days > days[0]    # the early days left the window
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 700), st.integers(0, 50_000)), min_size=1, max_size=30))
+@given(st.lists(st.tuples(st.integers(0, 700), st.integers(0, 5_000_000)), min_size=1, max_size=30))
 def test_matches_reference_when_delivered_in_time_order(purchases):
     from scoring import ScoringConfig
     config = ScoringConfig()
@@ -97,7 +99,7 @@ def _cdnow_events() -> dict[int, list[CoreEvent]]:
             day = (date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:])) - EPOCH).days
             if day <= CALIBRATION_END:
                 events[int(cid)].append(
-                    CoreEvent(Kind.PURCHASE, f"{cid}-{n}", day * MS_PER_DAY, round(float(amount) * 100), "USD"))
+                    CoreEvent(Kind.PURCHASE, f"{cid}-{n}", day * MS_PER_DAY, to_e4(Decimal(amount)), "USD"))
     return events
 
 

@@ -25,7 +25,7 @@ from scoring.calibrate import (
     summarise,
     tier_moves,
 )
-from scoring.concentration import revenue_cents, tier_totals, value_concentration
+from scoring.concentration import revenue_e4, tier_totals, value_concentration
 from scoring.errors import CalibrationError
 from scoring.events import MS_PER_DAY
 from scoring.tiers import assign_tier, raw_tier
@@ -178,8 +178,8 @@ def test_each_tier_holds_its_share_of_the_active_customers(shares: dict, seed: i
 def test_the_top_tier_brings_a_disproportionate_share_of_revenue() -> None:
     states = shop(3000, 4)
     effective = CONFIG.calibrated(calibrate(states, AS_OF, CONFIG))
-    totals = tier_totals((evaluate(s, AS_OF, effective).tier, revenue_cents(s, AS_OF)) for s in states)
-    rows = {r.tier: r for r in value_concentration(totals.customers, totals.revenue_cents, CONFIG.tier_names)}
+    totals = tier_totals((evaluate(s, AS_OF, effective).tier, revenue_e4(s, AS_OF)) for s in states)
+    rows = {r.tier: r for r in value_concentration(totals.customers, totals.revenue, CONFIG.tier_names)}
     assert rows["AAA"].lift is not None and rows["AAA"].lift >= 3
     assert rows["C"].lift is not None and rows["C"].lift < 1
     assert sum(r.customers for r in rows.values()) == len(states)
@@ -253,4 +253,4 @@ def test_revenue_is_net_purchases_of_the_last_365_days() -> None:
               CoreEvent(Kind.RETURN, "back", AS_OF * MS_PER_DAY, 300),
               CoreEvent(Kind.PURCHASE, "later", (AS_OF + 1) * MS_PER_DAY, 50_000)]
     state = fold(NEW_STATE, events, (AS_OF + 2) * MS_PER_DAY, parse_config({"window_days": 400}))[0]
-    assert revenue_cents(state, AS_OF) == 700
+    assert revenue_e4(state, AS_OF) == 700

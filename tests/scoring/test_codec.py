@@ -43,7 +43,7 @@ def test_rich_state_with_outbox_round_trips(weekly, stepper, complaint, ret, enq
 @pytest.mark.parametrize("change", [
     {"tier": "ÄÄÄ-ünïcode"}, {"segment": ""}, {"tier": None, "segment": None, "tier_since": None},
     {"at_risk": True}, {"score_centi": 0}, {"score_centi": 10_000}, {"scored_day": 0}, {"first_seen_day": 0},
-    {"clock_ms": 2**53}, {"total_cents": 10**15}, {"seen": (entry(0, 0, 0), entry(2**64 - 1, 2**32 - 1, 2**32 - 1))},
+    {"clock_ms": 2**53}, {"total_e4": 10**15}, {"seen": (entry(0, 0, 0), entry(2**64 - 1, 2**32 - 1, 2**32 - 1))},
     {"filters": (IdFilter(0, 0, b""), IdFilter(97_000, 1707, bytes(range(256)) * 8))},
     {"buckets": {0: (0, 0, 0, 0, 0, 0, 0), 50_000: (1, 2, 3, 4, 5, 6, 7)}},
     {"old_days": (0, 1, 19_000, 19_999)}, {"review_day": 0}, {"review_day": 99_999}, {"review_day": None},

@@ -148,7 +148,7 @@ def test_yaml_value_errors_name_the_field():
 ])
 def test_fx_rates_must_be_positive_and_finite(rates, field):
     """A negative rate makes negative bucket cents (encode_state then raises ValueError: varint:
-    negative value); NaN/inf make `round()` in fold.to_base_cents raise ValueError/OverflowError
+    negative value); NaN/inf make `round()` in fold.to_base_e4 raise ValueError/OverflowError
     inside apply(). parse_config accepts all of them."""
     with pytest.raises(ConfigError, match=field):
         parse_config({"fx_rates": rates})

@@ -93,7 +93,7 @@ def test_dedupe_is_exact_below_the_cap(specs, resent, rng):
     events = [CoreEvent(Kind.PURCHASE, f"e{i}", (T0 - day) * MS_PER_DAY, cents, "USD")
               for i, (day, cents) in enumerate(specs)]
     again = [events[i] for i in resent if i < len(events)]
-    changed = [e._replace(amount_cents=e.amount_cents + 1) for e in again]
+    changed = [e._replace(amount_e4=e.amount_e4 + 1) for e in again]
     batch = events + again + changed
     rng.shuffle(batch)
     state, applied, rejected = fold(NEW_STATE, batch, NOON, SMALL)
@@ -195,7 +195,7 @@ def states(draw) -> CustomerState:
         buckets=buckets, seen=tuple(sorted(seen)), filters=tuple(sorted(filters)),
         old_days=tuple(sorted(draw(st.sets(DAYS, max_size=6)))),
         first_day=draw(OPTIONAL_DAY), last_day=draw(OPTIONAL_DAY), purchase_days=draw(st.integers(0, 2**31 - 1)),
-        total_cents=draw(st.integers(0, 2**62)), first_day_cents=draw(st.integers(0, 2**62)),
+        total_e4=draw(st.integers(0, 2**62)), first_day_e4=draw(st.integers(0, 2**62)),
         purchases=draw(st.integers(0, 2**31 - 1)), first_seen_day=draw(OPTIONAL_DAY), clock_ms=draw(MS),
         scored_day=draw(OPTIONAL_DAY), tier=draw(st.none() | st.text(max_size=8)), tier_since=draw(OPTIONAL_DAY),
         segment=draw(st.none() | st.text(max_size=8)), at_risk=draw(st.booleans()),
@@ -225,7 +225,7 @@ V1_STATE = bytes.fromhex(
 
 def test_a_version_1_state_is_read_and_its_ids_still_deduplicate():
     state = decode_state(V1_STATE)
-    assert (state.purchases, state.total_cents, len(state.buckets)) == (12, 12066, 8)
+    assert (state.purchases, state.total_e4, len(state.buckets)) == (12, 1_206_600, 8)  # cents, read exactly
     assert sorted(map(entry_key, state.seen)) == sorted(hash64(f"v1-{i}") for i in range(12))
     redelivered = CoreEvent(Kind.PURCHASE, "v1-3", (T0 - 150) * MS_PER_DAY + 3_600_000, 1003, "USD")
     config = parse_config({"dedupe_exact_ids": 4, "dedupe_filter_bytes": 64, "max_state_bytes": 16 * 1024})

@@ -8,7 +8,7 @@ from scoring import NEW_STATE, CoreEvent, Kind, Outcome, apply, fold, score
 from scoring.dedupe import entry_day
 from scoring.events import MS_PER_DAY
 from scoring.fold import advance, window_start
-from scoring.state import P_CENTS, P_COUNT, R_CENTS
+from scoring.state import P_COUNT, P_E4, R_E4
 
 T0 = 20_000
 NOW = T0 * MS_PER_DAY + 20 * 3_600_000   # 20:00 UTC on T0
@@ -47,7 +47,7 @@ def test_fold_counts_duplicates_within_one_batch_once(purchase, cfg):
     state, applied, rejected = fold(NEW_STATE, [event, event, event], NOW, cfg)
     assert (applied, rejected) == (1, [])
     assert state.purchases == 1
-    assert state.total_cents == 5000
+    assert state.total_e4 == 50_0000
 
 
 def test_replay_of_an_old_event_out_of_window_is_a_duplicate(purchase, cfg):
@@ -82,19 +82,19 @@ def test_out_of_order_events_land_on_their_own_day(order, purchase, ret, fold_at
     events = [purchase(T0 - 30, 100, id="a"), purchase(T0 - 10, 40, id="b"),
               ret(T0 - 9, 15, id="c"), purchase(T0 - 30, 5, id="d")]
     state = fold_at([events[i] for i in order], T0)
-    assert state.buckets[T0 - 30][P_CENTS] == 10500
+    assert state.buckets[T0 - 30][P_E4] == 105_0000
     assert state.buckets[T0 - 30][P_COUNT] == 2
-    assert state.buckets[T0 - 10][P_CENTS] == 4000
-    assert state.buckets[T0 - 9][R_CENTS] == 1500
+    assert state.buckets[T0 - 10][P_E4] == 40_0000
+    assert state.buckets[T0 - 9][R_E4] == 15_0000
     assert (state.first_day, state.last_day, state.purchase_days, state.purchases) == (T0 - 30, T0 - 10, 2, 3)
-    assert state.first_day_cents == 10500
-    assert state.total_cents == 14500
+    assert state.first_day_e4 == 105_0000
+    assert state.total_e4 == 145_0000
 
 
-def test_late_first_purchase_moves_first_day_and_first_day_cents(purchase, fold_at):
+def test_late_first_purchase_moves_first_day_and_first_day_amount(purchase, fold_at):
     state = fold_at([purchase(T0, 10), purchase(T0 + 5, 20)], T0 + 5)
     state = fold_at([purchase(T0 - 5, 30)], T0 + 5, state=state)
-    assert (state.first_day, state.first_day_cents, state.purchase_days) == (T0 - 5, 3000, 3)
+    assert (state.first_day, state.first_day_e4, state.purchase_days) == (T0 - 5, 30_0000, 3)
 
 
 def test_first_seen_day_counts_every_kind(enquiry, purchase, fold_at):
@@ -111,8 +111,8 @@ def test_event_older_than_window_changes_only_all_time_figures(purchase, ret, co
     later = fold_at([purchase(old_day, 400), ret(old_day, 50), complaint(old_day, 5)], T0, state=state)
     assert later.buckets.keys() == state.buckets.keys() == {T0 - 10}
     assert later.buckets == state.buckets
-    assert (later.first_day, later.purchases, later.total_cents, later.purchase_days) == (old_day, 2, 50_000, 2)
-    assert later.first_day_cents == 40_000
+    assert (later.first_day, later.purchases, later.total_e4, later.purchase_days) == (old_day, 2, 500_0000, 2)
+    assert later.first_day_e4 == 400_0000
     before, after = score(state, T0, cfg), score(later, T0, cfg)
     assert (after.frequency, after.monetary, after.returns_amount, after.complaints) == (
         before.frequency, before.monetary, before.returns_amount, before.complaints)
@@ -160,22 +160,23 @@ def test_invalid_events_are_rejected_with_a_reason(event, reason, cfg):
     assert (result.outcome, result.reason, result.state) == (Outcome.REJECTED, reason, NEW_STATE)
 
 
-@pytest.mark.parametrize(("currency", "cents", "base_cents"), [
+@pytest.mark.parametrize(("currency", "units", "base_units"), [
     ("USD", 1000, 1000), ("", 1000, 1000), ("EUR", 1000, 1100), ("JPY", 100_000, 670), ("EUR", 1, 1),
+    ("EUR", 3, 3), ("JPY", 1_000_000, 6700),  # 1/10,000 units, half to even: 3.3 -> 3
 ])
-def test_fx_conversion_to_base_cents(currency, cents, base_cents, config_with):
+def test_fx_conversion_to_base_units(currency, units, base_units, config_with):
     config = config_with(fx_rates={"EUR": 1.1, "JPY": 0.0067})
-    event = CoreEvent(Kind.PURCHASE, "x", NOW, cents, currency)
+    event = CoreEvent(Kind.PURCHASE, "x", NOW, units, currency)
     state = apply(NEW_STATE, event, NOW, config).state
-    assert state.buckets[T0][P_CENTS] == base_cents
-    assert state.total_cents == base_cents
+    assert state.buckets[T0][P_E4] == base_units
+    assert state.total_e4 == base_units
 
 
 def test_return_is_converted_too(config_with):
     config = config_with(fx_rates={"EUR": 2.0})
     state, _, rejected = fold(NEW_STATE, [CoreEvent(Kind.RETURN, "r", NOW, 500, "EUR")], NOW, config)
     assert not rejected
-    assert state.buckets[T0][R_CENTS] == 1000
+    assert state.buckets[T0][R_E4] == 1000
 
 
 def test_window_is_pruned_as_the_clock_advances(purchase, fold_at, cfg):
@@ -186,7 +187,7 @@ def test_window_is_pruned_as_the_clock_advances(purchase, fold_at, cfg):
     assert set(kept.buckets) == {T0, T0 + 100, T0 + 200}
     pruned = advance(state, (T0 + cfg.window_days) * MS_PER_DAY, cfg)
     assert set(pruned.buckets) == {T0 + 100, T0 + 200}
-    assert (pruned.purchases, pruned.total_cents, pruned.first_day) == (3, 6000, T0)
+    assert (pruned.purchases, pruned.total_e4, pruned.first_day) == (3, 60_0000, T0)
     empty = advance(state, (T0 + 200 + cfg.window_days) * MS_PER_DAY, cfg)
     assert empty.buckets == {}
     assert empty.purchase_days == 3
@@ -215,7 +216,7 @@ def test_redelivered_event_after_its_day_left_the_window_is_not_counted_again(pu
     state = advance(state, later_now, cfg)
     again = apply(state, event, later_now, cfg)
     assert again.outcome is Outcome.DUPLICATE
-    assert (again.state.purchases, again.state.total_cents) == (1, 5000)
+    assert (again.state.purchases, again.state.total_e4) == (1, 50_0000)
 
 
 def test_old_event_dedup_survives_many_old_events(purchase, cfg):

@@ -9,6 +9,7 @@ from scoring.codec import decode_state, encode_state
 from scoring.decisions import ActionRequest, OutcomeObserved
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.holdout import is_held_out, position
+from scoring.money import PER_CENT
 from scoring.step import due_reviews
 from scoring.trial import Trial
 
@@ -23,7 +24,7 @@ def config(share: float = 0.5, days: int = 10, **more: object):
 
 
 def buy(day: float, cents: int = 5000, id: str | None = None) -> CoreEvent:
-    return CoreEvent(Kind.PURCHASE, id or f"p{day}", round(day * MS_PER_DAY), cents, "USD")
+    return CoreEvent(Kind.PURCHASE, id or f"p{day}", round(day * MS_PER_DAY), cents * PER_CENT, "USD")
 
 
 def actions(decisions):
@@ -77,12 +78,12 @@ def test_a_window_counts_what_happened_and_closes_into_an_outcome():
     first = buy(T0 + 0.5, id="first")
     state = step(NEW_STATE, first, first.at_ms, "c7", cfg).state
     action_id = state.trials[0].action_id
-    events = [buy(T0 + 3, 2000, "second"), CoreEvent(Kind.RETURN, "ret", (T0 + 4) * MS_PER_DAY, 500, "USD"),
+    events = [buy(T0 + 3, 2000, "second"), CoreEvent(Kind.RETURN, "ret", (T0 + 4) * MS_PER_DAY, 500 * PER_CENT, "USD"),
               buy(T0 + 3, 2000, "second")]  # the last one is a redelivery: counted once
     for event in events:
         state = step(state, event, event.at_ms, "c7", cfg).state
     (trial,) = state.trials
-    assert (trial.purchases, trial.revenue_cents, trial.return_cents) == (1, 2000, 500)
+    assert (trial.purchases, trial.revenue_e4, trial.return_e4) == (1, 20_0000, 5_0000)
     assert state.review_day is not None and state.review_day <= trial.close_day == T0 + 11
     closed = [o for r in due_reviews(state, T0 + 20, "c7", cfg) for o in outcomes(r.decisions)]
     (outcome,) = closed
@@ -118,9 +119,9 @@ def test_state_with_trials_round_trips_and_version_2_bytes_still_decode():
     trial = Trial("a" * 32, "hello", "welcome_mail", "email", True, "B", T0 * MS_PER_DAY, 60, 0, 2, 12345, 10)
     state = NEW_STATE._replace(clock_ms=T0 * MS_PER_DAY, trials=(trial,))
     assert decode_state(encode_state(state)) == state
-    v5 = encode_state(NEW_STATE._replace(clock_ms=5))
+    v6 = encode_state(NEW_STATE._replace(clock_ms=5))
     # no last seen day, no trials, no categories (the last two bytes: their counts, 0)
-    v2 = bytes([2]) + v5[1 : codec._HEADER_V3.size] + v5[codec._HEADER.size : -2]
+    v2 = bytes([2]) + v6[1 : codec._HEADER_V3.size] + v6[codec._HEADER.size : -2]
     assert decode_state(v2) == NEW_STATE._replace(clock_ms=5)
 
 

@@ -47,10 +47,10 @@ def test_every_rendering_shows_the_same_figures(profiles: list[CustomerProfile])
         assert redis["version"] == document["config_version"] == message["config_version"]
 
 
-def test_money_is_rounded_to_cents_and_names_are_the_r_f_m_scores(profiles: list[CustomerProfile]) -> None:
+def test_money_has_at_most_4_decimals_and_names_are_the_r_f_m_scores(profiles: list[CustomerProfile]) -> None:
     for profile in profiles:
         redis, _, _ = renderings(profile)
-        assert round(redis["monetary"], 2) == redis["monetary"]
+        assert round(redis["monetary"], 4) == redis["monetary"]
         assert {"r_score", "f_score", "m_score"} <= set(redis) and "r" not in redis
 
 
@@ -82,6 +82,25 @@ def test_stored_profile_is_what_the_worker_published(tmp_path: Path) -> None:
         assert again is not None and again.redis_fields() == fields
 
 
+def test_a_sub_cent_spend_shows_exactly_in_every_rendering() -> None:
+    """Money kept in 1/10,000 (`scoring.money`): 222.831 + 554.02 shows as 776.851 in Redis, the API document
+    and the CustomerScore message, and a whole-cent spend as before (12.5: 12.50)."""
+    from scoring import NEW_STATE, CoreEvent, Kind, ScoringConfig, fold
+    from scoring.events import MS_PER_DAY
+    from scoring.step import evaluate
+    from streams.profile import profile_of
+
+    config, day = ScoringConfig(), 20_000
+    for amounts, shown in (((2_228_310, 5_540_200), 776.851), ((125_000,), 12.5)):
+        events = [CoreEvent(Kind.PURCHASE, f"p{i}", (day - i) * MS_PER_DAY, a, "USD") for i, a in enumerate(amounts)]
+        state, _, _ = fold(NEW_STATE, events, (day + 1) * MS_PER_DAY - 1, config)
+        profile = profile_of("c1", state, evaluate(state, day, config), config)
+        redis, document, message = renderings(profile)
+        assert redis["monetary"] == document["monetary"] == message["monetary"] == shown
+        assert CustomerScore.model_validate_json(profile.message_json("0" * 32, "t", 0, datetime(2024, 1, 1,
+                                                 tzinfo=UTC))).monetary == shown
+
+
 def test_the_proposition_names_its_category_in_every_rendering_and_on_actions() -> None:
     """A model fitted with items: the cross-sell names the category on the profile (Redis, API, CustomerScore)
     and on the contact action the same evaluation requests."""
@@ -102,7 +121,7 @@ def test_the_proposition_names_its_category_in_every_rendering_and_on_actions() 
         "contact_rules": [{"name": "hello", "on": "tier_changed", "action": {"type": "mail", "channel": "email"}}],
     })
     day = 20_000
-    event = CoreEvent(Kind.PURCHASE, "p1", day * MS_PER_DAY, 5000, "USD", 0, ("tea",))
+    event = CoreEvent(Kind.PURCHASE, "p1", day * MS_PER_DAY, 500_000, "USD", 0, ("tea",))
     result = step(NEW_STATE, event, event.at_ms, "c1", config, model=model)
     assert result.state.categories == (("tea", day),)
     profile = stored_profile("c1", result.state, config, model)

@@ -23,6 +23,7 @@ import pytest
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY
+from scoring.money import SCALE
 from scoring.valuemodel import ValueModel, fit_value_model
 from scoring.valuemodel.scalar import customer_value
 from streams.modelfile import save_model
@@ -71,8 +72,8 @@ def expected_fields(model: ValueModel, days: list[int], amounts: list[float], to
     """The value model's output fields for purchases on `days` as of `today` (rounded as outputs are)."""
     first, distinct = min(days), sorted(set(days))
     x = len(distinct) - 1
-    first_cents = sum(round(a * 100) for d, a in zip(days, amounts, strict=True) if d == first)
-    repeat = (sum(round(a * 100) for a in amounts) - first_cents) / 100 / x if x else 0.0
+    first_e4 = sum(round(a * SCALE) for d, a in zip(days, amounts, strict=True) if d == first)
+    repeat = (sum(round(a * SCALE) for a in amounts) - first_e4) / (SCALE * x) if x else 0.0  # as scoring.btyd
     config = ScoringConfig()
     v = customer_value(model, x, distinct[-1] - first, today - first, repeat,
                        config.clv_horizon_months, config.clv_monthly_discount)

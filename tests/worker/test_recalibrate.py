@@ -32,7 +32,7 @@ def population(customers: int = 60) -> dict[str, CustomerState]:
     states = {}
     for i in range(customers):
         events = [CoreEvent(Kind.PURCHASE, f"p{i}-{k}", (DAY - (i * 7 + k * 31) % 360) * MS_PER_DAY,
-                            1_000 + (i * 337 + k * 101) % 50_000, "", 0) for k in range(1 + i % 6)]
+                            (1_000 + (i * 337 + k * 101) % 50_000) * 100, "", 0) for k in range(1 + i % 6)]
         states[f"c{i}"], _, _ = fold(NEW_STATE, events, (DAY + 1) * MS_PER_DAY - 1, CONFIG)
     return states
 
