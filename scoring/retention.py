@@ -6,7 +6,8 @@ erasure request forgets the customer at once, whatever the setting; one for a cu
 nothing to erase and sends nothing (so a request redelivered after its forget was written is recognised).
 Either way the step returns no state (the shell deletes it: a table tombstone, the Redis profile, the
 deadline) and a `Forgotten` decision; a later event of the same id starts a new customer (its redelivery
-too: the id memory went with the state).
+too: the id memory went with the state). Inputs a stream worker reads again after a crash, before it committed
+them, are told apart by the forgotten state's `remnant` (`is_reread`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import NamedTuple
 
 from scoring.config import ScoringConfig
 from scoring.decisions import Forgotten
+from scoring.dedupe import DUPLICATE, Memory, content_hash
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import check_event
-from scoring.ids import output_id
-from scoring.state import CustomerState
+from scoring.ids import hash64, output_id
+from scoring.state import NEW_STATE, CustomerState
 
 
 def forget_day(state: CustomerState, config: ScoringConfig) -> int | None:
@@ -53,6 +55,27 @@ def forgotten(
         state.tier,
         cause_text=text,
     )
+
+
+def remnant(forgotten_state: CustomerState) -> CustomerState:
+    """What a forget leaves for the inputs that may be read again after it: the forgotten state's id memory,
+    nothing else of the customer.
+
+    A stream worker reads again, after a crash, the inputs it had not committed. Those the forgotten state
+    had applied are no new activity of the customer: `is_reread` tells them, so they are not applied to a
+    state begun after the forget (nor to none, as a new customer). The worker keeps a remnant only until
+    those inputs are committed (`streams.worker.remnants`); replay, reading each input once, needs none."""
+    return NEW_STATE._replace(seen=forgotten_state.seen, filters=forgotten_state.filters)
+
+
+def is_reread(left: CustomerState, event: CoreEvent) -> bool:
+    """Whether `event` is one the state forgotten with `left` (its `remnant`) had applied, read again (the
+    same id with the same content). Never an erasure request: a request read again finds the state it would
+    erase (none, or one begun after it: `scoring.step` sends nothing then) and decides by that."""
+    if event.kind is Kind.ERASURE or not (left.seen or left.filters):
+        return False
+    memory = Memory(left.seen, left.filters, 0, False, len(left.seen) + 1, 1)
+    return memory.admit(hash64(event.event_id), event.at_ms // MS_PER_DAY, content_hash(event)) == DUPLICATE
 
 
 class Survival(NamedTuple):

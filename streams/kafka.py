@@ -58,6 +58,15 @@ def table_changelog(settings: Settings) -> str:
     return f"{settings.app_id}-customers-changelog"
 
 
+# A forgotten customer's remnant in the customers table (`streams.worker.remnants`): no customer. Customer ids
+# never hold control characters (`schemas.inputs`), so the key never meets a customer's.
+REMNANT_PREFIX = "\x00remnant\x00"
+
+
+def is_remnant_key(key: str) -> bool:
+    return key.startswith(REMNANT_PREFIX)
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
     """aiokafka keyword arguments for bootstrap and security."""
     opts: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,

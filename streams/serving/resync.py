@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from scoring.codec import decode_state
 from scoring.config import ScoringConfig
 from streams.calibrationfile import applied, load_calibration
-from streams.kafka import client_options, table_changelog
+from streams.kafka import client_options, is_remnant_key, table_changelog
 from streams.modelfile import load_model
 from streams.profile import stored_profile
 from streams.serving.redis_view import RedisView
@@ -43,8 +43,9 @@ class ResyncReport:
 
 async def read_table(settings: Settings, idle_timeout: float = 3.0,
                      gapless: bool = False) -> tuple[dict[str, bytes], int]:
-    """Latest changelog value per customer (tombstones remove), and records read. `gapless`: the topic is
-    never compacted, so a fetch that starts past the position asked for is a broker fault: read again."""
+    """Latest changelog value per customer (tombstones remove; a forgotten customer's remnant record, see
+    `streams.worker.remnants`, is no customer), and records read. `gapless`: the topic is never compacted, so
+    a fetch that starts past the position asked for is a broker fault: read again."""
     topic = table_changelog(settings)
     consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", group_id=None,
                                 **client_options(settings))
@@ -56,7 +57,8 @@ async def read_table(settings: Settings, idle_timeout: float = 3.0,
             return {}, 0
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        return await _drain(consumer, tps, idle_timeout, gapless)
+        latest, records = await _drain(consumer, tps, idle_timeout, gapless)
+        return {c: v for c, v in latest.items() if not is_remnant_key(c)}, records
     finally:
         await consumer.stop()
 

@@ -27,7 +27,7 @@ from scoring.calibrate import CustomerFigures
 from scoring.codec import peek_clock_ms
 from scoring.config import ScoringConfig
 from scoring.decisions import ActionRequest
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, StateDecodeError
 from scoring.events import MS_PER_DAY
 from streams.calibrationfile import applied, load_calibration
 from streams.evidencefile import load_evidence
@@ -44,6 +44,7 @@ from streams.worker.faust_options import faust_options
 from streams.worker.handler import Effects, Handler, Outgoing
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.recalibrate import partition_figures, recalibrator
+from streams.worker.remnants import REMNANT_PREFIX, is_remnant_key
 from streams.worker.states import StateCache, StoredStateError
 from streams.worker.status import WorkerStatus
 from streams.worker.store import FaustTableStore
@@ -172,6 +173,7 @@ class Tierstream:
         consumer = cast(BatchingConsumer, self.app.consumer)
         if consumer.before_commit is None:
             consumer.before_commit = self.flush
+            consumer.after_commit = self.handler.remnants.committed
         return consumer
 
     # -- the agent --------------------------------------------------------------------------------
@@ -357,7 +359,15 @@ class Tierstream:
         entries: dict[int, list[tuple[str, int | None]]] = {p: [] for p in active}
         applied: dict[int, int] = {}  # partition -> the latest event time its states hold
         n, forget_after = self.settings.partitions, self.settings.scoring.retention.forget_after_days
+        self.handler.remnants.drop()
         for customer, raw in self.store.items():
+            if is_remnant_key(customer):
+                if (partition := canonical_partition(customer[len(REMNANT_PREFIX):], n)) in entries:
+                    try:
+                        self.handler.remnants.load(customer, partition, raw)
+                    except (ValueError, StateDecodeError) as exc:
+                        log.error("remnant record of %r cannot be decoded (%s); left out", customer, exc)
+                continue
             partition = canonical_partition(customer, n)
             if partition in entries:
                 entries[partition].append((customer, stored_due_day(raw, forget_after)))
@@ -380,7 +390,7 @@ class Tierstream:
             async with self.lock:
                 generation = self._generation
                 marks = self.consumer.book.mark_written()
-                work = self.handler.take_flush()
+                work = self.handler.take_flush(marks)
                 outputs, self._in_flight = self._in_flight, []
             producer = self.app.producer
             for out in work.snapshots:
@@ -417,6 +427,7 @@ class Tierstream:
         async with self.lock:
             self._generation += 1
             self.handler.cache.drop()
+            self.handler.remnants.drop(unwritten_only=True)
             if self.order is not None:
                 self.order.drop()
             self._settled.clear()
@@ -435,6 +446,7 @@ class Tierstream:
             self._generation += 1
             self.handler.owned = set()  # until the recovery says what this worker owns now
             lost = self.handler.cache.drop()
+            self.handler.remnants.drop()  # the recovery loads the owned partitions' ones from the table again
             if self.order is not None:
                 self.order.drop()
             self._caught_up_since.clear()
@@ -510,7 +522,8 @@ class Tierstream:
         """The figures of the customers on `partitions`, their states read FIGURES_CHUNK at a time (the agent and
         the timers run in between); a state that cannot be decoded is left out (and logged)."""
         assert self.recalibrator is not None
-        names = [customer for customer, _ in self.store.items()]  # the table may change while we read it
+        names = [customer for customer, _ in self.store.items()  # the table may change while we read it
+                 if not is_remnant_key(customer)]
         out: dict[int, list[CustomerFigures]] = {p: [] for p in partitions}
         for start in range(0, len(names), FIGURES_CHUNK):
             chunk = []
@@ -533,7 +546,8 @@ class Tierstream:
         """Queue the profile of every customer on an owned partition (after Redis came back empty)."""
         active, n = set(self.active_partitions()), self.settings.partitions
         for i, (customer, _) in enumerate(list(self.store.items())):
-            if canonical_partition(customer, n) in active and (profile := self.handler.profile(customer)):
+            if (not is_remnant_key(customer) and canonical_partition(customer, n) in active
+                    and (profile := self.handler.profile(customer))):
                 self.redis.put(customer, profile.redis_fields())
             if i % 1000 == 999:
                 await asyncio.sleep(0)  # let the agent and the web server run
@@ -561,7 +575,8 @@ class Tierstream:
 
         return WorkerStatus(
             settings=settings, counters=handler.counters, metrics=self.metrics, redis=self.redis,
-            partitions=self.active_partitions, lag=self.lag, table_customers=lambda: len(self.store),
+            partitions=self.active_partitions, lag=self.lag,
+            table_customers=lambda: len(self.store) - len(self.handler.remnants),
             deadlines=self.deadlines.size, unwritten=handler.cache.dirty_count, lookup=lookup,
             lookup_document=document, owns=self.owns, owner_url=self.owner_url, wall_ms=self.clock.wall_ms,
             advance_clock=self.advance_clock, redis_ok=redis_ok, send_heartbeat=send_heartbeat,

@@ -16,7 +16,7 @@ Order and commits are decided by `streams.worker.offsets.OffsetBook` (no I/O the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -58,6 +58,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     book: OffsetBook
     before_commit: Callable[[], Awaitable[None]] | None = None
+    after_commit: Callable[[Mapping[Any, int | None]], object] | None = None  # the input offsets known committed
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -150,7 +151,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         if self.before_commit is not None:
             await self.before_commit()  # state and outputs written; the book knows up to where
-        return bool(await super().force_commit(topics, start_new_transaction=start_new_transaction))
+        did = bool(await super().force_commit(topics, start_new_transaction=start_new_transaction))
+        if self.after_commit is not None:
+            committed: Mapping[Any, int | None] = self._committed_offset
+            self.after_commit({tp: committed.get(tp) for tp in self.book.partitions()})
+        return did
 
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Any:
         tps: set[Any] = set(super()._filter_tps_with_pending_acks(topics))

@@ -11,7 +11,8 @@ Redis. Everything here is deterministic given the records, the stored states and
 - Anything unscorable becomes a DeadLetter with the reason (decode, schema, rejected, internal).
 - A forgotten customer (retention, an erasure request: `scoring.retention`) has its CustomerForgotten sent
   at once; the flush then deletes its state (a changelog tombstone), its Redis keys, and sends a tombstone
-  to the score topic; its deadline is cleared.
+  to the score topic; its deadline is cleared. Until the inputs its state had applied are committed, an
+  input read again among them is a duplicate (`streams.worker.remnants`), not a new customer's first.
 - Tier changes, actions and alerts are sent at once and never coalesced. A customer's score
   snapshot and Redis profile are "latest wins": one per customer per flush (its latest step's).
 - Clock `event`: events wait in `EventOrder` and are stepped in event-time order (see
@@ -24,7 +25,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from scoring.config import ScoringConfig
 from scoring.decisions import ActionRequest, Alert, Decision, Forgotten, OutcomeObserved, ScoreChanged, TierChange
 from scoring.events import MS_PER_DAY, CoreEvent, from_ms
 from scoring.ids import output_id
+from scoring.retention import is_reread, remnant
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import StepResult, due_day, due_reviews, step, value_of
 from scoring.uplift import Arm, observation_of
@@ -46,6 +48,7 @@ from streams.partitioning import canonical_partition
 from streams.profile import CustomerProfile, profile_of, stored_profile
 from streams.settings import TopicNames
 from streams.worker.clock import EventOrder, Held
+from streams.worker.remnants import Remnants, is_remnant_key
 from streams.worker.states import Published, StateCache, StoredStateError
 
 if TYPE_CHECKING:
@@ -149,6 +152,7 @@ class Handler:
                  max_future_ms: int = 86_400_000, max_jump_ms: int | None = None) -> None:
         self.config, self.topics, self.partitions = config, topics, partitions
         self.cache = cache
+        self.remnants = Remnants()  # forgotten customers' id memories until their inputs are committed
         self.model = model  # swapped in place when a new model file is picked up
         self.order = order  # None: wall clock
         self.max_future_ms, self.max_jump_ms = max_future_ms, max_jump_ms
@@ -282,6 +286,9 @@ class Handler:
     # -- stepping --------------------------------------------------------------------------------------
     def _step_event(self, customer: str, partition: int, event: CoreEvent, now_ms: int, record: Record,
                     effects: Effects) -> None:
+        if (left := self.remnants.get(customer)) is not None and is_reread(left, event):
+            self.counters.duplicates += 1  # applied before the customer was forgotten, read again
+            return
         state = self.cache.state_or_new(customer)
         result = step(state, event, now_ms, customer, self.config, model=self.model)
         if result.outcome == "rejected":
@@ -353,6 +360,9 @@ class Handler:
             if isinstance(decision, OutcomeObserved) and not result.resent:  # a resend was counted already
                 self.counters.tally(customer, decision)
             effects.outputs.append(Outgoing(self._topic_of[route(decision)], customer, value, decision=decision))
+        if (not result.resent and (before.seen or before.filters)
+                and (result.state is None or any(isinstance(d, Forgotten) for d in result.decisions))):
+            self.remnants.add(customer, partition, remnant(before))  # (or forgotten, then a new customer's first)
         self.cache.put(customer, partition, result.state, published)
         effects.deadlines.append((partition, customer, None if result.state is None else result.state.review_day))
 
@@ -380,10 +390,13 @@ class Handler:
             c.forgotten[d.reason] = c.forgotten.get(d.reason, 0) + 1
 
     # -- flushing -----------------------------------------------------------------------------------------
-    def take_flush(self) -> Flush:
-        """Every dirty customer's snapshot, state bytes and Redis profile (latest per customer)."""
+    def take_flush(self, marks: Mapping[Hashable, Any] | None = None) -> Flush:
+        """Every dirty customer's snapshot, state bytes and Redis profile (latest per customer); before the
+        states, the remnants of forgotten customers (`marks`: the input offsets handled so far, by the offset
+        book's `mark_written`)."""
         snapshots: list[Outgoing] = []
-        states: list[tuple[int, str, bytes | None]] = []
+        states: list[tuple[int, str, bytes | None]] = self.remnants.take_writes(marks or {})
+        remnant_writes = len(states)
         profiles: list[tuple[str, dict[str, Any] | None]] = []
         for dirty in self.cache.take_dirty():
             if dirty.state is None:  # forgotten: tombstones, and no Redis keys left
@@ -397,7 +410,7 @@ class Handler:
                 snapshots.append(Outgoing(self.topics.scores, dirty.customer, message))
                 profiles.append((dirty.customer, profile.redis_fields()))
         self.counters.snapshots += sum(out.value is not None for out in snapshots)
-        self.counters.states_written += len(states)
+        self.counters.states_written += len(states) - remnant_writes
         return Flush(snapshots, states, profiles)
 
     def _snapshot(self, customer: str, published: Published) -> tuple[CustomerProfile, bytes]:
@@ -411,6 +424,8 @@ class Handler:
     # -- reading ---------------------------------------------------------------------------------------------
     def profile(self, customer: str, today: int | None = None) -> CustomerProfile | None:
         """A customer's profile as of `today` (default: its last evaluation); None when unknown."""
+        if is_remnant_key(customer):
+            return None
         state = self.cache.get(customer)
         return None if state is None else stored_profile(customer, state, self.config, self.model, today)
 

@@ -10,7 +10,7 @@ from scoring import NEW_STATE, ConfigError, CoreEvent, Kind, codec, step
 from scoring.codec import decode_state, encode_state, peek_last_seen_day
 from scoring.decisions import Forgotten, TierChange
 from scoring.events import MS_PER_DAY
-from scoring.retention import surviving
+from scoring.retention import is_reread, remnant, surviving
 from scoring.step import due_reviews, review_cause
 
 T0 = 20_000
@@ -126,6 +126,31 @@ def test_an_erasure_request_read_again_after_the_customer_came_back_sends_nothin
     # a request dated on or after the new state's first day still erases it
     later = _erasure(T0 + 5, id="erase-2")
     assert step(back, later, later.at_ms, CUST, cfg).state is None
+
+
+def test_a_remnant_knows_the_forgotten_states_inputs_and_nothing_else(cfg, stepper, purchase):
+    """What a worker keeps of a forgotten customer until the inputs are committed: the id memory only."""
+    old = [purchase(T0, 80, id="old-1"), purchase(T0 + 2, 30, id="old-2")]
+    state, _ = stepper(old, cfg, customer=CUST)
+    left = remnant(state)
+    assert left == NEW_STATE._replace(seen=state.seen, filters=state.filters)
+    assert all(is_reread(left, e) for e in old)
+    assert not is_reread(left, purchase(T0 + 5, 40, id="back"))  # a new input: the customer came back
+    assert not is_reread(left, purchase(T0, 81, id="old-1"))  # the id with other content is no re-read
+    assert not is_reread(left, _erasure(T0 + 3))  # a request decides by the state it finds (scoring.step)
+    assert not is_reread(remnant(NEW_STATE), old[0])
+    assert decode_state(encode_state(left)) == left
+
+
+def test_a_remnant_knows_inputs_its_state_keeps_in_a_filter(config_with, stepper, purchase):
+    """Ids beyond the exact ones live in a Bloom filter: a remnant still knows them."""
+    few = config_with(dedupe_exact_ids=2)
+    events = [purchase(T0 + i, 10, id=f"e-{i}") for i in range(6)]
+    state, _ = stepper(events, few, customer=CUST)
+    assert state.filters
+    left = remnant(state)
+    assert all(is_reread(left, e) for e in events)
+    assert not is_reread(left, purchase(T0 + 7, 10, id="new"))
 
 
 def test_an_erasure_request_after_the_forget_day_sends_only_the_forget(kept, stepper, purchase):

@@ -14,6 +14,7 @@ from scoring.codec import decode_state
 from scoring.config import ScoringConfig
 from scoring.events import to_ms
 from streams.convert import InputMessage
+from streams.kafka import REMNANT_PREFIX
 from streams.partitioning import canonical_partition
 from streams.profile import stored_profile
 from streams.settings import TopicNames
@@ -184,12 +185,70 @@ def test_an_erasure_request_forgets_the_customer_in_table_score_topic_and_redis(
     assert (gone.reason, gone.cause, gone.customer_id, gone.last_activity_day) == ("erasure", "er-1", "A", START.date())
     assert effects.deadlines == [(0, "A", None)]
     flush = handler.take_flush()
-    assert flush.states == [(0, "A", None)] and flush.profiles == [("A", None)]  # tombstone, Redis keys deleted
+    left = REMNANT_PREFIX + "A"  # the id memory of A's inputs, until they are committed (below)
+    assert [(p, c, v is None) for p, c, v in flush.states] == [(0, left, False), (0, "A", True)]  # then a tombstone
+    assert flush.profiles == [("A", None)]  # Redis keys deleted
     assert [(s.topic, s.key, s.value) for s in flush.snapshots] == [(TOPICS.scores, "A", None)]
     # until the app has written the tombstone the store holds A's old state: a step or read must not see it
     assert "A" in store.data and handler.profile("A") is None
     written(store, flush.states)
+    assert set(store.data) == {"B", left}
+    handler.remnants.committed({(TOPICS.events, 0): 2})  # A's inputs are committed: the remnant goes
+    written(store, handler.take_flush().states)
     assert set(store.data) == {"B"}
     assert handler.profile("A") is None and handler.profile("B") is not None
     assert handler.counters.forgotten == {"erasure": 1}
     assert handler.review(0, ["A"], WALL_MS).outputs == []  # nothing left to review
+
+
+def _forget_and_crash(messages: list[InputMessage]) -> tuple[DictStore, list, Handler]:
+    """A worker steps `messages` (offsets 0..), flushes, and dies before committing; another worker restores
+    the table (its remnants too, as the app's recovery does) and reads the same inputs again."""
+    from streams.worker.remnants import decode_remnant
+
+    store = DictStore()
+    first = make_handler(store)
+    first.owned = {0}
+    tp = (TOPICS.events, 0)
+    sent = first.on_batch(tp, records(*messages), WALL_MS).outputs
+    written(store, first.take_flush({tp: (len(messages), frozenset())}).states)
+    again = make_handler(store)
+    again.owned = {0}
+    for key, value in store.items():
+        if key.startswith(REMNANT_PREFIX):
+            again.remnants.load(key, 0, value)
+            assert decode_remnant(0, value).marks == {tp: len(messages)}
+    return store, sent, again
+
+
+def test_inputs_read_again_after_an_erasure_and_a_crash_send_nothing_new() -> None:
+    """The customer is erased and comes back; the worker dies before committing. Its successor reads the
+    pre-erasure events again: they are not the new relationship's, and the request read again finds nothing of
+    its own to erase (without the remnant: a new customer, erased again, with other outputs under the same ids)."""
+    from schemas.inputs import ErasureRequested
+
+    erase = ErasureRequested(event_id="er-1", customer_id="A", requested_at=START + timedelta(days=20))
+    history = [purchase("A", 1), purchase("A", 2, days=10), erase, purchase("A", 3, days=30),
+               purchase("A", 4, "900", days=40)]
+    store, sent, again = _forget_and_crash(history)
+    assert any(out.topic == TOPICS.tier_changes for out in sent)
+    state = store.data["A"]
+    effects = again.on_batch((TOPICS.events, 0), records(*history), WALL_MS)
+    assert effects.outputs == []  # each input was a duplicate: nothing sent again, nothing different
+    assert again.counters.duplicates == len(history) and again.counters.forgotten == {}
+    assert again.take_flush().states == []
+    assert store.data["A"] == state
+
+
+def test_inputs_read_again_after_a_forget_are_no_new_customer() -> None:
+    from schemas.inputs import ErasureRequested
+
+    erase = ErasureRequested(event_id="er-1", customer_id="A", requested_at=START + timedelta(days=20))
+    history = [purchase("A", 1), purchase("A", 2, days=10), erase]
+    store, _, again = _forget_and_crash(history)
+    assert "A" not in store.data
+    effects = again.on_batch((TOPICS.events, 0), records(*history), WALL_MS)
+    assert effects.outputs == [] and again.profile("A") is None
+    # a new event of the customer is a new customer's first, as without the remnant
+    effects = again.on_batch((TOPICS.events, 0), records(purchase("A", 5, days=50)), WALL_MS)
+    assert again.profile("A") is not None and again.counters.scored == 1

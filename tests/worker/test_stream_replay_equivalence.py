@@ -155,16 +155,6 @@ async def test_a_librdkafka_backfill_with_a_kill_equals_replay_exact(stream: Str
     states, check = await settle(stream, index, expected)
     print(f"{check.found} of {len(expected.outputs)} outputs, {check.duplicates} repeats, "
           f"{len(index.dlq)} dead letters", flush=True)
-    erased = {e["customer_id"] for e in events if e["type"] == "erasure"}
-    touched = ({doc.get("customer_id") for _, doc in check.unexpected_docs}
-               | {(want or got).get("customer_id") for _, want, got in check.differing})
-    if ((check.unexpected or check.differing) and not check.missing and touched <= erased
-            and states.applied == expected.applied and not states.missing and not states.differing and not index.dlq):
-        # Only this known defect, and nothing else, makes it an expected failure (docs/delivery.md, Known limits):
-        # after a kill, a successor reads again the events a customer had before an erasure request; they land in
-        # the state of the customer's later relationship, and the request, read again, erases that one too.
-        pytest.xfail(f"known defect: a re-read erasure request after a kill (customers {sorted(touched)}): "
-                     f"{check.problems()}")
     assert_nothing_lost(states, check, expected, index)
     forwarded = [r for r in stream.outputs.of(topics.events) if str(r.value.get("event_id", "")).startswith("p-")]
     held = stream.outputs.of(topics.holdouts)
