@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka import REMNANT_PREFIX, client_options, table_changelog
 from tests.kits.stream import DEFAULT_FORGET_DAYS, Out, StreamGroup, Upstream, eventually, http_json, purchase, uid
 
 pytestmark = pytest.mark.integration
@@ -40,6 +42,23 @@ async def gone_everywhere(stream: StreamGroup, redis: aioredis.Redis, customer: 
         assert await redis.zscore(f"{stream.prefix}tier:{tier}", customer) is None
     status, body = await http_json("GET", f"{stream.worker.web_url}/customers/{customer}")
     assert (status, body["error"]) == (404, "unknown customer")
+
+
+async def changelog_records(stream: StreamGroup, key: str) -> list[bytes | None]:
+    """Every changelog record of `key` (None: a tombstone), in order, read until 1 s brings nothing new."""
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", group_id=None,
+                                **client_options(stream.settings))
+    await consumer.start()
+    try:
+        topic = table_changelog(stream.settings)
+        consumer.assign([TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())])
+        values: list[bytes | None] = []
+        while batch := await consumer.getmany(timeout_ms=1000):
+            for records in batch.values():
+                values += [r.value for r in records if r.key == key.encode()]
+        return values
+    finally:
+        await consumer.stop()
 
 
 async def test_a_customer_idle_past_the_retention_is_forgotten(stream: StreamGroup, upstream: Upstream,
@@ -77,6 +96,15 @@ async def test_an_erasure_request_forgets_the_customer_at_once(stream: StreamGro
     assert gone["last_activity_day"] == datetime.fromisoformat(str(event["occurred_at"])).date().isoformat()
     await out.wait_for(lambda: tombstones(stream, customer), "the score topic's tombstone")
     await gone_everywhere(stream, redis, customer)
+
+    # the forgotten state's id memory stays in the table until the worker has committed the inputs it covers
+    # (a successor would read them again: streams.worker.remnants), then it is deleted too
+    async def remnant_written_then_deleted() -> bool:
+        values = await changelog_records(stream, REMNANT_PREFIX + customer)
+        return bool(values) and values[0] is not None and values[0].startswith(b"R1") and values[-1] is None
+
+    await eventually(remnant_written_then_deleted, "the remnant record written, then deleted", within=60)
+    assert (await changelog_records(stream, customer))[-1] is None  # the state's tombstone
 
     again = purchase(customer, 50, datetime.now(UTC))  # a later event starts a new customer
     await upstream.send(stream.topics.purchases, again)
