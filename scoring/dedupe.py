@@ -2,8 +2,12 @@
 
 Dedupe keys on the event id alone (not its day): the same id is the same event.
 - Exact memory: up to `dedupe_exact_ids` entries per customer, each the 64-bit hash of an event id,
-  a 32-bit hash of the event's content (kind, time, amount, currency, severity) and its day. A
-  redelivery is recognised exactly; an id reused with other content is refused.
+  a 32-bit hash of the event's content (kind, time, amount, currency, severity and a purchase's item
+  categories) and its day. A redelivery is recognised exactly; an id reused with other content is refused.
+  Categories entered the hash after ids were remembered without them (`content_hash`): an entry also
+  matches the hash of the event without its categories, so an entry remembered before still recognises
+  its redelivery (and, as then, takes the same id with other items for one); an event remembered with
+  categories refuses the same id with other categories.
 - Beyond that: one Bloom filter of `dedupe_filter_bytes` per period of `FILTER_DAYS` days, with
   `HASHES` hash functions, filled to at most `filter_capacity` events (its false-positive rate is then
   `FALSE_POSITIVE`); further events of a full period are refused. A filter cannot tell content: an
@@ -63,11 +67,32 @@ def content_hash(event: CoreEvent) -> int:
     before money went to 1/10,000 (codec version 6) still recognises the redelivery of its event; another
     amount enters exactly ("12345e-4"). (An event with a sub-cent amount applied before the upgrade, and
     redelivered after it, is refused as an id reused with other content: its figures are not counted twice.)
+
+    A purchase's item categories enter as a set (their order is not content: the state keeps a set), each
+    with its length, after the other fields; an event without categories hashes the text it always did
+    (`bare_hash`), so every entry of such an event remembered before categories entered still matches.
     """
+    text = _text(event)
+    if event.categories:
+        text += "\x1fc" + "".join(f"\x1f{len(c)}:{c}" for c in sorted(set(event.categories)))
+    return _hash32(text)
+
+
+def bare_hash(event: CoreEvent) -> int:
+    """`content_hash` of the event without its categories: what an entry remembered before categories entered
+    the hash holds (`Memory.admit` also accepts it; the same as `content_hash` for an event without any)."""
+    return _hash32(_text(event))
+
+
+def _text(event: CoreEvent) -> str:
     e4 = event.amount_e4
     amount = str(e4 // PER_CENT) if e4 % PER_CENT == 0 else f"{e4}e-4"
-    text = f"{event.kind}\x1f{event.at_ms}\x1f{amount}\x1f{event.currency}\x1f{event.severity}"
-    return int.from_bytes(blake2b(text.encode(), digest_size=4).digest(), "big") or 1
+    return f"{event.kind}\x1f{event.at_ms}\x1f{amount}\x1f{event.currency}\x1f{event.severity}"
+
+
+def _hash32(text: str) -> int:
+    # surrogatepass: a lone surrogate (JSON allows "\ud800" in a product code) hashes instead of raising
+    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).digest(), "big") or 1
 
 
 def filter_capacity(size_bytes: int) -> int:
@@ -134,13 +159,17 @@ class Memory:
             self._into_filter(entry_key(value), entry_day(value))
         self.entries, self.changed = sorted(by_day[cut:]), True
 
-    def admit(self, key: int, day: int, content: int) -> str:
-        """Remember a new event: "" when remembered, DUPLICATE when already applied, else why it is refused."""
+    def admit(self, key: int, day: int, content: int, bare: int | None = None) -> str:
+        """Remember a new event: "" when remembered, DUPLICATE when already applied, else why it is refused.
+
+        `content`: its `content_hash`; `bare`: its `bare_hash` (what an entry remembered before categories
+        entered the hash holds), also taken for the same content; None: `content`."""
         entries = self.entries
         i = bisect_left(entries, key << 64)
         if i < len(entries) and entries[i] >> 64 == key:
             known = entries[i] & _MASK32
-            return DUPLICATE if known in (content, 0) else "event_id reused with different content"
+            same = known in (content, 0) or known == bare
+            return DUPLICATE if same else "event_id reused with different content"
         if self.filters and any(_has(bits, key) for _, bits in self.filters.values()):
             return DUPLICATE
         self.changed = True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from scoring.config import ScoringConfig
-from scoring.dedupe import DUPLICATE, Memory, content_hash
+from scoring.dedupe import DUPLICATE, Memory, bare_hash, content_hash
 from scoring.events import MS_PER_DAY, CoreEvent, Kind, day_start
 from scoring.ids import hash64
 from scoring.state import (
@@ -169,7 +169,9 @@ class _Draft:
                 f"occurred_at is before {day_start(self.horizon).date()}, {self.config.dedupe_days} days "
                 "before the customer's clock: too old to deduplicate (scoring.dedupe_days)"
             )
-        refused = self.ids.admit(hash64(event.event_id), day, content_hash(event))
+        content = content_hash(event)
+        bare = bare_hash(event) if event.categories else content  # an entry remembered before categories counted
+        refused = self.ids.admit(hash64(event.event_id), day, content, bare)
         if refused:
             return refused
         bucket = self.buckets.get(day)

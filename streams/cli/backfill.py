@@ -14,13 +14,21 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.inputs import ComplaintFiled, EnquiryReceived, OrderReturned, PurchaseCompleted, parse_input
+from schemas.inputs import (
+    ComplaintFiled,
+    EnquiryReceived,
+    LineItem,
+    OrderReturned,
+    PurchaseCompleted,
+    parse_input,
+)
 from scoring.errors import ConfigError
 from scoring.events import CoreEvent, Kind, from_ms
 from scoring.money import money_text
 from streams.cli.base import ConfigOpt, app, err, run_with_kafka, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -28,6 +36,7 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     SeverityCol,
     TimeCol,
@@ -56,13 +65,18 @@ UNSPECIFIED = "unspecified"  # category/topic of complaints and enquiries read f
 
 
 def from_core(customer: str, event: CoreEvent, base_currency: str) -> InputMessage:
-    """The input message of a core event read from a CSV (descriptive fields the CSV lacks are filled in)."""
+    """The input message of a core event read from a CSV (descriptive fields the CSV lacks are filled in).
+
+    A purchase row's category (`--category-col`, else `--item-col`) goes out as one line item whose `sku` it is
+    (quantity 1, the row's amount; no `category`, so that the stream reads the sku as the category, as
+    `streams.convert.item_categories` does): the worker's state then keeps the categories replay's does."""
     at = from_ms(event.at_ms)
     amount = Decimal(money_text(event.amount_e4))  # exact, 2 to 4 decimals (`scoring.money`)
     common: dict[str, Any] = {"event_id": event.event_id, "customer_id": customer, "occurred_at": at}
     if event.kind is Kind.PURCHASE:
+        items = [LineItem(sku=name, quantity=1, unit_price=amount) for name in event.categories] or None
         return PurchaseCompleted(**common, amount=amount, currency=event.currency or base_currency,
-                                 order_id=event.event_id)
+                                 order_id=event.event_id, items=items)
     if event.kind is Kind.RETURN:
         return OrderReturned(**common, amount=amount, currency=event.currency or None, order_id=event.event_id)
     if event.kind is Kind.COMPLAINT:
@@ -193,6 +207,7 @@ def backfill(
     type_col: TypeCol = None, id_col: IdCol = None, currency_col: CurrencyCol = None,
     quantity_col: QuantityCol = None, severity_col: SeverityCol = None, delimiter: Delimiter = ",",
     columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    item_col: ItemCol = None, category_col: CategoryCol = None,
     strict: Annotated[bool, typer.Option(help="Check the whole file first; any bad row: publish nothing, exit 1.")]
     = False,
 ) -> None:

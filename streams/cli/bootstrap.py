@@ -13,6 +13,7 @@ from scoring.errors import ConfigError
 from streams.cli.base import ConfigOpt, app, err, run_with_kafka, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -20,6 +21,7 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     SeverityCol,
     TimeCol,
@@ -63,6 +65,7 @@ def bootstrap(
     type_col: TypeCol = None, id_col: IdCol = None, currency_col: CurrencyCol = None,
     quantity_col: QuantityCol = None, severity_col: SeverityCol = None, delimiter: Delimiter = ",",
     columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    item_col: ItemCol = None, category_col: CategoryCol = None,
 ) -> None:
     """Build the workers' starting state from a history.
 

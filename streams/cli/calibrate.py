@@ -17,6 +17,7 @@ from streams.calibrationfile import applied, load_calibration, save_calibration
 from streams.cli.base import ConfigOpt, app, check_writable, err, parse_day, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -24,6 +25,7 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     SeverityCol,
     TimeCol,
@@ -61,6 +63,7 @@ def calibrate(
     type_col: TypeCol = None, id_col: IdCol = None, currency_col: CurrencyCol = None,
     quantity_col: QuantityCol = None, severity_col: SeverityCol = None, delimiter: Delimiter = ",",
     columns: Columns = None, date_format: DateFormat = None, timezone: Timezone = "UTC",
+    item_col: ItemCol = None, category_col: CategoryCol = None,
 ) -> None:
     """Calibrate tiers to a population of customers.
 

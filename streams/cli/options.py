@@ -1,4 +1,4 @@
-"""Options shared by the commands that read a history file (replay, fit, evaluate, backfill)."""
+"""Options shared by the commands that read a history file (replay, calibrate, fit, evaluate, backfill, bootstrap)."""
 
 from __future__ import annotations
 

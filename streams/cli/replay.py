@@ -10,6 +10,7 @@ import typer
 from streams.cli.base import ConfigOpt, app, err, parse_day, settings_from
 from streams.cli.options import (
     AmountCol,
+    CategoryCol,
     Columns,
     CurrencyCol,
     CustomerCol,
@@ -17,6 +18,7 @@ from streams.cli.options import (
     Delimiter,
     IdCol,
     Inputs,
+    ItemCol,
     QuantityCol,
     SeverityCol,
     TimeCol,
@@ -45,6 +47,8 @@ CalibrationOpt = Annotated[Path | None, typer.Option(
       # the ROI guard on evidence (roi_evidence), as a worker with evidence_path
   tierstream replay online_retail.csv.gz --as-of 2011-12-09 --customer-col CustomerID \\
       --time-col InvoiceDate --amount-col UnitPrice --quantity-col Quantity --timezone Europe/London
+  tierstream replay lines.csv --as-of 2024-12-31 --model model.json --item-col sku --category-col category
+      # the proposition names a category (a model fitted with items)
 """)
 def replay(
     inputs: Inputs,
@@ -63,6 +67,8 @@ def replay(
     columns: Columns = None,
     date_format: DateFormat = None,
     timezone: Timezone = "UTC",
+    item_col: ItemCol = None,
+    category_col: CategoryCol = None,
     calibration: CalibrationOpt = None,
     strict: Annotated[bool, typer.Option(help="A bad row is fatal (exit 1).")] = False,
     exact: Annotated[bool, typer.Option(help="Step event by event exactly as the stream does (slower).")] = False,

@@ -23,7 +23,7 @@ from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import fold, window_start
 from scoring.state import NEW_STATE, Bucket, CustomerState
 
-_CONTENT = ("kind", "at_ms", "amount_e4", "currency", "severity")  # what `scoring.dedupe.content_hash` covers
+_CONTENT = ("kind", "at_ms", "amount_e4", "currency", "severity")  # what `scoring.dedupe.bare_hash` covers
 
 
 def batch_states(
@@ -96,12 +96,17 @@ def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:
 
 def _deduped(table: pl.DataFrame) -> pl.DataFrame:
     """`first`: the first acceptable event of its (customer, id); `duplicate`: a later one with the same content
-    (a redelivery); `reused`: a later one with other content (refused)."""
+    (a redelivery); `reused`: a later one with other content (refused). The content is `scoring.dedupe`'s: the
+    fields of `_CONTENT` and the set of categories; as `Memory.admit` takes an entry's `bare_hash` too, a later
+    event with categories is the same content as a first one without any (and the same other fields)."""
     ok = table.filter(pl.col("passes"))
     key = ["customer", "eid"]
     same = pl.lit(True)
     for name in _CONTENT:
         same = same & (pl.col(name) == pl.col(name).first().over(key))
+    categories = pl.col("categories").list.unique().list.sort()  # a set (null: none)
+    first = categories.first().over(key)
+    same = same & (categories.eq_missing(first) | first.is_null())
     ok = ok.with_columns(first=pl.col("seq") == pl.col("seq").min().over(key), same=same)
     ok = ok.with_columns(duplicate=~pl.col("first") & pl.col("same"), reused=~pl.col("first") & ~pl.col("same"))
     flags = ok.select("seq", "first", "duplicate", "reused")
@@ -141,6 +146,7 @@ def _states(applied: pl.DataFrame, now_ms: int, config: ScoringConfig) -> dict[s
     seen = applied.group_by("customer").agg(pl.col("day").min().alias("first_seen"),
                                             pl.col("day").max().alias("last_seen"))
     people = seen.join(figures, on="customer", how="left")
+    kept = _categories(buys, config)
     states: dict[str, CustomerState] = {}
     for customer, first_seen, last_seen, first, last, days, total, first_e4, count, old in people.select(
             "customer", "first_seen", "last_seen", "first_day", "last_day", "purchase_days", "total", "first_e4",
@@ -148,8 +154,30 @@ def _states(applied: pl.DataFrame, now_ms: int, config: ScoringConfig) -> dict[s
         states[customer] = CustomerState(
             buckets=buckets.get(customer) or {}, old_days=tuple(old or ()), first_day=first,
             last_day=last, purchase_days=days or 0, total_e4=total or 0, first_day_e4=first_e4 or 0,
-            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms), last_seen_day=last_seen)
+            purchases=count or 0, first_seen_day=first_seen, clock_ms=max(0, now_ms), last_seen_day=last_seen,
+            categories=kept.get(customer, ()))
     return states
+
+
+def _categories(buys: pl.DataFrame, config: ScoringConfig) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Customer -> the state's `categories`: `scoring.fold.bought` over its applied purchases, which in any order
+    keeps the `categories_kept` categories with the latest purchase days (ties: by name), sorted by name; the
+    excluded categories (`affinity.excluded`) left out."""
+    affinity = config.affinity
+    named = buys.select("customer", "day", "categories").filter(pl.col("categories").is_not_null())
+    named = named.explode("categories").rename({"categories": "category"}).filter(pl.col("category").is_not_null())
+    if affinity.excluded:
+        named = named.filter(~pl.col("category").is_in(list(affinity.excluded)))
+    if named.height == 0:
+        return {}
+    latest = named.group_by("customer", "category").agg(pl.col("day").max())
+    ranked = latest.sort("customer", "day", "category", descending=[False, True, False])
+    kept = ranked.group_by("customer", maintain_order=True).head(affinity.categories_kept).sort("customer", "category")
+    out: dict[str, tuple[tuple[str, int], ...]] = {}
+    for customer, categories, days in kept.group_by("customer", maintain_order=True).agg(
+            "category", "day").iter_rows():
+        out[customer] = tuple(zip(categories, days, strict=True))
+    return out
 
 
 def _buckets(inside: pl.DataFrame) -> dict[str, dict[int, Bucket]]:

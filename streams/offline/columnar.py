@@ -293,7 +293,7 @@ def _convert(
     times: dict[str, int | None] | None = None,
 ) -> pl.DataFrame | None:
     whitespace = is_whitespace(layout.delimiter)
-    wanted = [i for i in (columns.customer, columns.time, columns.amount, columns.quantity) if i is not None]
+    wanted = [i for i, _ in _names(columns)]
     width = max(wanted) + 1
     lines = pl.DataFrame({"text": pl.Series([body]).str.split("\n").explode()}).with_row_index("line", first)
     lines = lines.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_suffix("\r"))
@@ -321,6 +321,7 @@ def _convert(
     ).with_columns(ok=pl.col("ok") & (pl.col("customer").str.len_bytes() > 0))
     frame = _with_times(frame, columns, times)
     frame = _with_e4(frame, columns)
+    frame = _with_categories(frame, columns)
     fast = frame.filter(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null())
     slow = frame.filter(~(pl.col("ok") & pl.col("at_ms").is_not_null() & pl.col("signed").is_not_null()))
     events = fast.select(
@@ -329,7 +330,7 @@ def _convert(
             "kind"),
         (pl.lit(source + ":") + pl.col("line").cast(pl.String)).alias("eid"), "at_ms",
         pl.col("signed").abs().alias("amount_e4"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
-            "severity"), pl.lit(None, dtype=pl.List(pl.String())).alias("categories"),
+            "severity"), "categories",
     )
     rows = _slow_rows(slow, source, columns, whitespace, layout.delimiter)
     mine: list[BadRow] = []
@@ -342,8 +343,28 @@ def _convert(
 
 def _names(columns: _Columns) -> list[tuple[int, str]]:
     named = [(columns.customer, "customer_raw"), (columns.time, "time_raw"), (columns.amount, "amount_raw"),
-             (columns.quantity, "quantity_raw")]
+             (columns.quantity, "quantity_raw"), (columns.category, "category_raw"), (columns.item, "item_raw")]
     return [(i, name) for i, name in named if i is not None]
+
+
+def _with_categories(frame: pl.DataFrame, columns: _Columns) -> pl.DataFrame:
+    """`categories`: a purchase row's category, as `history._Columns._categories` reads it (the category column's,
+    else the item's, stripped, at most 100 characters; null when both are empty, and for a refund). A row with
+    a category or item that is not ASCII is left to the per-row code (`ok` false)."""
+    raws = [name for _, name in _names(columns) if name in ("category_raw", "item_raw")]
+    if not raws:
+        return frame.with_columns(categories=pl.lit(None, dtype=pl.List(pl.String())))
+    ascii_ok = pl.lit(True)
+    name: pl.Expr = pl.lit(None, dtype=pl.String())
+    for raw in reversed(raws):  # the category column first: the item stands for it when it is empty
+        ascii_ok = ascii_ok & (pl.col(raw).str.len_bytes() == pl.col(raw).str.len_chars())
+        stripped = pl.col(raw).str.strip_chars(_ASCII_SPACE)
+        name = pl.when(stripped.str.len_bytes() > 0).then(stripped).otherwise(name)
+    purchase = pl.col("signed") >= 0
+    return frame.with_columns(
+        ok=pl.col("ok") & ascii_ok,
+        categories=pl.when(purchase & name.is_not_null()).then(pl.concat_list(name.str.slice(0, 100))),
+    )
 
 
 def _quotes_close(lines: pl.DataFrame, delimiter: str) -> bool:

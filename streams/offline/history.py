@@ -436,7 +436,7 @@ class _Columns:
         if not (event_id + currency).isascii():
             _check_text(event_id + currency, "event id or currency", empty_ok=True)
         severity = self._severity(v) if kind is Kind.COMPLAINT else 0
-        categories = self._categories(v) if kind is Kind.PURCHASE else ()
+        categories = self._categories(v) if kind is Kind.PURCHASE else ()  # a refund carries none (as a return)
         return Row(line, customer, CoreEvent(
             kind, event_id or f"{source}:{line}", at_ms, amount, currency, severity, categories))
 

@@ -51,7 +51,7 @@ COLUMNS = (
     "customer_id", "tier", "score", "r_score", "f_score", "m_score", "recency_days", "frequency", "monetary",
     "returns_amount", "complaints", "tenure_days", "segment", "at_risk", "at_risk_score",
     "x", "t_x", "T", "mean_repeat_value",
-    "potential", "value_potential_cell", "satisfaction", "proposition",
+    "potential", "value_potential_cell", "satisfaction", "proposition", "proposition_category",
 )
 UNBOUNDED_DEDUPE_DAYS = 1_000_000
 MODEL_COLUMNS = MODEL_FIELDS
@@ -321,7 +321,8 @@ def profile_row(p: Profile, as_of_day: int, config: ScoringConfig, model: ValueM
         summary.x, summary.t_x, summary.T, round(summary.mean_repeat_value, 6) if summary.x else 0.0]
     extra = ["" if prof.model[name] is None else prof.model[name] for name in MODEL_COLUMNS] if model else []
     o = prof.offering_fields()
-    offer = [o["potential"], o["value_potential_cell"], o["satisfaction"], o["proposition"]]
+    offer = [o["potential"], o["value_potential_cell"], o["satisfaction"], o["proposition"],
+             o["proposition_category"] or ""]
     return [
         prof.customer_id, prof.tier, prof.score, prof.r_score, prof.f_score, prof.m_score,
         "" if prof.recency_days is None else prof.recency_days, prof.frequency,

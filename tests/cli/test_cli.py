@@ -325,14 +325,13 @@ def history_options(command: str) -> dict[str, str | None]:
 
 @pytest.mark.parametrize("command", ["backfill", "bootstrap", "fit", "evaluate", "calibrate"])
 def test_every_history_command_takes_the_history_options_of_replay(command: str) -> None:
-    """One set of history options (streams.cli.options): backfill once had its own copy and lost `none`."""
+    """One set of history options (streams.cli.options): backfill once had its own copy and lost `none`; every
+    command takes the item and category columns (a purchase's categories reach the states everywhere)."""
     replay = history_options("replay")
-    items = ("item_col", "category_col")  # fit and evaluate alone read items (the category affinity)
-    mine = {name: text for name, text in history_options(command).items() if name not in items}
-    assert (set(items) <= set(history_options(command))) == (command in {"fit", "evaluate"})
+    assert {"item_col", "category_col"} <= set(replay)
     shared = {name: text for name, text in replay.items() if name != "severity_col" or command in {
         "backfill", "bootstrap", "calibrate"}}
-    assert mine == shared
+    assert history_options(command) == shared
 
 
 def test_backfill_reads_a_log_without_amounts(kafka_config: Path, kafka_bootstrap: str, tmp_path: Path,
@@ -344,6 +343,28 @@ def test_backfill_reads_a_log_without_amounts(kafka_config: Path, kafka_bootstra
     records = read_topic(kafka_bootstrap, topic_names(kafka_config)["events"], 2)
     docs = sorted((json.loads(r.value) for r in records), key=lambda d: d["customer_id"])
     assert [(d["customer_id"], Decimal(d["amount"])) for d in docs] == [("A1", 0), ("A2", 0)]
+
+
+def test_backfill_publishes_a_csv_rows_items(kafka_config: Path, kafka_bootstrap: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--item-col/--category-col: each purchase goes out with its category as a line item, so the worker's core
+    event carries the categories replay's reader gives the row (a refund carries none)."""
+    from schemas.inputs import parse_input
+    from streams.convert import to_core
+    from streams.offline.history import CsvLayout, Row, read_history
+
+    history = tmp_path / "lines.csv"
+    history.write_text("customer_id,occurred_at,amount,StockCode,cat\nA1,2024-01-01,10.50,85123A,kitchen\n"
+                       "A1,2024-01-02,3,22423,\nA2,2024-01-03,-4,85123A,kitchen\nA2,2024-01-04,2,,\n")
+    code, _, err = run_cli(["backfill", str(history), "-c", str(kafka_config), "--item-col", "StockCode",
+                            "--category-col", "cat"], capsys)
+    assert code == 0, err
+    records = read_topic(kafka_bootstrap, topic_names(kafka_config)["events"], 4)
+    published = {event.event_id: event for event in (to_core(parse_input(r.value)) for r in records)}
+    rows = [r for r in read_history(history, CsvLayout(item="StockCode", category="cat")) if isinstance(r, Row)]
+    assert {r.event.event_id: r.event.categories for r in rows} == {
+        key: event.categories for key, event in published.items()}
+    assert [r.event.categories for r in rows] == [("kitchen",), ("22423",), (), ()]
 
 
 def test_backfill_per_type_and_strict(kafka_config: Path, kafka_bootstrap: str, tmp_path: Path,

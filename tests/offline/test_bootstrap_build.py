@@ -79,3 +79,21 @@ def test_bad_rows_and_future_events_are_reported_with_file_and_line(tmp_path: Pa
     assert bad[1].reason == FUTURE_REASON
     assert (stats.rows, stats.bad, stats.future, stats.events) == (3, 1, 1, 1)
     assert [b.customer for b in built] == ["c1"]
+
+
+def test_a_csv_s_items_reach_the_built_states(tmp_path: Path) -> None:
+    """--item-col/--category-col: the states a bootstrap builds keep each customer's categories, those of the
+    core's fold of the same rows (the category column's, else the item's; none for a refund)."""
+    from streams.offline.replay import ReplayStats, population
+
+    path = tmp_path / "lines.csv"
+    path.write_text("customer_id,occurred_at,amount,sku,category\nc1,2024-01-01,10,85123A,kitchen\n"
+                    "c1,2024-01-05,4,22423,\nc2,2024-01-03,-4,85123A,kitchen\nc2,2024-01-04,2,84029E,garden\n"
+                    "c3,2024-01-04,2,,\n")
+    inputs = Inputs((path,), CsvLayout(item="sku", category="category"))
+    built, stats = build(inputs, CONFIG, PARTITIONS, NOW_MS, max_future_ms=0)
+    states = {b.customer: decode_state(b.state).categories for b in built if b.state is not None}
+    folded = population(inputs.rows(), 19_800, CONFIG, ReplayStats())
+    assert states == {customer: state.categories for customer, state in folded.items()}
+    assert states["c1"] == (("22423", 19_727), ("kitchen", 19_723)) and states["c2"] == (("garden", 19_726),)
+    assert states["c3"] == () and stats.bad == 0

@@ -48,10 +48,12 @@ ISSUE_COLUMNS = [
     "customer_id", "tier", "score", "r_score", "f_score", "m_score", "recency_days", "frequency", "monetary",
     "returns_amount", "complaints", "tenure_days", "segment", "at_risk", "at_risk_score",
     "x", "t_x", "T", "mean_repeat_value", "potential", "value_potential_cell", "satisfaction", "proposition",
+    "proposition_category",
 ]
 BTYD = ("x", "t_x", "T", "mean_repeat_value")
-# hysteresis: exact follows the path, batch assigns fresh (the cell and the proposition follow the tier)
-PATH_DEPENDENT = ("tier", "at_risk", "at_risk_score", "value_potential_cell", "proposition")
+# hysteresis: exact follows the path, batch assigns fresh (the cell and the proposition, with its category, follow
+# the tier)
+PATH_DEPENDENT = ("tier", "at_risk", "at_risk_score", "value_potential_cell", "proposition", "proposition_category")
 SUMMARY = re.compile(
     r"rows read (?P<rows>[\d,]+); skipped: (?P<bad>[\d,]+) bad, (?P<after_as_of>[\d,]+) after as-of, "
     r"(?P<duplicates>[\d,]+) duplicate, (?P<rejected>[\d,]+) rejected\n"

@@ -328,3 +328,101 @@ def test_a_history_larger_than_a_part_is_spilled_in_parts(tmp_path: Path) -> Non
     columnar, per_row = both(inputs, config(2048, "calibrated"))  # spilled in parts of 64 bytes: the same
     assert columnar == per_row
     assert columnar[7] == 7  # customers
+
+
+# --- a purchase's item and category columns ------------------------------------------------------------
+
+ITEMS = ["A1", "", " b2 ", "tea", "\u00e9t\u00e9", "x" * 120, "c\udcff", "85123A"]
+
+
+@st.composite
+def item_line(draw: st.DrawFn, delimiter: str, columns: int) -> str:
+    """A plain purchases row with `columns` item fields (item, then category) after the amount."""
+    fields = [draw(st.sampled_from(CUSTOMERS[:4])), draw(st.sampled_from(TIMES[:6])),
+              draw(st.sampled_from(["12.5", "-3.00", "0", "7", "abc"]))]
+    fields += [draw(st.sampled_from(ITEMS)) for _ in range(columns)]
+    shape = draw(st.sampled_from(["plain"] * 8 + ["short", "quoted"]))
+    if delimiter == "whitespace":
+        fields = [f.strip() or "x" for f in fields]
+        return " ".join(fields[:3] if shape == "short" else fields)
+    if shape == "short":
+        return delimiter.join(fields[:3])
+    if shape == "quoted":
+        return delimiter.join(f'"{f}"' for f in fields)
+    return delimiter.join(fields)
+
+
+def events_per_row(inputs: Inputs) -> pl.DataFrame:
+    """The per-row reader's events of a one-file history as the columnar reader's table (`EVENT_SCHEMA`)."""
+    from streams.offline.columnar import _per_row
+
+    return _per_row(0, inputs.rows(), [])
+
+
+@PROPS
+@given(data=st.data(), delimiter=st.sampled_from([",", ";", "whitespace"]), columns=st.sampled_from([1, 2]),
+       category_only=st.booleans(), gz=st.booleans(), exact_ids=st.sampled_from([1, 2048]),
+       kept=st.sampled_from([1, 2, 16]))
+def test_items_of_a_plain_log_are_read_and_folded_alike(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, delimiter: str, columns: int,
+    category_only: bool, gz: bool, exact_ids: int, kept: int,
+) -> None:
+    """--item-col/--category-col on a plain purchases log: the vectorised reader gives each purchase row the
+    per-row reader's category (the category column's, else the item's; stripped; 100 characters; none for a
+    refund), leaves odd text to it, and the columnar fold keeps the core's categories (`categories_kept`)."""
+    names = ["customer_id", "occurred_at", "amount", "item", "category"][:3 + columns]
+    sep = " " if delimiter == "whitespace" else delimiter
+    lines = data.draw(st.lists(item_line(delimiter, columns), max_size=30))
+    path = write(tmp_path_factory.mktemp("items") / f"i.csv{'.gz' if gz else ''}",
+                 "\n".join([sep.join(names), *lines]) + "\n")
+    item, category = ("item", "category") if columns == 2 else ("item", None)
+    if category_only:
+        item, category = (None, "item") if columns == 1 else (None, "category")
+    inputs = Inputs((path,), CsvLayout(delimiter=delimiter, item=item, category=category))
+    read = read_columns(inputs)
+    assert read.events.equals(events_per_row(inputs))
+    assert read.bad == [row for row in inputs.rows() if isinstance(row, BadRow)]
+    scoring = config(exact_ids, "calibrated").model_copy(
+        update={"affinity": ScoringConfig().affinity.model_copy(update={"categories_kept": kept,
+                                                                        "excluded": ("tea",)})})
+    mine, theirs = ReplayStats(), ReplayStats()
+    columnar = batch_population(inputs, AS_OF, scoring, mine)
+    per_row = population(inputs.rows(), AS_OF, scoring, theirs)
+    assert [unremembered(s) for s in columnar.values()] == [unremembered(s) for s in per_row.values()]
+    assert list(columnar) == list(per_row)
+    columnar_run, per_row_run = both(inputs, scoring)
+    assert columnar_run == per_row_run
+
+
+@st.composite
+def typed_item_line(draw: st.DrawFn) -> str:
+    """A typed row with an event id and a category: ids repeat with the same or other categories."""
+    return ",".join([
+        draw(st.sampled_from(["c1", "c2"])), draw(st.sampled_from(["2024-06-01", "2024-05-01T10:00:00"])),
+        draw(st.sampled_from(["12.5", "-3", "7"])), draw(st.sampled_from(["purchase", "purchase", "return"])),
+        draw(st.sampled_from(["e1", "e2", "e3", ""])), draw(st.sampled_from(["tea", "cups", "", "plates"])),
+    ])
+
+
+@PROPS
+@given(lines=st.lists(typed_item_line(), max_size=30), exact_ids=st.sampled_from([0, 1, 2048]))
+@example(lines=["c1,2024-06-01,7,purchase,e1,tea", "c1,2024-06-01,7,purchase,e1,cups",  # other items: rejected
+                "c1,2024-06-01,7,purchase,e1,tea", "c2,2024-06-01,7,purchase,e1,",  # same: a duplicate
+                "c2,2024-06-01,7,purchase,e1,tea"], exact_ids=2048)  # first without: taken for a redelivery
+def test_ids_reused_with_other_items_are_refused_alike(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], exact_ids: int,
+) -> None:
+    """The columnar dedupe compares a purchase's categories as `scoring.dedupe` hashes them (a set; a first
+    event without any matches a later one with some: `Memory.admit`'s `bare` hash): the same states, rejected
+    and duplicate counts as the core's fold."""
+    path = write(tmp_path_factory.mktemp("reuse") / "r.csv",
+                 "\n".join(["customer_id,occurred_at,amount,type,event_id,category", *lines]) + "\n")
+    inputs = Inputs((path,), CsvLayout(type="type", event_id="event_id", category="category"))
+    scoring = config(exact_ids, "calibrated") if exact_ids else ScoringConfig(dedupe_exact_ids=0)
+    mine, theirs = ReplayStats(), ReplayStats()
+    columnar = batch_population(inputs, AS_OF, scoring, mine)
+    per_row = population(inputs.rows(), AS_OF, scoring, theirs)
+    assert [unremembered(s) for s in columnar.values()] == [unremembered(s) for s in per_row.values()]
+    assert (mine.rejected, mine.duplicates) == (theirs.rejected, theirs.duplicates)
+    if lines[:2] == ["c1,2024-06-01,7,purchase,e1,tea", "c1,2024-06-01,7,purchase,e1,cups"] and len(lines) == 5:
+        assert (mine.rejected, mine.duplicates) == (1, 2)

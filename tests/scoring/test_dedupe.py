@@ -235,3 +235,50 @@ def test_a_version_1_state_is_read_and_its_ids_still_deduplicate():
     assert all(apply(moved, e._replace(event_id=f"v1-{i}"), NOON, config).outcome is Outcome.DUPLICATE
                for i, e in enumerate(purchases(12)))
     assert decode_state(encode_state(moved)) == moved and encode_state(moved)[0] == VERSION
+
+
+# --- a purchase's items are content -------------------------------------------------------------------------
+
+
+def test_an_id_resent_with_the_same_amount_but_other_items_is_refused() -> None:
+    """The content covers a purchase's item categories (a set): the same order with its items in another order
+    is a redelivery; the same id and amount with other items, or without them, is an id reused with other content
+    (a `rejected` dead letter in the stream; counted rejected by replay), never a silent duplicate."""
+    config = parse_config({})
+    first = CoreEvent(Kind.PURCHASE, "o-1", NOON, 1_200_000, "USD", 0, ("tea", "cups"))
+    state = apply(NEW_STATE, first, NOON, config).state
+    assert state.categories == (("cups", T0), ("tea", T0))
+    again = apply(state, first._replace(categories=("cups", "tea")), NOON, config)
+    assert again.outcome is Outcome.DUPLICATE
+    for other in (("tea", "plates"), ("tea",), ()):
+        refused = apply(state, first._replace(categories=other), NOON, config)
+        assert (refused.outcome, refused.reason) == (Outcome.REJECTED, "event_id reused with different content")
+        assert refused.state is state
+    stepped_state, outcomes = stepped([first, first._replace(categories=("plates",))], config)
+    assert outcomes == ["applied", "rejected"] and stepped_state.categories == state.categories
+
+
+def test_categories_leave_the_hash_of_an_event_without_them_as_it_was() -> None:
+    """Ids remembered before categories entered the hash hold `bare_hash` (the text of the other fields alone):
+    an event without categories hashes just that, and an entry holding it still takes the redelivery of a
+    purchase with items for what it is (as then, it cannot tell other items)."""
+    from hashlib import blake2b
+
+    from scoring.dedupe import DUPLICATE, Memory, bare_hash, content_hash
+
+    event = CoreEvent(Kind.PURCHASE, "p", 123_456, 125_000, "USD")
+    before = blake2b(f"{Kind.PURCHASE}\x1f123456\x1f1250\x1fUSD\x1f0".encode(), digest_size=4).digest()
+    assert content_hash(event) == bare_hash(event) == int.from_bytes(before, "big")
+    with_items = event._replace(categories=("tea", "cups"))
+    assert bare_hash(with_items) == bare_hash(event) and content_hash(with_items) != content_hash(event)
+    assert content_hash(with_items) == content_hash(event._replace(categories=("cups", "tea")))
+    assert content_hash(with_items) != content_hash(event._replace(categories=("tea",)))
+    assert content_hash(event._replace(categories=("a\x1f1:b",))) != content_hash(event._replace(categories=("a", "b")))
+    key = hash64("p")
+    old = Memory((entry(key, T0, bare_hash(event)),), (), T0, False, 16, 64)  # remembered before the upgrade
+    assert old.admit(key, T0, content_hash(with_items), bare_hash(with_items)) == DUPLICATE
+    new = Memory((entry(key, T0, content_hash(with_items)),), (), T0, False, 16, 64)  # remembered after it
+    assert new.admit(key, T0, content_hash(with_items), bare_hash(with_items)) == DUPLICATE
+    other = event._replace(categories=("plates",))
+    assert new.admit(key, T0, content_hash(other), bare_hash(other)) == "event_id reused with different content"
+    assert new.admit(key, T0, content_hash(event), content_hash(event)) == "event_id reused with different content"
