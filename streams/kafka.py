@@ -7,12 +7,12 @@ import logging
 import ssl
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from streams.settings import Settings
+
+if TYPE_CHECKING:  # aiokafka is imported where it is used: every `tierstream` command imports this module
+    from aiokafka.admin import AIOKafkaAdminClient
 
 TOPIC_ALREADY_EXISTS = 36
 T = TypeVar("T")
@@ -42,6 +42,8 @@ def one_line(exc: BaseException) -> str:
 
 def run_kafka(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
     """asyncio.run(main); a Kafka or network error becomes KafkaUnavailableError (one line)."""
+    from aiokafka.errors import KafkaConnectionError, KafkaError  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     quiet_kafka_logs()
     try:
         return asyncio.run(main)
@@ -100,6 +102,8 @@ def planned_topics(settings: Settings) -> dict[str, int]:
 
 async def ensure_topics(settings: Settings, create: bool = True) -> TopicReport:
     """Create missing topics (when `create`); raise TopicMismatchError when co-partitioned ones disagree."""
+    from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -135,6 +139,8 @@ def _check(settings: Settings, existing: dict[str, int]) -> None:
 
 
 async def _create(admin: AIOKafkaAdminClient, names: list[str], settings: Settings) -> None:
+    from aiokafka.admin import NewTopic  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     changelog = table_changelog(settings)
     topics = [NewTopic(name, settings.partitions, settings.replication_factor,
                        topic_configs={"cleanup.policy": "compact"} if name == changelog else {})

@@ -6,17 +6,21 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from scoring.errors import ConfigError
-from scoring.valuemodel.errors import ValueModelError
-from scoring.valuemodel.model import ValueModel
+
+if TYPE_CHECKING:  # the value model needs numpy and scipy (seconds to import): loaded with the first model file
+    from scoring.valuemodel.model import ValueModel
 
 T = TypeVar("T")
 
 
 def load_model(path: Path) -> ValueModel:
     """A model written by `tierstream fit`; ConfigError (one line) when unreadable."""
+    from scoring.valuemodel.errors import ValueModelError  # noqa: PLC0415 - see the TYPE_CHECKING import
+    from scoring.valuemodel.model import ValueModel  # noqa: PLC0415
+
     try:
         return ValueModel.from_dict(json.loads(path.read_text()))
     except OSError as exc:
@@ -61,7 +65,7 @@ class FileWatcher(Generic[T]):
         return self.load(self.path)
 
 
-class ModelWatcher(FileWatcher[ValueModel]):
+class ModelWatcher(FileWatcher["ValueModel"]):
     """Reloads the value model file when it changes."""
 
     def __init__(self, path: Path) -> None:

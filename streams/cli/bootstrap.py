@@ -6,8 +6,6 @@ import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from scoring.errors import ConfigError
 from streams.cli.base import ConfigOpt, app, err, run_with_kafka, settings_from
@@ -100,6 +98,9 @@ def worker_scoring(settings: Settings) -> tuple[ScoringConfig, ValueModel | None
 
 async def _run(history: History, settings: Settings, config: ScoringConfig, model: ValueModel | None,
                jobs: int | None) -> int:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
     from streams.kafka import ensure_topics, one_line
     from streams.offline.bootstrap import build
     from streams.serving.bootstrap import active_members, write

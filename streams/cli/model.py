@@ -112,14 +112,14 @@ def fit(
     BG/NBD, Gamma-Gamma, the at-risk model and data-driven R/F/M thresholds; calibrates tiers to the
     same history (see `tierstream calibrate`). With items (--item-col or --category-col, or JSONL purchases
     with items), the categories' co-purchase affinity too (what a cross-sell proposes)."""
+    day = parse_day(as_of)
+    calibration_out = calibration_out or out.with_suffix(".calibration.json")
+    check_writable(out, "--out")  # before the fit, which may take minutes (and its imports, seconds)
+    check_writable(calibration_out, "--calibration-out")
     from scoring.valuemodel import ValueModelError, fit_value_model
     from scoring.valuemodel.report import fit_lines
     from streams.modelfile import save_model
 
-    day = parse_day(as_of)
-    calibration_out = calibration_out or out.with_suffix(".calibration.json")
-    check_writable(out, "--out")  # before the fit, which may take minutes
-    check_writable(calibration_out, "--calibration-out")
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
     read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration

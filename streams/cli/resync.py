@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from streams.cli.base import ConfigOpt, app, err, settings_from
 
@@ -27,6 +25,9 @@ def redis_resync(
     """Rebuild the Redis serving view from the customers table.
 
     Reads the table's changelog topic and writes every customer's profile."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
     from streams.kafka import one_line, run_kafka
     from streams.serving.resync import resync
 

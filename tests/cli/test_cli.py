@@ -119,6 +119,20 @@ def test_a_bad_argument_in_a_real_process() -> None:
     assert len(done.stderr.strip().splitlines()) == 1 and "--days" in done.stderr
 
 
+# Loaded only by the commands that use them (seconds of start-up for every command, every worker otherwise).
+HEAVY = {"cli": {"faust", "mode", "aiokafka", "redis", "numpy", "scipy", "polars"},
+         "worker": {"numpy", "scipy", "polars"}}
+
+
+@pytest.mark.parametrize(("what", "modules"), [("cli", "streams.cli.main"),
+                                               ("worker", "streams.cli.main, streams.worker.run")])
+def test_starting_loads_no_library_it_does_not_use(what: str, modules: str) -> None:
+    code = f"import sys, {modules}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          check=True)
+    assert HEAVY[what].isdisjoint(done.stdout.split()), done.stdout
+
+
 # -- generate ----------------------------------------------------------------------------------
 
 

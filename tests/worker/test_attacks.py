@@ -118,7 +118,7 @@ Each row is sent as raw bytes on the mixed events topic through the worker's Han
 `PYTHONPATH=. python -m tests.worker.test_attacks`). "Before" is what the adversarial review found;
 "now" is what the test measured. The wall clock is {now}.
 
-Attacks on the running worker are proven by integration tests instead: 200,000 events of one customer id
+Attacks on the running worker are proven by integration tests instead: 50,000 events of one customer id
 through a real worker (`tests/worker/test_stream_busy_customer.py`: the worker keeps scoring everyone);
 every registered web route answers 401 without the token, except `/health` and the static dashboard files
 (`tests/worker/test_security.py`); an event dated far ahead cannot move the event clock
