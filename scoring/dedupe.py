@@ -109,7 +109,9 @@ class Memory:
         self, entries: tuple[int, ...], filters: tuple[IdFilter, ...], horizon: int, moved: bool, limit: int, size: int
     ) -> None:
         self.entries: tuple[int, ...] | list[int] = entries
-        self.filters: dict[int, tuple[int, bytes | bytearray]] = {f.period: (f.events, f.bits) for f in filters}
+        self.filters: dict[int, tuple[int, bytes | bytearray]] = (
+            {f.period: (f.events, f.bits) for f in filters} if filters else {}
+        )
         self.limit, self.size = limit, size  # exact entries kept; bytes per filter
         self.changed = False
         if moved:  # the clock's day moved on: forget what is older than the horizon
@@ -118,7 +120,7 @@ class Memory:
             self._spill()
 
     def _forget(self, horizon: int) -> None:
-        kept = [e for e in self.entries if entry_day(e) >= horizon]
+        kept = [e for e in self.entries if (e >> 32) & _MASK32 >= horizon]  # entry_day, inlined (every new day)
         if len(kept) != len(self.entries):
             self.entries, self.changed = kept, True
         gone = [p for p in self.filters if (p + 1) * FILTER_DAYS - 1 < horizon]
@@ -147,7 +149,7 @@ class Memory:
         if len(entries) < self.limit:
             if isinstance(entries, tuple):
                 self.entries = entries = list(entries)
-            insort(entries, entry(key, day, content))
+            entries.insert(i, entry(key, day, content))  # where `insort` puts it: no entry has this key
             return ""
         if not self._into_filter(key, day):
             first = day_start(day // FILTER_DAYS * FILTER_DAYS).date()

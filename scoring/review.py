@@ -151,20 +151,20 @@ def _earliest_all_time(state: CustomerState, c: ScoringConfig, after: int, tier_
     """The earliest change day after `after` from the all-time figures and the tier's dwell (or _NEVER)."""
     best = _NEVER
     last, first = state.last_day, state.first_day
-    days = []
     if last is not None:
         if c.calibration is None:
-            days += [last + cut + 1 for cut in c.recency_days]
-        days.append(last + c.lapsed_days + 1)
-    if first is not None:
-        days.append(first + c.new_customer_days + 1)
-        if c.tenure_points_per_year > 0:
-            days.append(_next_step(first, 365, after))
-    if tier_since is not None and c.min_dwell_days:
-        days.append(tier_since + c.min_dwell_days)
-    for day in days:
-        if after < day < best:
+            for cut in c.recency_days:
+                if after < (day := last + cut + 1) < best:
+                    best = day
+        if after < (day := last + c.lapsed_days + 1) < best:
             best = day
+    if first is not None:
+        if after < (day := first + c.new_customer_days + 1) < best:
+            best = day
+        if c.tenure_points_per_year > 0 and after < (day := _next_step(first, 365, after)) < best:
+            best = day
+    if tier_since is not None and c.min_dwell_days and after < (day := tier_since + c.min_dwell_days) < best:
+        best = day
     return best
 
 
