@@ -16,7 +16,7 @@ So the memory never holds more than `worst_case_bytes(...)` of the dedupe settin
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Final, NamedTuple
 
