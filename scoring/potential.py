@@ -64,7 +64,16 @@ def potential_score(s: Score, value: CustomerValue | None, config: ScoringConfig
 
 def high_value_tiers(config: ScoringConfig) -> tuple[str, ...]:
     """The tiers that count as high value: configured, else the upper half of the ladder (at least one)."""
-    return derived(config, "high_value_tiers", lambda: _high_value_tiers(config))
+    global _last  # noqa: PLW0603 - a memo: one config scores a whole run
+    last = _last
+    if last[0] is config:
+        return last[1]
+    tiers = derived(config, "high_value_tiers", lambda: _high_value_tiers(config))
+    _last = (config, tiers)  # replaced whole, so read safely from any thread
+    return tiers
+
+
+_last: tuple[object, tuple[str, ...]] = (None, ())
 
 
 def _high_value_tiers(config: ScoringConfig) -> tuple[str, ...]:

@@ -21,9 +21,17 @@ class _Ladder(NamedTuple):
     steps: tuple[tuple[str, float], ...]
 
 
+# the last (tiers, ladder) looked up, replaced whole (so read safely from any thread): one config scores a run
+_last: tuple[object, _Ladder | None] = (None, None)
+
+
 def _ladder(config: ScoringConfig) -> _Ladder:
+    global _last  # noqa: PLW0603 - a memo, see above
     tiers = config.tiers
-    return derived(
+    last = _last
+    if last[0] is tiers and last[1] is not None:
+        return last[1]
+    ladder = derived(
         tiers,
         "ladder",
         lambda: _Ladder(
@@ -32,6 +40,8 @@ def _ladder(config: ScoringConfig) -> _Ladder:
             tuple((t.name, t.min_score) for t in tiers),
         ),
     )
+    _last = (tiers, ladder)
+    return ladder
 
 
 def raw_tier(score: float, config: ScoringConfig) -> str:
@@ -60,7 +70,8 @@ def assign_tier(
     candidate = raw_tier(score, config)
     if current is None:
         return candidate
-    rank = _ladder(config).rank
+    ladder = _ladder(config)
+    rank = ladder.rank
     now = rank.get(current)
     if now is None:
         return candidate
@@ -69,7 +80,7 @@ def assign_tier(
     if since_day is not None and today - since_day < config.min_dwell_days:
         return current
     margin = config.hysteresis_margin
-    steps = _ladder(config).steps
+    steps = ladder.steps
     for name, min_score in steps[now:]:
         if score >= min_score - margin:
             return name
