@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from functools import lru_cache
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -70,6 +71,7 @@ def content_hash(event: CoreEvent) -> int:
     return int.from_bytes(blake2b(text.encode(), digest_size=4).digest(), "big") or 1
 
 
+@lru_cache(maxsize=64)  # a pure function of the configured size, on every step that fills a filter
 def filter_capacity(size_bytes: int) -> int:
     """Events a filter of `size_bytes` takes before its false-positive rate passes FALSE_POSITIVE."""
     return int(-8 * size_bytes / HASHES * math.log(1 - FALSE_POSITIVE ** (1 / HASHES)))
@@ -103,7 +105,7 @@ def _set(bits: bytearray, key: int) -> None:
 class Memory:
     """A private, mutable working copy of a state's id memory (see the module docstring)."""
 
-    __slots__ = ("changed", "entries", "filters", "limit", "size")
+    __slots__ = ("_given", "changed", "entries", "filters", "limit", "size")
 
     def __init__(
         self, entries: tuple[int, ...], filters: tuple[IdFilter, ...], horizon: int, moved: bool, limit: int, size: int
@@ -112,6 +114,7 @@ class Memory:
         self.filters: dict[int, tuple[int, bytes | bytearray]] = (
             {f.period: (f.events, f.bits) for f in filters} if filters else {}
         )
+        self._given = filters  # frozen again as they are when unchanged
         self.limit, self.size = limit, size  # exact entries kept; bytes per filter
         self.changed = False
         if moved:  # the clock's day moved on: forget what is older than the horizon
@@ -143,8 +146,14 @@ class Memory:
         if i < len(entries) and entries[i] >> 64 == key:
             known = entries[i] & _MASK32
             return DUPLICATE if known in (content, 0) else "event_id reused with different content"
-        if self.filters and any(_has(bits, key) for _, bits in self.filters.values()):
-            return DUPLICATE
+        if self.filters:  # `any(_has(bits, key) ...)`, the positions computed once per filter size
+            size, positions = -1, []
+            for _, bits in self.filters.values():
+                if 8 * len(bits) != size:
+                    size = 8 * len(bits)
+                    positions = _positions(key, size)
+                if all(bits[p >> 3] >> (p & 7) & 1 for p in positions):
+                    return DUPLICATE
         self.changed = True
         if len(entries) < self.limit:
             if isinstance(entries, tuple):
@@ -176,5 +185,9 @@ class Memory:
 
     def frozen(self) -> tuple[tuple[int, ...], tuple[IdFilter, ...]]:
         """(exact entries sorted, filters by period) as immutable values."""
-        filters = tuple(IdFilter(p, c, bytes(b)) for p, (c, b) in sorted(self.filters.items()))
+        given = {f.period: f for f in self._given} if self._given else {}
+        filters = tuple(
+            f if (f := given.get(p)) is not None and f.events == c and f.bits is b else IdFilter(p, c, bytes(b))
+            for p, (c, b) in sorted(self.filters.items())
+        )
         return tuple(self.entries), filters
