@@ -15,14 +15,14 @@ are weight x (rank - 1) / 4.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from scoring.calibration import PercentileTables, position, quintile_rank
 from scoring.config import ScoringConfig
 from scoring.fold import window_start
 from scoring.money import SCALE, cents_of
-from scoring.state import C_COUNT, C_SEV, E_COUNT, P_COUNT, P_E4, R_COUNT, R_E4, CustomerState, DecayedSlot
+from scoring.state import C_COUNT, C_SEV, E_COUNT, P_COUNT, P_E4, R_COUNT, R_E4, Bucket, CustomerState, DecayedSlot
 
 
 class Component(NamedTuple):
@@ -197,6 +197,40 @@ def score_inputs(state: CustomerState, today: int, config: ScoringConfig) -> Inp
     return Inputs(w, recency, tenure, rate, c_weight, e_weight, adjustments(config, rate, c_weight, e_weight, tenure))
 
 
+def _sums(
+    buckets: Mapping[int, Bucket], start: int, today: int, recent_from: int, previous_from: int
+) -> tuple[int, int, int, int, int, int, int, int]:
+    """`window_sums`' figures in its order, from the days in [start, today]."""
+    pc = pn = rc = rn = cn = recent = en = previous = 0
+    if buckets and start <= (earliest := min(buckets)) and max(buckets) <= today:
+        # every day inside the window (the common case): the counters summed by column (integers: the same sums)
+        columns = tuple(zip(*buckets.values(), strict=True))
+        pc, pn, rc = sum(columns[P_E4]), sum(columns[P_COUNT]), sum(columns[R_E4])
+        rn, cn, en = sum(columns[R_COUNT]), sum(columns[C_COUNT]), sum(columns[E_COUNT])
+        if earliest >= recent_from:
+            recent = pc
+        else:
+            for day, b in buckets.items():
+                if day >= recent_from:
+                    recent += b[P_E4]
+                elif day >= previous_from:
+                    previous += b[P_E4]
+    else:
+        for day, b in buckets.items():
+            if start <= day <= today:
+                pc += b[P_E4]
+                pn += b[P_COUNT]
+                rc += b[R_E4]
+                rn += b[R_COUNT]
+                cn += b[C_COUNT]
+                en += b[E_COUNT]
+                if day >= recent_from:
+                    recent += b[P_E4]
+                elif day >= previous_from:
+                    previous += b[P_E4]
+    return pc, pn, rc, rn, cn, recent, en, previous
+
+
 def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     """Score `state` as of epoch day `today`. Pure; depends only on its arguments.
 
@@ -207,19 +241,7 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     trend = config.trend_days
     recent_from = today - trend + 1
     previous_from = recent_from - trend
-    pc = pn = rc = rn = cn = recent = en = previous = 0
-    for day, b in state.buckets.items():
-        if start <= day <= today:
-            pc += b[P_E4]
-            pn += b[P_COUNT]
-            rc += b[R_E4]
-            rn += b[R_COUNT]
-            cn += b[C_COUNT]
-            en += b[E_COUNT]
-            if day >= recent_from:
-                recent += b[P_E4]
-            elif day >= previous_from:
-                previous += b[P_E4]
+    pc, pn, rc, _returns, cn, recent, en, previous = _sums(state.buckets, start, today, recent_from, previous_from)
     last, first = state.last_day, state.first_day
     recency = None if last is None else max(0, today - last)
     tenure = None if first is None else max(0, today - first)
