@@ -168,11 +168,18 @@ def encode_state(state: CustomerState) -> bytes:
 def size_bound(state: CustomerState) -> int:
     """An upper bound of `len(encode_state(state))`, from the sizes of its parts (no encoding)."""
     s, v = state, _VARINT_MAX
-    text = sum(4 * len(t) + v for t in (s.tier or "", s.segment or ""))
-    outbox = sum(4 * len(e.cause) + 3 * v + len(e.payload) for e in s.outbox)
-    trials = sum(4 * sum(map(len, (t.action_id, t.rule, t.action_type, t.channel, t.tier))) + 12 * v for t in s.trials)
-    filters = sum(FILTER_OVERHEAD + len(f.bits) for f in s.filters)
-    categories = sum(4 * len(name) + 2 * v for name, _ in s.categories)
+    # (this runs on every step: the empty parts, the common case, are skipped, the sums are the same)
+    text = 4 * len(s.tier or "") + v + 4 * len(s.segment or "") + v
+    outbox = 0
+    for e in s.outbox:
+        outbox += 4 * len(e.cause) + 3 * v + len(e.payload)
+    trials = (
+        sum(4 * sum(map(len, (t.action_id, t.rule, t.action_type, t.channel, t.tier))) + 12 * v for t in s.trials)
+        if s.trials
+        else 0
+    )
+    filters = sum(FILTER_OVERHEAD + len(f.bits) for f in s.filters) if s.filters else 0
+    categories = sum(4 * len(name) + 2 * v for name, _ in s.categories) if s.categories else 0
     counts = 7 * v  # buckets, entries, filters, old days, outbox entries, trials, categories
     return (
         _HEADER.size

@@ -8,7 +8,8 @@ Every default here is the product default and is documented in
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -38,6 +39,25 @@ SEGMENTS = ("new", "active", "rising", "declining", "lapsed", "bad_business")
 # would take part in the config's equality). Holding the tuple keeps its id from being reused.
 _TIER_NAMES: dict[int, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
 _TIER_NAMES_KEPT = 64
+T = TypeVar("T")
+# (id(source), name) -> (source, value): values derived once from an immutable config (or a part of one) by
+# `derived`, for the scoring path; holding the source keeps its id from being reused.
+_DERIVED: dict[tuple[int, str], tuple[object, Any]] = {}
+_DERIVED_KEPT = 256
+
+
+def derived(source: object, name: str, make: Callable[[], T]) -> T:
+    """`make()`, computed once per `source` (an immutable config or part of one) and `name`."""
+    key = (id(source), name)
+    hit = _DERIVED.get(key)
+    if hit is not None and hit[0] is source:
+        value: T = hit[1]
+        return value
+    if len(_DERIVED) >= _DERIVED_KEPT:
+        _DERIVED.clear()
+    value = make()
+    _DERIVED[key] = (source, value)
+    return value
 
 
 class _Frozen(BaseModel):

@@ -20,7 +20,8 @@ So the memory never holds more than `worst_case_bytes(...)` of the dedupe settin
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left
+from functools import lru_cache
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -95,6 +96,7 @@ def _hash32(text: str) -> int:
     return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).digest(), "big") or 1
 
 
+@lru_cache(maxsize=64)  # a pure function of the configured size, on every step that fills a filter
 def filter_capacity(size_bytes: int) -> int:
     """Events a filter of `size_bytes` takes before its false-positive rate passes FALSE_POSITIVE."""
     return int(-8 * size_bytes / HASHES * math.log(1 - FALSE_POSITIVE ** (1 / HASHES)))
@@ -128,13 +130,16 @@ def _set(bits: bytearray, key: int) -> None:
 class Memory:
     """A private, mutable working copy of a state's id memory (see the module docstring)."""
 
-    __slots__ = ("changed", "entries", "filters", "limit", "size")
+    __slots__ = ("_given", "changed", "entries", "filters", "limit", "size")
 
     def __init__(
         self, entries: tuple[int, ...], filters: tuple[IdFilter, ...], horizon: int, moved: bool, limit: int, size: int
     ) -> None:
         self.entries: tuple[int, ...] | list[int] = entries
-        self.filters: dict[int, tuple[int, bytes | bytearray]] = {f.period: (f.events, f.bits) for f in filters}
+        self.filters: dict[int, tuple[int, bytes | bytearray]] = (
+            {f.period: (f.events, f.bits) for f in filters} if filters else {}
+        )
+        self._given = filters  # frozen again as they are when unchanged
         self.limit, self.size = limit, size  # exact entries kept; bytes per filter
         self.changed = False
         if moved:  # the clock's day moved on: forget what is older than the horizon
@@ -143,7 +148,7 @@ class Memory:
             self._spill()
 
     def _forget(self, horizon: int) -> None:
-        kept = [e for e in self.entries if entry_day(e) >= horizon]
+        kept = [e for e in self.entries if (e >> 32) & _MASK32 >= horizon]  # entry_day, inlined (every new day)
         if len(kept) != len(self.entries):
             self.entries, self.changed = kept, True
         gone = [p for p in self.filters if (p + 1) * FILTER_DAYS - 1 < horizon]
@@ -170,13 +175,19 @@ class Memory:
             known = entries[i] & _MASK32
             same = known in (content, 0) or known == bare
             return DUPLICATE if same else "event_id reused with different content"
-        if self.filters and any(_has(bits, key) for _, bits in self.filters.values()):
-            return DUPLICATE
+        if self.filters:  # `any(_has(bits, key) ...)`, the positions computed once per filter size
+            size, positions = -1, []
+            for _, bits in self.filters.values():
+                if 8 * len(bits) != size:
+                    size = 8 * len(bits)
+                    positions = _positions(key, size)
+                if all(bits[p >> 3] >> (p & 7) & 1 for p in positions):
+                    return DUPLICATE
         self.changed = True
         if len(entries) < self.limit:
             if isinstance(entries, tuple):
                 self.entries = entries = list(entries)
-            insort(entries, entry(key, day, content))
+            entries.insert(i, entry(key, day, content))  # where `insort` puts it: no entry has this key
             return ""
         if not self._into_filter(key, day):
             first = day_start(day // FILTER_DAYS * FILTER_DAYS).date()
@@ -203,5 +214,9 @@ class Memory:
 
     def frozen(self) -> tuple[tuple[int, ...], tuple[IdFilter, ...]]:
         """(exact entries sorted, filters by period) as immutable values."""
-        filters = tuple(IdFilter(p, c, bytes(b)) for p, (c, b) in sorted(self.filters.items()))
+        given = {f.period: f for f in self._given} if self._given else {}
+        filters = tuple(
+            f if (f := given.get(p)) is not None and f.events == c and f.bits is b else IdFilter(p, c, bytes(b))
+            for p, (c, b) in sorted(self.filters.items())
+        )
         return tuple(self.entries), filters

@@ -145,16 +145,20 @@ class _Draft:
         self.start = start = window_start(today, config)
         self.horizon = today - config.dedupe_days + 1  # first day whose ids are kept
         buckets = state.buckets
-        self.buckets = {d: b for d, b in buckets.items() if d >= start} if buckets else {}
+        self.old_days = set(state.old_days)
+        if not buckets:
+            self.buckets = {}
+        elif min(buckets) >= start:  # the common case: every day still inside (a plain copy, same order)
+            self.buckets = dict(buckets)
+        else:  # days left the window: keep their purchase days
+            self.buckets = {d: b for d, b in buckets.items() if d >= start}
+            for day, b in buckets.items():
+                if day < start and b[P_COUNT]:
+                    self.old_days.add(day)
         moved = today != state.clock_ms // MS_PER_DAY  # the horizon moved: forget what passed it
         self.ids = Memory(
             state.seen, state.filters, self.horizon, moved, config.dedupe_exact_ids, config.dedupe_filter_bytes
         )
-        self.old_days = set(state.old_days)
-        if len(self.buckets) != len(buckets):  # days left the window: keep their purchase days
-            for day, b in buckets.items():
-                if day < start and b[P_COUNT]:
-                    self.old_days.add(day)
         self.first, self.last, self.days = state.first_day, state.last_day, state.purchase_days
         self.total, self.first_e4, self.count = state.total_e4, state.first_day_e4, state.purchases
         self.first_seen = state.first_seen_day

@@ -15,6 +15,7 @@ valuable customer is at risk once the ratio exceeds the multiple.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 from scoring.btyd import btyd_summary
@@ -74,6 +75,7 @@ def is_overdue(recency_days: int, gap: float, multiple: float) -> bool:
     return recency_days / gap > multiple
 
 
+@lru_cache(maxsize=4096)  # a pure function of two floats, on every step: customers share gaps
 def first_overdue_recency(gap: float, multiple: float) -> int:
     """Smallest whole recency that `is_overdue`, decided by the same float expression."""
     recency = max(0, math.floor(multiple * gap) - 1)

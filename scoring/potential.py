@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from scoring.calibration import position
-from scoring.config import ScoringConfig
+from scoring.config import ScoringConfig, derived
 from scoring.rfm import Score, rank_at_least
 
 if TYPE_CHECKING:
@@ -64,6 +64,19 @@ def potential_score(s: Score, value: CustomerValue | None, config: ScoringConfig
 
 def high_value_tiers(config: ScoringConfig) -> tuple[str, ...]:
     """The tiers that count as high value: configured, else the upper half of the ladder (at least one)."""
+    global _last  # noqa: PLW0603 - a memo: one config scores a whole run
+    last = _last
+    if last[0] is config:
+        return last[1]
+    tiers = derived(config, "high_value_tiers", lambda: _high_value_tiers(config))
+    _last = (config, tiers)  # replaced whole, so read safely from any thread
+    return tiers
+
+
+_last: tuple[object, tuple[str, ...]] = (None, ())
+
+
+def _high_value_tiers(config: ScoringConfig) -> tuple[str, ...]:
     names = config.tier_names
     return config.potential.high_value_tiers or names[: max(1, len(names) // 2)]
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from scoring.config import ScoringConfig
 from scoring.decisions import Forgotten
-from scoring.dedupe import DUPLICATE, Memory, content_hash
+from scoring.dedupe import DUPLICATE, Memory, bare_hash, content_hash
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import check_event
 from scoring.ids import hash64, output_id
@@ -75,7 +75,9 @@ def is_reread(left: CustomerState, event: CoreEvent) -> bool:
     if event.kind is Kind.ERASURE or not (left.seen or left.filters):
         return False
     memory = Memory(left.seen, left.filters, 0, False, len(left.seen) + 1, 1)
-    return memory.admit(hash64(event.event_id), event.at_ms // MS_PER_DAY, content_hash(event)) == DUPLICATE
+    content = content_hash(event)
+    bare = bare_hash(event) if event.categories else content  # as the fold admits it (scoring.fold)
+    return memory.admit(hash64(event.event_id), event.at_ms // MS_PER_DAY, content, bare) == DUPLICATE
 
 
 class Survival(NamedTuple):

@@ -19,8 +19,10 @@ and flags evaluated on any day before it equal those of the last evaluation.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from scoring.calibration import Calibration, quintile_rank
@@ -151,43 +153,50 @@ def _earliest_all_time(state: CustomerState, c: ScoringConfig, after: int, tier_
     """The earliest change day after `after` from the all-time figures and the tier's dwell (or _NEVER)."""
     best = _NEVER
     last, first = state.last_day, state.first_day
-    days = []
     if last is not None:
         if c.calibration is None:
-            days += [last + cut + 1 for cut in c.recency_days]
-        days.append(last + c.lapsed_days + 1)
-    if first is not None:
-        days.append(first + c.new_customer_days + 1)
-        if c.tenure_points_per_year > 0:
-            days.append(_next_step(first, 365, after))
-    if tier_since is not None and c.min_dwell_days:
-        days.append(tier_since + c.min_dwell_days)
-    for day in days:
-        if after < day < best:
+            for cut in c.recency_days:
+                if after < (day := last + cut + 1) < best:
+                    best = day
+        if after < (day := last + c.lapsed_days + 1) < best:
             best = day
+    if first is not None:
+        if after < (day := first + c.new_customer_days + 1) < best:
+            best = day
+        if c.tenure_points_per_year > 0 and after < (day := _next_step(first, 365, after)) < best:
+            best = day
+    if tier_since is not None and c.min_dwell_days and after < (day := tier_since + c.min_dwell_days) < best:
+        best = day
     return best
 
 
 def _earliest_of_days(buckets: Mapping[int, Bucket], c: ScoringConfig, after: int, best: int) -> int:
     """The earliest change day after `after` from the days in the window, if before `best`."""
+    if not buckets:
+        return best
     window, trend = c.window_days, c.trend_days
-    for day, bucket in buckets.items():
-        if after < day < best:
+    # Each family of candidates (a day, its day + window, a purchase day + trend or + 2 trends) is increasing
+    # in the day, so its least one after `after` is that of the first day past a threshold: found by bisection
+    # in the sorted days (this runs on every step, over every day in the window).
+    days = sorted(buckets)
+    bought = days
+    counts = buckets.values()
+    if not all(map(_PURCHASES, counts)) or any(map(_COMPLAINTS, counts)) or any(map(_ENQUIRIES, counts)):
+        bought = [d for d in days if buckets[d][P_E4]]  # (most histories have only purchase days: not this)
+        for d in days:
+            b = buckets[d]
+            if b[C_SEV] and (moved := _next_step(d, c.complaint_half_life_days, after)) < best:
+                best = moved
+            if b[E_COUNT] and (moved := _next_step(d, c.enquiry_half_life_days, after)) < best:
+                best = moved
+    for family, offset in ((days, 0), (days, window), (bought, trend), (bought, 2 * trend)):
+        i = bisect_right(family, after - offset)
+        if i < len(family) and (day := family[i] + offset) < best:
             best = day
-        if after < day + window < best:
-            best = day + window
-        if bucket[P_E4]:
-            if after < day + trend < best:
-                best = day + trend
-            if after < day + 2 * trend < best:
-                best = day + 2 * trend
-        if bucket[C_SEV] and (moved := _next_step(day, c.complaint_half_life_days, after)) < best:
-            best = moved
-        if bucket[E_COUNT] and (moved := _next_step(day, c.enquiry_half_life_days, after)) < best:
-            best = moved
     return best
 
 
+_PURCHASES, _COMPLAINTS, _ENQUIRIES = itemgetter(P_E4), itemgetter(C_SEV), itemgetter(E_COUNT)
 _NEVER = 1 << 62  # later than any epoch day
 
 

@@ -15,14 +15,14 @@ are weight x (rank - 1) / 4.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from scoring.calibration import PercentileTables, position, quintile_rank
 from scoring.config import ScoringConfig
 from scoring.fold import window_start
-from scoring.money import cents_of, money_float
-from scoring.state import C_COUNT, C_SEV, E_COUNT, P_COUNT, P_E4, R_COUNT, R_E4, CustomerState, DecayedSlot
+from scoring.money import SCALE, cents_of
+from scoring.state import C_COUNT, C_SEV, E_COUNT, P_COUNT, P_E4, R_COUNT, R_E4, Bucket, CustomerState, DecayedSlot
 
 
 class Component(NamedTuple):
@@ -197,19 +197,77 @@ def score_inputs(state: CustomerState, today: int, config: ScoringConfig) -> Inp
     return Inputs(w, recency, tenure, rate, c_weight, e_weight, adjustments(config, rate, c_weight, e_weight, tenure))
 
 
+def _sums(
+    buckets: Mapping[int, Bucket], start: int, today: int, recent_from: int, previous_from: int
+) -> tuple[int, int, int, int, int, int, int, int]:
+    """`window_sums`' figures in its order, from the days in [start, today]."""
+    pc = pn = rc = rn = cn = recent = en = previous = 0
+    if buckets and start <= (earliest := min(buckets)) and max(buckets) <= today:
+        # every day inside the window (the common case): the counters summed by column (integers: the same sums)
+        columns = tuple(zip(*buckets.values(), strict=True))
+        pc, pn, rc = sum(columns[P_E4]), sum(columns[P_COUNT]), sum(columns[R_E4])
+        rn, cn, en = sum(columns[R_COUNT]), sum(columns[C_COUNT]), sum(columns[E_COUNT])
+        if earliest >= recent_from:
+            recent = pc
+        else:
+            for day, b in buckets.items():
+                if day >= recent_from:
+                    recent += b[P_E4]
+                elif day >= previous_from:
+                    previous += b[P_E4]
+    else:
+        for day, b in buckets.items():
+            if start <= day <= today:
+                pc += b[P_E4]
+                pn += b[P_COUNT]
+                rc += b[R_E4]
+                rn += b[R_COUNT]
+                cn += b[C_COUNT]
+                en += b[E_COUNT]
+                if day >= recent_from:
+                    recent += b[P_E4]
+                elif day >= previous_from:
+                    previous += b[P_E4]
+    return pc, pn, rc, rn, cn, recent, en, previous
+
+
 def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
-    """Score `state` as of epoch day `today`. Pure; depends only on its arguments."""
-    w, recency, tenure, rate, c_weight, e_weight, adjusted = score_inputs(state, today, config)
-    net_e4 = w.purchase_e4 - w.return_e4
-    net = money_float(net_e4)
+    """Score `state` as of epoch day `today`. Pure; depends only on its arguments.
+
+    `score_inputs`, `absolute_rfm` and `composite_of` inlined (this runs on every step): the same operations
+    in the same order, so the same floats."""
+    window_days = config.window_days
+    start = today - window_days + 1  # window_start
+    trend = config.trend_days
+    recent_from = today - trend + 1
+    previous_from = recent_from - trend
+    pc, pn, rc, _returns, cn, recent, en, previous = _sums(state.buckets, start, today, recent_from, previous_from)
+    last, first = state.last_day, state.first_day
+    recency = None if last is None else max(0, today - last)
+    tenure = None if first is None else max(0, today - first)
+    rate = rc / pc if pc else (1.0 if rc else 0.0)
+    c_weight = decayed(state, today, C_SEV, config.complaint_half_life_days, start) if cn else 0.0
+    e_weight = decayed(state, today, E_COUNT, config.enquiry_half_life_days, start) if en else 0.0
+    net_e4 = pc - rc
+    net = net_e4 / SCALE  # money_float
     calibration = config.calibration
     if calibration is None:
-        (r, f, m), rfm = absolute_rfm(config, recency, w.purchases, net)
+        wr, wf, wm = config.weights
+        r = 1 if recency is None else 5 - bisect_left(config.recency_days, recency)  # rank_at_most
+        f = 1 + bisect_right(config.frequency_counts, pn)  # rank_at_least
+        m = 1 + bisect_right(config.monetary_amounts, net)
+        points = (
+            wr * (r - 1) / 4,
+            wf * (f - 1) / 4,
+            wm * (m - 1) / 4,
+            *adjustments(config, rate, c_weight, e_weight, tenure),
+        )
     else:
-        (r, f, m), rfm = calibrated_rfm(calibration, config.weights, recency, w.purchases, cents_of(net_e4))
-    points = (*rfm, *adjusted)
-    composite = composite_of(points)
-    annual = max(0.0, net) * config.value_margin * 365 / config.window_days
+        (r, f, m), rfm = calibrated_rfm(calibration, config.weights, recency, pn, cents_of(net_e4))
+        points = (*rfm, *adjustments(config, rate, c_weight, e_weight, tenure))
+    total = sum(points)
+    composite = 0.0 if total <= 0.0 else 100.0 if total >= 100.0 else round(total, 2)  # composite_of
+    annual = max(0.0, net) * config.value_margin * 365 / window_days
     return Score(
         today,
         composite,
@@ -217,18 +275,18 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
         f,
         m,
         recency,
-        w.purchases,
-        money_float(w.purchase_e4),
-        money_float(w.return_e4),
+        pn,
+        pc / SCALE,
+        rc / SCALE,
         round(rate, 4) if rate else 0.0,
-        w.complaints,
+        cn,
         c_weight,
         e_weight,
         tenure,
         round(annual, 2) if annual else 0.0,
-        money_float(w.recent_e4),
+        recent / SCALE,
         points,
-        money_float(w.previous_e4),
+        previous / SCALE,
     )
 
 

@@ -340,7 +340,7 @@ def _kept_outbox(
 ) -> tuple[OutboxEntry, ...]:
     """The outbox after a step: entries younger than the TTL, and this cause's decisions (when any)."""
     ttl_ms = config.outbox_ttl_seconds * 1000
-    kept = tuple(e for e in outbox if now - e.emitted_ms <= ttl_ms)
+    kept = tuple([e for e in outbox if now - e.emitted_ms <= ttl_ms]) if outbox else outbox
     if decisions:
         kept = (*kept, OutboxEntry.of(cause, now, decisions))[-OUTBOX_KEPT:]
     return kept
@@ -368,7 +368,7 @@ def _decide(
             known.append(value_of(state, today, config, model))
         return known[0]
 
-    maker = _Maker(customer_id, cause, at_ms, ev, config, valuation, describe_cause(event, ev.score, config), state)
+    maker = _Maker(customer_id, cause, at_ms, ev, config, valuation, event, state)
     maker.affinity = model.affinity if model is not None else None
     triggers = _triggers(state, ev, event, config, maker)
     triggers += _offering_triggers(state, ev, config, maker, lambda: previous_offering(before, config, model))
@@ -406,7 +406,7 @@ def _decide(
         "review_day": _earlier(
             _earlier(
                 review_day_after(state, today, ev.tier, since, config, ev.risk, ev.score),
-                next_close_day(trials),  # a window's close is a review
+                next_close_day(trials) if trials else None,  # a window's close is a review
             ),
             forget_day(state, config),  # so is the day retention forgets the customer
         ),
@@ -473,10 +473,12 @@ def _offering_triggers(
         if before is None or before.potential.cell != maker.cell:
             maker.potential_change(before)
             found.append(Trigger("potential_changed", ev.tier, state.tier, "", ev.segment, maker.cell))
-    worst = grade_rank(config.satisfaction.alert_grade)
     standing = state.tier or ev.tier
+    if standing not in config.top_tiers:
+        return found
+    worst = grade_rank(config.satisfaction.alert_grade)
     alerted = any(isinstance(d, Alert) and d.alert_kind == "top_tier_complaint" for d in maker.out)
-    if standing in config.top_tiers and not alerted and grade_rank((now := maker.satisfaction).grade) >= worst:
+    if not alerted and grade_rank((now := maker.satisfaction).grade) >= worst:
         before = before or previous()
         if before is None or grade_rank(before.satisfaction.grade) < worst:
             was = "no grade" if before is None else before.satisfaction.grade
@@ -488,6 +490,25 @@ def _offering_triggers(
 class _Maker:
     """Builds decisions with deterministic ids, numbered per kind within one cause."""
 
+    __slots__ = (
+        "_cause_text",
+        "_event",
+        "_made",
+        "_offer",
+        "_potential",
+        "_satisfaction",
+        "_valuation",
+        "_value",
+        "affinity",
+        "at_ms",
+        "cause",
+        "config",
+        "customer_id",
+        "ev",
+        "out",
+        "state",
+    )
+
     def __init__(
         self,
         customer_id: str,
@@ -496,14 +517,15 @@ class _Maker:
         ev: Evaluation,
         config: ScoringConfig,
         valuation: Callable[[], CustomerValue | None],
-        cause_text: str,
+        event: CoreEvent | None,
         state: CustomerState,
     ) -> None:
         self.customer_id, self.cause, self.at_ms, self.ev, self.config = customer_id, cause, at_ms, ev, config
         self._valuation = valuation
         self._value: tuple[float, str] | None = None
         self.out: list[Decision] = []
-        self.cause_text = cause_text
+        self._event = event
+        self._cause_text: str | None = None  # `describe_cause`, made when a decision first needs it
         self._made: dict[str, int] = {}  # decisions of each kind made so far
         # the offering answers, each assessed once when first needed (the potential may need the model)
         self.state = state
@@ -511,6 +533,13 @@ class _Maker:
         self._satisfaction: Satisfaction | None = None
         self._offer: Offering | None = None
         self.affinity: Affinity | None = None  # the value model's, when it has one
+
+    @property
+    def cause_text(self) -> str:
+        """The cause in words (`describe_cause`): only decisions other than the score snapshot carry it."""
+        if self._cause_text is None:
+            self._cause_text = describe_cause(self._event, self.ev.score, self.config)
+        return self._cause_text
 
     @property
     def potential(self) -> Potential:

@@ -216,9 +216,13 @@ def _after(
 ) -> tuple[CustomerState | None, StepResult | None]:
     if result.outcome == "rejected":
         return state, last
-    if not result.resent:
-        stats.forgotten += sum(d.kind == "forgotten" for d in result.decisions)
-    published = result.evaluation is not None and any(isinstance(d, ScoreChanged) for d in result.decisions)
+    published = False
+    for d in result.decisions:  # (one pass: this runs on every step)
+        if d.kind == "forgotten":
+            stats.forgotten += not result.resent
+        elif isinstance(d, ScoreChanged):
+            published = True
+    published = published and result.evaluation is not None
     if result.state is None:
         return None, None
     return result.state, (result if published else last)
