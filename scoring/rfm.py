@@ -197,38 +197,34 @@ def score_inputs(state: CustomerState, today: int, config: ScoringConfig) -> Inp
     return Inputs(w, recency, tenure, rate, c_weight, e_weight, adjustments(config, rate, c_weight, e_weight, tenure))
 
 
-def _sums(
+def _column_sums(
     buckets: Mapping[int, Bucket], start: int, today: int, recent_from: int, previous_from: int
-) -> tuple[int, int, int, int, int, int, int, int]:
-    """`window_sums`' figures in its order, from the days in [start, today]."""
-    pc = pn = rc = rn = cn = recent = en = previous = 0
-    if buckets and start <= (earliest := min(buckets)) and max(buckets) <= today:
-        # every day inside the window (the common case): the counters summed by column (integers: the same sums)
-        columns = tuple(zip(*buckets.values(), strict=True))
-        pc, pn, rc = sum(columns[P_E4]), sum(columns[P_COUNT]), sum(columns[R_E4])
-        rn, cn, en = sum(columns[R_COUNT]), sum(columns[C_COUNT]), sum(columns[E_COUNT])
-        if earliest >= recent_from:
-            recent = pc
-        else:
-            for day, b in buckets.items():
-                if day >= recent_from:
-                    recent += b[P_E4]
-                elif day >= previous_from:
-                    previous += b[P_E4]
+) -> tuple[int, int, int, int, int, int, int, int] | None:
+    """`window_sums`' figures in its order when every day is in [start, today] (the common case), summed by
+    column (integers: the same sums); None otherwise (`window_sums` then)."""
+    if not buckets or start > (earliest := min(buckets)) or max(buckets) > today:
+        return None
+    columns = tuple(zip(*buckets.values(), strict=True))
+    pc = sum(columns[P_E4])
+    recent = previous = 0
+    if earliest >= recent_from:
+        recent = pc
     else:
         for day, b in buckets.items():
-            if start <= day <= today:
-                pc += b[P_E4]
-                pn += b[P_COUNT]
-                rc += b[R_E4]
-                rn += b[R_COUNT]
-                cn += b[C_COUNT]
-                en += b[E_COUNT]
-                if day >= recent_from:
-                    recent += b[P_E4]
-                elif day >= previous_from:
-                    previous += b[P_E4]
-    return pc, pn, rc, rn, cn, recent, en, previous
+            if day >= recent_from:
+                recent += b[P_E4]
+            elif day >= previous_from:
+                previous += b[P_E4]
+    return (
+        pc,
+        sum(columns[P_COUNT]),
+        sum(columns[R_E4]),
+        sum(columns[R_COUNT]),
+        sum(columns[C_COUNT]),
+        recent,
+        sum(columns[E_COUNT]),
+        previous,
+    )
 
 
 def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
@@ -241,7 +237,8 @@ def score(state: CustomerState, today: int, config: ScoringConfig) -> Score:
     trend = config.trend_days
     recent_from = today - trend + 1
     previous_from = recent_from - trend
-    pc, pn, rc, _returns, cn, recent, en, previous = _sums(state.buckets, start, today, recent_from, previous_from)
+    sums = _column_sums(state.buckets, start, today, recent_from, previous_from) or window_sums(state, today, config)
+    pc, pn, rc, _returns, cn, recent, en, previous = sums
     last, first = state.last_day, state.first_day
     recency = None if last is None else max(0, today - last)
     tenure = None if first is None else max(0, today - first)

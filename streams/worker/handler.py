@@ -390,7 +390,7 @@ class Handler:
             c.forgotten[d.reason] = c.forgotten.get(d.reason, 0) + 1
 
     # -- flushing -----------------------------------------------------------------------------------------
-    def take_flush(self, marks: Mapping[Hashable, Any] | None = None) -> Flush:
+    def take_flush(self, marks: Mapping[Hashable, tuple[int | None, frozenset[int]]] | None = None) -> Flush:
         """Every dirty customer's snapshot, state bytes and Redis profile (latest per customer); before the
         states, the remnants of forgotten customers (`marks`: the input offsets handled so far, by the offset
         book's `mark_written`)."""

@@ -17,9 +17,8 @@ Value: b"R1" + JSON {"marks": [[topic, partition, offset], ...]} + b"\\n" + the 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from scoring.codec import decode_state, encode_state
 from scoring.dedupe import IdFilter
@@ -34,9 +33,7 @@ Mark = tuple[str, int]  # an input (topic, partition)
 
 
 def _mark(tp: Hashable) -> Mark | None:
-    topic, partition = getattr(tp, "topic", None), getattr(tp, "partition", None)
-    if isinstance(topic, str) and isinstance(partition, int):
-        return topic, partition
+    """An input topic-partition as (topic, partition): aiokafka's and Faust's are named tuples of the two."""
     if isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str) and isinstance(tp[1], int):
         return tp[0], tp[1]
     return None
@@ -90,7 +87,9 @@ class Remnants:
         """A record of the table (after a recovery), `key` with its prefix."""
         self._by_customer[key[len(REMNANT_PREFIX):]] = decode_remnant(partition, value)
 
-    def take_writes(self, marks: Mapping[Hashable, Any]) -> list[tuple[int, str, bytes | None]]:
+    def take_writes(
+        self, marks: Mapping[Hashable, tuple[int | None, frozenset[int]]]
+    ) -> list[tuple[int, str, bytes | None]]:
         """The records a flush writes (before the states): new remnants, with the input offsets handled so far
         on their partition (`marks`: the offset book's `mark_written`), and the deletions due."""
         writes: list[tuple[int, str, bytes | None]] = [(p, REMNANT_PREFIX + c, None) for p, c in self._deletes]
@@ -98,8 +97,7 @@ class Remnants:
         if not any(r.marks is None for r in self._by_customer.values()):
             return writes
         handled: dict[int, dict[Mark, int]] = {}
-        for tp, mark in marks.items():
-            done = mark[0] if isinstance(mark, tuple) else mark
+        for tp, (done, _) in marks.items():
             if (name := _mark(tp)) is not None and done is not None:
                 handled.setdefault(name[1], {})[name] = done
         for customer, remnant in self._by_customer.items():
@@ -123,16 +121,14 @@ class Remnants:
             self._deletes.append((self._by_customer.pop(customer).partition, customer))
         return len(ready)
 
-    def drop(self, unwritten_only: bool = False, partitions: Iterable[int] | None = None) -> None:
+    def drop(self, unwritten_only: bool = False) -> None:
         """Forget remnants in memory: those not written yet (their steps will be read again), or all of them
-        (of `partitions`; a rebalance: the table's recovery loads them again)."""
-        keep = None if partitions is None else set(partitions)
+        (a rebalance: the table's recovery loads the owned partitions' ones again)."""
         for customer, remnant in list(self._by_customer.items()):
-            if (unwritten_only and remnant.marks is not None) or (keep is not None and remnant.partition not in keep):
-                continue
-            del self._by_customer[customer]
+            if not (unwritten_only and remnant.marks is not None):
+                del self._by_customer[customer]
         if not unwritten_only:
-            self._deletes = [d for d in self._deletes if keep is not None and d[0] not in keep]
+            self._deletes = []
 
 
 def _merged_filters(a: tuple[IdFilter, ...], b: tuple[IdFilter, ...]) -> tuple[IdFilter, ...]:

@@ -18,7 +18,7 @@ from scoring.dedupe import content_hash
 from scoring.events import MS_PER_DAY
 from scoring.money import MoneyError, cents_of, from_e4, money_float, money_text, to_e4
 from scoring.rfm import score
-from scoring.state import P_E4, R_E4
+from scoring.state import P_E4, R_E4, CustomerState
 from scoring.trial import Trial
 
 T0 = 20_000
@@ -120,13 +120,18 @@ V4_STATE = bytes.fromhex(
 )
 
 
-def test_version_4_cents_are_read_as_exact_ten_thousandths() -> None:
-    state = decode_state(V4_STATE)
+def _assert_the_cents_read_exactly(state: CustomerState) -> None:
+    """The figures both old states hold (see V4_STATE), in 1/10,000."""
     assert state.buckets == {T0: (134_900, 2, 0, 0, 0, 0, 0), T0 + 9: (1_000_000, 1, 0, 0, 0, 0, 0),
                              T0 + 10: (0, 0, 32_500, 1, 0, 0, 0), T0 + 11: (0, 0, 0, 0, 4, 1, 0)}
     assert (state.total_e4, state.first_day_e4, state.purchases, state.purchase_days) == (1_134_900, 134_900, 3, 2)
     (trial,) = state.trials
     assert (trial.cost_e4, trial.revenue_e4, trial.return_e4, trial.purchases) == (150_000, 1_000_000, 32_500, 1)
+
+
+def test_version_4_cents_are_read_as_exact_ten_thousandths() -> None:
+    state = decode_state(V4_STATE)
+    _assert_the_cents_read_exactly(state)
     assert (state.tier, state.segment, state.score_centi, state.last_seen_day) == ("A", "active", 6150, T0 + 11)
     again = encode_state(state)
     assert again[0] == VERSION and decode_state(again) == state
@@ -154,11 +159,7 @@ V5_STATE = bytes.fromhex(
 
 def test_version_5_cents_and_categories_are_read_as_exact_ten_thousandths() -> None:
     state = decode_state(V5_STATE)
-    assert state.buckets == {T0: (134_900, 2, 0, 0, 0, 0, 0), T0 + 9: (1_000_000, 1, 0, 0, 0, 0, 0),
-                             T0 + 10: (0, 0, 32_500, 1, 0, 0, 0), T0 + 11: (0, 0, 0, 0, 4, 1, 0)}
-    assert (state.total_e4, state.first_day_e4, state.purchases, state.purchase_days) == (1_134_900, 134_900, 3, 2)
-    (trial,) = state.trials
-    assert (trial.cost_e4, trial.revenue_e4, trial.return_e4, trial.purchases) == (150_000, 1_000_000, 32_500, 1)
+    _assert_the_cents_read_exactly(state)
     assert state.categories == (("biscuits", T0 + 9), ("cups", T0), ("tea", T0))
     assert state.last_seen_day == T0 + 11
     again = encode_state(state)

@@ -64,7 +64,5 @@ def test_a_rebalance_drops_them_and_a_read_again_only_the_unwritten() -> None:
     remnants.add("b", 1, B)
     remnants.drop(unwritten_only=True)
     assert remnants.get("a") == A and remnants.get("b") is None
-    remnants.drop(partitions={1})
-    assert remnants.get("a") == A
     remnants.drop()
     assert len(remnants) == 0
