@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from scoring.config import FrequencyCap
-from streams.serving.redis_view import RedisView
+from streams.serving.redis_view import PROFILES_PER_CALL, RedisView
 from tests.kits.services import delete_keys_with_prefix
 
 TIERS = ("AAA", "A", "B", "C")
@@ -152,3 +152,37 @@ async def test_a_forgotten_customer_leaves_no_frequency_cap_keys(view: RedisView
     view.put("c1", None)
     await view.flush()
     assert await keys(view) == {"cap:c2:call", "tier_revenue"}  # c1 was the only one in tier A
+
+
+async def test_the_hash_holds_the_texts_redis_py_sends_for_each_value(view: RedisView) -> None:
+    # the profiles travel as JSON to one script call: each stored value must be what HSET with redis-py's own
+    # encoding would have stored (repr of numbers, 1/0 for booleans, "" for None, JSON of lists)
+    values: dict[str, Any] = {"tier": "A", "score": 0.1 + 0.2, "at_risk": False, "annual_value": 1e-7,
+                              "monetary": 12345678.9, "frequency": 10**15, "negative": -0.0, "ratio": 1 / 3,
+                              "recency_days": None, "segment": "fidèle \"vip\" \\ 顧客", "empty": "",
+                              "components": [{"name": "r", "value": 2.5, "points": -1.25}]}
+    view.put("c1", values)
+    assert await view.flush()
+    raw = await view.client.hgetall(view.key("customer", "c1"))
+    assert {k.decode(): v for k, v in raw.items()} == {
+        "tier": b"A", "score": b"0.30000000000000004", "at_risk": b"0", "annual_value": b"1e-07",
+        "monetary": b"12345678.9", "frequency": b"1000000000000000", "negative": b"-0.0",
+        "ratio": b"0.3333333333333333", "recency_days": b"", "segment": "fidèle \"vip\" \\ 顧客".encode(),
+        "empty": b"", "components": b'[{"name":"r","value":2.5,"points":-1.25}]'}
+
+
+async def test_many_profiles_in_several_calls_each_in_its_own_tier(view: RedisView) -> None:
+    count = PROFILES_PER_CALL * 2 + 7  # three script calls, the last one partial
+    tiers = [*TIERS, "LEGACY"]  # a tier outside the configuration gets its own set
+    for i in range(count):
+        view.put(f"c{i}", {**profile(tiers[i % 5], float(i), at_risk=i % 3 == 0), "monetary": i / 100})
+    assert await view.flush()
+    for tier in tiers:
+        members = {m.decode() for m in await view.client.zrange(view.key("tier", tier), 0, -1)}
+        assert members == {f"c{i}" for i in range(count) if i % 5 == tiers.index(tier)}
+    at_risk = {m.decode() for m in await view.client.zrange(view.key("at_risk"), 0, -1)}
+    assert at_risk == {f"c{i}" for i in range(count) if i % 3 == 0}
+    assert (await view.get(f"c{count - 1}"))["score"] == repr(float(count - 1))
+    revenue = await view.client.hgetall(view.key("tier_revenue"))
+    assert {k.decode(): int(v) for k, v in revenue.items()} == {
+        tier: sum(i for i in range(count) if i % 5 == n) for n, tier in enumerate(tiers)}
