@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peers", action="store_true",
                         help="part 2 also runs Quix Streams and bytewax on the simple job (bench/peers/; their own "
                              "virtualenv .venv-peers is built on first use)")
+    parser.add_argument("--latency-base", type=float, default=None, metavar="EVENTS_PER_S",
+                        help="part 3 offers 25/50/75 %% of this rate instead of the rate part 2 measured (to compare "
+                             "two versions of the worker at the same offered loads)")
     return parser.parse_args(argv)
 
 
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         results: dict[str, Any] = run_parts(parts, sizes, workdir, ScoringConfig(), args.profile, console,
-                                            peers=args.peers)
+                                            peers=args.peers, latency_base=args.latency_base)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["loadavg_end"] = report.machine()["loadavg"]
     results["meta"] = meta

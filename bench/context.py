@@ -27,6 +27,7 @@ class Context:
     processes: list[Process] = field(default_factory=list)
     profile_dir: Path | None = None
     peers: bool = False  # part 2 also runs the peers (bench/peers/)
+    latency_base: float | None = None  # part 3's loads are shares of this rate (default: part 2's)
 
     def topics(self, name: str, **fixed: str) -> dict[str, str]:
         """Unique topic names for one worker group; `fixed` keeps some (e.g. a shared input topic)."""

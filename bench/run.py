@@ -26,7 +26,7 @@ MIN_RSS_CUSTOMERS = 5_000
 
 
 def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConfig, profile: Path | None,
-              console: Console, peers: bool = False) -> dict[str, Any]:
+              console: Console, peers: bool = False, latency_base: float | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"details": {}}
     if "core" in parts:
         with console.status("1 core: fold, step, replay"):
@@ -43,7 +43,7 @@ def run_parts(parts: list[str], sizes: Sizes, workdir: Path, config: ScoringConf
     if not set(parts) & {"pipeline", "reviews", "memory"}:
         return results
     services = start_services() if set(parts) & {"pipeline", "reviews"} else None
-    ctx = Context(services, workdir, sizes, profile_dir=profile, peers=peers)  # type: ignore[arg-type]
+    ctx = Context(services, workdir, sizes, profile_dir=profile, peers=peers, latency_base=latency_base)  # type: ignore[arg-type]
     try:
         _service_parts(ctx, parts, config, results, console)
     finally:
@@ -70,7 +70,8 @@ def _service_parts(ctx: Context, parts: list[str], config: ScoringConfig, result
             rss[f"worker_{pipeline['customers']}"] = grown / pipeline["customers"]
         if "latency" in parts:
             with console.status("3 latency at 25/50/75 % load"):
-                results["latency_ms"] = run_latency(ctx, worker, pipeline["topics"], pipeline["events_per_s"])
+                results["latency_ms"] = run_latency(ctx, worker, pipeline["topics"],
+                                                    ctx.latency_base or pipeline["events_per_s"])
         worker.stop()
         if "scaleout" in parts:
             with console.status("4 scale-out: two workers"):

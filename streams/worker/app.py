@@ -37,6 +37,7 @@ from streams.partitioning import canonical_partition
 from streams.profile import CustomerProfile
 from streams.serving.redis_view import RedisView
 from streams.settings import Settings
+from streams.worker.batches import send_in_batches
 from streams.worker.clock import NO_WATERMARK, Clock, EventOrder
 from streams.worker.consumer import BatchingConsumer, RecordBatch
 from streams.worker.deadlines import DeadlineIndex, stored_due_day
@@ -393,21 +394,22 @@ class Tierstream:
                 work = self.handler.take_flush(marks)
                 outputs, self._in_flight = self._in_flight, []
             producer = self.app.producer
-            for out in work.snapshots:
-                outputs.append(await producer.send(out.topic, None if out.key is None else out.key.encode(),
-                                                   out.value, None, None, None))
+            aio = producer._ensure_producer()  # type: ignore[attr-defined]  # aiokafka's: its batch API
+            outputs += await send_in_batches(aio, self.settings.topics.scores, (
+                (None, None if out.key is None else out.key.encode(), out.value) for out in work.snapshots))
             await producer.flush()  # outputs before states and commits: a written state's outputs are out
             if generation != self._generation:
                 return  # a rebalance dropped what was in memory: read again from the committed offsets
             if failed := [f.exception() for f in outputs if f.done() and not f.cancelled() and f.exception()]:
                 await self._read_again(f"{len(failed)} outputs were not delivered ({failed[0]!r})")
                 return
-            changelog, sent = self.store.changelog_topic, []
+            changelog = self.store.changelog_topic
             last: dict[int, tuple[str, bytes | None]] = {}
             for partition, customer, value in work.states:
                 self.store.put(partition, customer, value)
-                sent.append(await producer.send(changelog, customer.encode(), value, partition, None, None))
                 last[partition] = (customer, value)
+            sent = await send_in_batches(aio, changelog, (
+                (partition, customer.encode(), value) for partition, customer, value in work.states))
             for future in sent:  # delivered, or the flush fails and nothing is committed past it
                 await future
             for partition, (customer, value) in last.items():
