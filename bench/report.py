@@ -124,11 +124,17 @@ def rows(r: dict[str, Any]) -> list[Row]:
     if "scaleout_speedup_2_workers" in r:
         s = r["details"]["scaleout"]
         out += [Row("4 scale-out", "two workers", s["events_per_s"], "events/s"),
+                Row("4 scale-out", "one worker, started and fed the same way", s.get("one_worker_events_per_s"),
+                    "events/s"),
                 Row("4 scale-out", "CPU per event, two workers", s.get("cpu_us_per_event"), "us"),
+                Row("4 scale-out", "CPU per event, one worker fed the same way", s.get("one_worker_cpu_us_per_event"),
+                    "us"),
                 Row("4 scale-out", "CPU per event, two workers / one", s.get("cpu_vs_one_worker"), "x", "<= 1.1x",
                     _at_most(s.get("cpu_vs_one_worker"), 1.1)),
                 Row("4 scale-out", "speed-up, two workers / one", r["scaleout_speedup_2_workers"], "x", ">= 1.7x",
-                    _at_least(r["scaleout_speedup_2_workers"], 1.7))]
+                    _at_least(r["scaleout_speedup_2_workers"], 1.7)),
+                Row("4 scale-out", "CPU per event, two workers / part 2's worker (preloaded)",
+                    s.get("cpu_vs_preloaded_one_worker"), "x")]
     if "state_bytes_per_customer" in r:
         sb = r["state_bytes_per_customer"]
         out.append(Row("5 memory", f"serialised state, mean of {sb['customers']:,} (p99 {sb['p99']:,})", sb["mean"],

@@ -188,6 +188,8 @@ class RedisView:
                 pipe.zrem(self.key("tier", tier), customer)
             pipe.zrem(at_risk, customer)
         for start in range(0, len(written), PROFILES_PER_CALL):
+            if start:
+                await asyncio.sleep(0)  # building a call is CPU work: let the worker step in between
             keys, args = self._profile_call(written[start:start + PROFILES_PER_CALL], [*revenue, at_risk])
             await self._profile(keys=keys, args=args, client=pipe)
         await pipe.execute()

@@ -42,7 +42,7 @@ from streams.worker.clock import NO_WATERMARK, Clock, EventOrder
 from streams.worker.consumer import BatchingConsumer, RecordBatch
 from streams.worker.deadlines import DeadlineIndex, stored_due_day
 from streams.worker.faust_options import faust_options
-from streams.worker.handler import Effects, Handler, Outgoing
+from streams.worker.handler import Effects, Flush, Handler, Outgoing
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.recalibrate import partition_figures, recalibrator
 from streams.worker.remnants import REMNANT_PREFIX, is_remnant_key
@@ -52,7 +52,8 @@ from streams.worker.store import FaustTableStore
 from streams.worker.watchdog import kick_recovery, recovery_stall
 
 log = logging.getLogger("tierstream.worker")
-REVIEW_CHUNK = 2_000  # customers re-scored between two yields to the event loop
+REVIEW_CHUNK = 200  # customers re-scored between two yields to the event loop (~20-40 ms of work)
+RENDER_CHUNK = 100  # customers a flush renders (state bytes, snapshot, profile) between two yields (~10-20 ms)
 FIGURES_CHUNK = 5_000  # customers' states read for a recalibration between two yields
 
 
@@ -391,8 +392,13 @@ class Tierstream:
             async with self.lock:
                 generation = self._generation
                 marks = self.consumer.book.mark_written()
-                work = self.handler.take_flush(marks)
+                pending = self.handler.take_pending(marks)
                 outputs, self._in_flight = self._in_flight, []
+            work = Flush([], list(pending.remnants), [])
+            for start in range(0, len(pending.dirty), RENDER_CHUNK):  # the agent steps between chunks
+                if start:
+                    await asyncio.sleep(0)
+                self.handler.render(pending.dirty[start:start + RENDER_CHUNK], work)
             producer = self.app.producer
             aio = producer._ensure_producer()  # type: ignore[attr-defined]  # aiokafka's: its batch API
             outputs += await send_in_batches(aio, self.settings.topics.scores, (
@@ -418,6 +424,7 @@ class Tierstream:
                 # gives the changelog's true end, so a worker recovering from it misses nothing.
                 meta = await (await producer.send(changelog, customer.encode(), value, partition, None, None))
                 self.store.persisted(partition, meta.offset)
+            self.handler.cache.stored(dirty.customer for dirty in pending.dirty)
             for customer, profile in work.profiles:
                 self.redis.put(customer, profile)
             self.consumer.book.written(marks)

@@ -25,7 +25,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,7 @@ from streams.profile import CustomerProfile, profile_of, stored_profile
 from streams.settings import TopicNames
 from streams.worker.clock import EventOrder, Held
 from streams.worker.remnants import Remnants, is_remnant_key
-from streams.worker.states import Published, StateCache, StoredStateError
+from streams.worker.states import Dirty, Published, StateCache, StoredStateError
 
 if TYPE_CHECKING:
     from scoring.valuemodel.model import ValueModel
@@ -110,6 +110,14 @@ class Flush:
     snapshots: list[Outgoing]
     states: list[tuple[int, str, bytes | None]]  # (partition, customer, state bytes or None: tombstone)
     profiles: list[tuple[str, dict[str, Any] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A flush's work as taken: the remnants' records (written first) and the dirty customers."""
+
+    remnants: list[tuple[int, str, bytes | None]]
+    dirty: list[Dirty]
 
 
 MAX_OUTCOME_GROUPS = 4096  # (rule, tier, group) keys the outcome tally keeps; more only after a config change
@@ -393,12 +401,23 @@ class Handler:
     def take_flush(self, marks: Mapping[Hashable, tuple[int | None, frozenset[int]]] | None = None) -> Flush:
         """Every dirty customer's snapshot, state bytes and Redis profile (latest per customer); before the
         states, the remnants of forgotten customers (`marks`: the input offsets handled so far, by the offset
-        book's `mark_written`)."""
-        snapshots: list[Outgoing] = []
-        states: list[tuple[int, str, bytes | None]] = self.remnants.take_writes(marks or {})
-        remnant_writes = len(states)
-        profiles: list[tuple[str, dict[str, Any] | None]] = []
-        for dirty in self.cache.take_dirty():
+        book's `mark_written`). All at once: the caller writes the states before its next step."""
+        pending = self.take_pending(marks)
+        flush = Flush([], list(pending.remnants), [])
+        self.render(pending.dirty, flush)
+        self.cache.stored(dirty.customer for dirty in pending.dirty)
+        return flush
+
+    def take_pending(self, marks: Mapping[Hashable, tuple[int | None, frozenset[int]]] | None = None) -> Pending:
+        """What a flush writes, taken at once: the remnants' records and the dirty customers, to `render`
+        (outside the worker's lock, in chunks: the values are immutable) and then mark `cache.stored`."""
+        return Pending(self.remnants.take_writes(marks or {}), self.cache.take_dirty())
+
+    def render(self, dirties: Sequence[Dirty], into: Flush) -> None:
+        """Append `dirties`' snapshots, state bytes and Redis profiles to `into`."""
+        snapshots, states, profiles = into.snapshots, into.states, into.profiles
+        sent = 0
+        for dirty in dirties:
             if dirty.state is None:  # forgotten: tombstones, and no Redis keys left
                 states.append((dirty.partition, dirty.customer, None))
                 profiles.append((dirty.customer, None))
@@ -409,9 +428,9 @@ class Handler:
                 profile, message = self._snapshot(dirty.customer, dirty.published)
                 snapshots.append(Outgoing(self.topics.scores, dirty.customer, message))
                 profiles.append((dirty.customer, profile.redis_fields()))
-        self.counters.snapshots += sum(out.value is not None for out in snapshots)
-        self.counters.states_written += len(states) - remnant_writes
-        return Flush(snapshots, states, profiles)
+                sent += 1
+        self.counters.snapshots += sent
+        self.counters.states_written += len(dirties)
 
     def _snapshot(self, customer: str, published: Published) -> tuple[CustomerProfile, bytes]:
         state, ev, decision = published.state, published.evaluation, published.decision

@@ -9,6 +9,7 @@ Clean entries are kept as a bounded cache of decoded states (least recently step
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scoring.codec import decode_state
@@ -60,6 +61,7 @@ class StateCache:
         self.max_clean = max_clean
         self._entries: dict[str, Entry] = {}
         self._dirty: set[str] = set()
+        self._unstored: set[str] = set()  # taken by a flush, not yet in the store: never evicted (see take_dirty)
 
     def get(self, customer: str) -> CustomerState | None:
         """The customer's current state, or None when there is none (never seen, or forgotten)."""
@@ -110,17 +112,23 @@ class StateCache:
             entry.state = state
 
     def take_dirty(self) -> list[Dirty]:
-        """Every dirty customer's writes; they are clean from now on (the caller writes them)."""
+        """Every dirty customer's writes; they are clean from now on (the caller writes them, then calls
+        `stored`). Until then they are never evicted: the store still holds their older states, and a step in
+        between (the flush writes outside the worker's lock) must not read one back. A forgotten customer's
+        entry stays (clean, None) like any other, for the same reason."""
         taken: list[Dirty] = []
         for customer in self._dirty:
             entry = self._entries[customer]
             taken.append(Dirty(customer, entry.partition, entry.state, entry.published))
             entry.dirty, entry.published = False, None
-            # A forgotten customer's entry stays (clean, None) like any other: until the flush has written its
-            # tombstone, the store still holds the old state, and a step in between must not read it back.
-        self._dirty.clear()
-        self._evict()
+        self._unstored |= self._dirty
+        self._dirty = set()
         return taken
+
+    def stored(self, customers: Iterable[str]) -> None:
+        """`customers`' taken states are in the store now: their entries may be evicted again."""
+        self._unstored.difference_update(customers)
+        self._evict()
 
     def dirty_count(self) -> int:
         return len(self._dirty)
@@ -135,16 +143,20 @@ class StateCache:
                 lost += entry.dirty
                 del self._entries[customer]
                 self._dirty.discard(customer)
+                self._unstored.discard(customer)
         return lost
 
     def _evict(self) -> None:
-        excess = len(self._entries) - len(self._dirty) - self.max_clean
+        if len(self._entries) - len(self._dirty) <= self.max_clean:  # the usual case, without building a set
+            return
+        pinned = self._dirty | self._unstored if self._unstored else self._dirty
+        excess = len(self._entries) - len(pinned) - self.max_clean
         if excess <= 0:
             return
         for customer in list(self._entries):
             if excess <= 0:
                 break
-            if customer not in self._dirty:
+            if customer not in pinned:
                 del self._entries[customer]
                 excess -= 1
 
