@@ -70,8 +70,10 @@ def bootstrap(
 
     The states a worker with `clock: event` holds after consuming the history (dedupe ids, tiers, outbox,
     open outcome windows, reviews up to the day before each partition's last event), written to the
-    customers table's changelog topic, the latest score snapshots to the scores topic, and the profiles to
-    Redis; with the calibration, evidence and value model files the workers are configured with."""
+    customers table's changelog topic, the latest score snapshots to the scores topic, and the profiles (and
+    the frequency-cap sets their actions' cap checks leave) to Redis; with the calibration, evidence and value
+    model files the workers are configured with. Rows a worker refuses (more than max_future_seconds after now,
+    more than event_clock_max_jump_days after the latest time before them) are reported and skipped."""
     settings = settings_from(config, kafka_bootstrap=bootstrap_servers, redis_url=redis_url)
     layout = csv_layout(**locals())
     if any(str(p) == "-" for p in inputs):

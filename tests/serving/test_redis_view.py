@@ -155,7 +155,7 @@ async def test_the_python_cap_check_is_the_script(view: RedisView, seed: int) ->
                        cooldown_days=rng.choice([0, 0.25, 1, 9]))
     sent: dict[str, float] = {}
     key = view.key("cap", "c1", "call")
-    at_ms, ids = 1_700_000_000_123, []
+    at_ms, ids = 1_700_000_000_123, list[str]()
     for n in range(120):
         if ids and rng.random() < 0.15:
             action = rng.choice(ids)  # an action checked before, again (a resend, or a refused one again)
@@ -166,7 +166,8 @@ async def test_the_python_cap_check_is_the_script(view: RedisView, seed: int) ->
         at_ms += step
         want = await view.check_cap("c1", "call", action, at_ms / 1000, cap)
         assert cap_check(sent, action, at_ms / 1000, cap) == want, (n, action, at_ms)
-        stored = {k.decode(): score for k, score in await view.client.zrange(key, 0, -1, withscores=True)}
+        pairs: list[tuple[bytes, float]] = await view.client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+        stored = {member.decode(): score for member, score in pairs}
         assert sent == stored, n
     ttl = await view.client.ttl(key)
     assert cap_ttl_seconds(cap) - 5 <= ttl <= cap_ttl_seconds(cap)
