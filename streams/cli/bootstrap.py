@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from scoring.config import ScoringConfig
     from scoring.valuemodel.model import ValueModel
     from streams.offline.bootstrap import BuildStats, Built
+    from streams.serving.bootstrap import WriteReport
     from streams.settings import Settings
 
 MAX_REPORTED = 20
@@ -69,8 +70,10 @@ def bootstrap(
 
     The states a worker with `clock: event` holds after consuming the history (dedupe ids, tiers, outbox,
     open outcome windows, reviews up to the day before each partition's last event), written to the
-    customers table's changelog topic, the latest score snapshots to the scores topic, and the profiles to
-    Redis; with the calibration, evidence and value model files the workers are configured with."""
+    customers table's changelog topic, the latest score snapshots to the scores topic, and the profiles (and
+    the frequency-cap sets their actions' cap checks leave) to Redis; with the calibration, evidence and value
+    model files the workers are configured with. Rows a worker refuses (more than max_future_seconds after now,
+    more than event_clock_max_jump_days after the latest time before them) are reported and skipped."""
     settings = settings_from(config, kafka_bootstrap=bootstrap_servers, redis_url=redis_url)
     layout = csv_layout(**locals())
     if any(str(p) == "-" for p in inputs):
@@ -101,6 +104,7 @@ async def _run(history: History, settings: Settings, config: ScoringConfig, mode
     from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
+    from scoring.events import MS_PER_DAY
     from streams.kafka import ensure_topics, one_line
     from streams.offline.bootstrap import build
     from streams.serving.bootstrap import active_members, write
@@ -121,7 +125,8 @@ async def _run(history: History, settings: Settings, config: ScoringConfig, mode
 
     try:
         built, stats = build(history, config, settings.partitions, int(time.time() * 1000),
-                             max_future_ms=int(settings.scoring.max_future_seconds * 1000), model=model,
+                             max_future_ms=int(settings.scoring.max_future_seconds * 1000),
+                             max_jump_ms=int(settings.event_clock_max_jump_days * MS_PER_DAY), model=model,
                              on_bad=on_bad, jobs=jobs)
     except HistoryError as exc:
         raise ConfigError(f"error: {exc}") from None
@@ -141,21 +146,23 @@ async def _run(history: History, settings: Settings, config: ScoringConfig, mode
         return 1
     finally:
         await redis.aclose()
-    _summary(stats, built, report.changelog_before, time.perf_counter() - started, stats.seconds, report.seconds)
+    _summary(stats, built, report, time.perf_counter() - started)
     return 0
 
 
-def _summary(stats: BuildStats, built: list[Built], before: int, total: float, building: float,
-             writing: float) -> None:
+def _summary(stats: BuildStats, built: list[Built], report: WriteReport, total: float) -> None:
+    before = report.changelog_before
     days = sorted(set(stats.review_days.values()))
     reviewed = "" if not days else f"; reviewed to {_day(days[0])}" + (f"..{_day(days[-1])}" if len(days) > 1 else "")
     again = f"; the changelog held {before:,} records before (a second run writes the same states)" if before else ""
     err.print(
-        f"rows read {stats.rows:,}; skipped: {stats.bad:,} bad, {stats.future:,} in the future; "
+        f"rows read {stats.rows:,}; skipped: {stats.bad:,} bad, {stats.future:,} in the future"
+        f"{f', {stats.jumped:,} beyond event_clock_max_jump_days' if stats.jumped else ''}; "
         f"{stats.applied:,} applied, {stats.duplicates:,} duplicate, {stats.rejected:,} rejected\n"
-        f"customers {stats.customers:,} (forgotten {sum(b.state is None for b in built):,}){reviewed}{again}\n"
-        f"bootstrapped in {total:.1f} s (built in {building:.1f} s by {stats.processes} process"
-        f"{'es' if stats.processes != 1 else ''}, written in {writing:.1f} s)", markup=False, soft_wrap=True)
+        f"customers {stats.customers:,} (forgotten {sum(b.state is None for b in built):,}){reviewed}{again}"
+        f"{f'; frequency-cap keys {report.cap_keys:,}' if report.cap_keys else ''}\n"
+        f"bootstrapped in {total:.1f} s (built in {stats.seconds:.1f} s by {stats.processes} process"
+        f"{'es' if stats.processes != 1 else ''}, written in {report.seconds:.1f} s)", markup=False, soft_wrap=True)
 
 
 def _day(epoch_day: int) -> str:

@@ -19,8 +19,24 @@ reviewed the same way, so they are the states a worker holds in memory after con
 worker started on them rebuilds its deadline index and its partitions' event clocks from them.
 
 What each customer gives: its canonical partition, its state's bytes (`scoring.codec`; None: forgotten,
-a tombstone), and the score snapshot and Redis profile of its last published evaluation (what the
-worker's last flush of it wrote).
+a tombstone), the score snapshot and Redis profile of its last published evaluation (what the
+worker's last flush of it wrote), and its frequency-cap sets (`scoring.frequency_caps`): the worker checks
+each action it sends against them and records the sends a cap allows (`streams.caps`), so the build plays the
+same checks on the actions of the same steps, in the same order (a customer's steps are in one order on
+any worker; other customers' checks touch other keys), and a step that leaves no state (the customer
+forgotten) deletes them, as the worker's flush of its tombstone does. (A worker deletes them when it writes
+the tombstone, a moment later: should the customer come back and be sent an action before that, the worker's
+sets depend on that moment; here they are those of a worker that wrote it in between. A customer forgotten
+by retention at its next event keeps a state throughout, and its sets, on both.)
+
+Refused as a worker refuses them, before any clock moves (reported with the bad rows, never in a state):
+events more than `max_future_ms` after now, and events more than `max_jump_ms` (`event_clock_max_jump_days`)
+after the latest event time seen before them. A worker's "latest seen" is the latest time of the events it
+accepted, in the order it read them; here that order is the file order (the inputs in order, each in line
+order), the order `tierstream backfill` produces them in. A worker reading several partitions interleaves
+them as its fetches come, and several workers each have their own latest time, and a restarted worker starts
+again from none: the two agree whenever the history is in time order but for the far-off events (then every
+order refuses the same), not always on a history whose order is far from time order.
 """
 
 from __future__ import annotations
@@ -36,11 +52,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from scoring.codec import encode_state
-from scoring.config import ScoringConfig
-from scoring.decisions import ScoreChanged
+from scoring.config import FrequencyCap, ScoringConfig
+from scoring.decisions import ActionRequest, ScoreChanged
 from scoring.events import MS_PER_DAY, CoreEvent, from_ms
 from scoring.state import NEW_STATE, CustomerState
 from scoring.step import StepResult, due_reviews, step, value_of
+from streams.caps import CapSet, cap_check, checked_cap
 from streams.offline.batchfold import core_events
 from streams.offline.columnar import read_columns
 from streams.offline.history import BadRow, Inputs
@@ -52,6 +69,8 @@ if TYPE_CHECKING:
     from scoring.valuemodel.model import ValueModel
 
 FUTURE_REASON = "occurred more than scoring.max_future_seconds after now (a worker dead-letters it)"
+JUMP_REASON = ("occurred more than event_clock_max_jump_days ({days:g}) after the latest event time seen before it "
+               "(a worker with clock: event dead-letters it)")
 MAX_PROCESSES = 8
 PARALLEL_MIN_EVENTS = 20_000  # below this one process is as fast as forking
 
@@ -59,13 +78,15 @@ PARALLEL_MIN_EVENTS = 20_000  # below this one process is as fast as forking
 @dataclass(frozen=True, slots=True)
 class Built:
     """One customer's live state: partition, state bytes (None: forgotten, a tombstone), and its last published
-    score snapshot (the `CustomerScore` JSON) and Redis profile fields (None: nothing published)."""
+    score snapshot (the `CustomerScore` JSON) and Redis profile fields (None: nothing published), and the sends
+    its frequency-cap sets hold: (action type, action id, epoch seconds sent), by type then id."""
 
     customer: str
     partition: int
     state: bytes | None
     snapshot: bytes | None
     profile: dict[str, Any] | None
+    caps: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass
@@ -75,6 +96,7 @@ class BuildStats:
     rows: int = 0
     bad: int = 0
     future: int = 0
+    jumped: int = 0  # beyond event_clock_max_jump_days
     events: int = 0
     applied: int = 0
     duplicates: int = 0
@@ -94,12 +116,13 @@ class BuildStats:
 
 def build(
     inputs: Inputs, config: ScoringConfig, partitions: int, wall_ms: int, *, max_future_ms: int,
-    model: ValueModel | None = None, on_bad: Callable[[BadRow], None] = lambda _: None,
+    max_jump_ms: int | None = None, model: ValueModel | None = None, on_bad: Callable[[BadRow], None] = lambda _: None,
     on_progress: Callable[[int], None] | None = None, jobs: int | None = None,
 ) -> tuple[list[Built], BuildStats]:
     """Every customer of `inputs` as a worker with `clock: event` holds it after consuming them (see the module
     docstring), in (partition, customer) order. `wall_ms`: now (events later than `max_future_ms` after it are
-    left out, as a worker dead-letters them). Raises HistoryError as the readers do."""
+    left out, as a worker dead-letters them; and with `max_jump_ms`, those later than that after the latest time
+    seen before them). Raises HistoryError as the readers do."""
     started = time.perf_counter()
     stats = BuildStats()
     read = read_columns(inputs, on_progress)
@@ -112,6 +135,13 @@ def build(
         on_bad(BadRow(line, FUTURE_REASON, "", str(inputs.paths[src])))
     stats.future = future.height
     events = events.filter(pl.col("at_ms") <= wall_ms + max_future_ms)
+    if max_jump_ms is not None:
+        jumped = jumps(events.get_column("at_ms"), max_jump_ms)
+        reason = JUMP_REASON.format(days=max_jump_ms / MS_PER_DAY)
+        for src, line in events.filter(jumped).select("src", "line").iter_rows():
+            on_bad(BadRow(line, reason, "", str(inputs.paths[src])))
+        stats.jumped = int(jumped.sum())
+        events = events.filter(~jumped)
     stats.events = events.height
     if events.height == 0:
         stats.seconds = time.perf_counter() - started
@@ -147,6 +177,25 @@ def build(
     return built, stats
 
 
+def jumps(at_ms: pl.Series, max_jump_ms: int) -> pl.Series:
+    """Which events (times in ms, in the order a worker reads them) a worker with `clock: event` refuses: those
+    later than `max_jump_ms` after the latest time of the events before them it accepted (the first is
+    accepted; a refused one moves nothing: `streams.worker.handler.Handler.refusal`, `EventOrder.saw`)."""
+    before = at_ms.cum_max().shift(1)  # the latest of all the events before: exact up to the first refusal
+    naive = (at_ms > before + max_jump_ms).fill_null(False)
+    if not naive.any():
+        return naive
+    first = int(naive.arg_true()[0])
+    out = [False] * first
+    latest: int = before[first]  # (never null: the first event is never refused)
+    for at in at_ms.slice(first).to_list():
+        refused = at > latest + max_jump_ms
+        out.append(refused)
+        if not refused and at > latest:
+            latest = at
+    return pl.Series(out, dtype=pl.Boolean)
+
+
 Customers = dict[str, tuple[int, list[CoreEvent]]]  # customer -> (partition, its events in file order)
 _SHARED: dict[str, tuple[list[Customers], dict[int, int], ScoringConfig, ValueModel | None]] = {}  # for the forks
 
@@ -179,36 +228,56 @@ def _build_part(
     stats = BuildStats()
     out: list[Built] = []
     for customer, (partition, mine) in customers.items():
-        state, last = _stepped(customer, mine, review_days[partition], config, model, stats)
+        state, last, caps = _stepped(customer, mine, review_days[partition], config, model, stats)
         if state is not NEW_STATE:  # NEW_STATE: no event of it applied, a worker stores nothing
-            out.append(_built(customer, partition, state, last, config, model))
+            out.append(_built(customer, partition, state, last, caps, config, model))
     return out, stats
 
 
 def _stepped(
     customer: str, events: list[CoreEvent], review_day: int, config: ScoringConfig, model: ValueModel | None,
     stats: BuildStats,
-) -> tuple[CustomerState | None, StepResult | None]:
+) -> tuple[CustomerState | None, StepResult | None, dict[str, CapSet]]:
     """The customer's state after its events and the sweep's reviews (None: forgotten; NEW_STATE: none of its
-    events applied), and the last step that published an evaluation (what the worker last flushed of it)."""
+    events applied), the last step that published an evaluation (what the worker last flushed of it), and its
+    frequency-cap sets (action type -> its set) after the checks of the actions its steps sent."""
     state: CustomerState | None = NEW_STATE
     last: StepResult | None = None
+    caps = config.frequency_caps
+    sent: dict[str, CapSet] = {}
     existed = False
     for event in sorted(events, key=event_order):
         result = step(state or NEW_STATE, event, event.at_ms, customer, config, model=model)
         stats.applied += result.outcome == "applied"
         stats.duplicates += result.outcome == "duplicate"
         stats.rejected += result.outcome == "rejected"
+        if caps:
+            _checked(result, caps, sent)
         state, last = _after(result, state, last, stats)
         existed = existed or result.outcome != "rejected"
     if not existed:
-        return NEW_STATE, None
+        return NEW_STATE, None, {}
     if state is not None and state is not NEW_STATE:
         for result in due_reviews(state, review_day, customer, config, model=model):
+            if caps:
+                _checked(result, caps, sent)
             state, last = _after(result, state, last, stats)
             if state is None:
                 break
-    return (None if state is NEW_STATE else state), last
+    return (None if state is NEW_STATE else state), last, sent
+
+
+def _checked(result: StepResult, caps: dict[str, FrequencyCap], sent: dict[str, CapSet]) -> None:
+    """The worker's cap checks of the actions `result` sends, in its decisions' order (a rejected or duplicate
+    step sends nothing: `Handler._step_event`); a step that leaves no state (forgotten) then has the customer's
+    cap keys deleted, as the flush of its tombstone does (`RedisView._write`)."""
+    if result.outcome in ("rejected", "duplicate"):
+        return
+    for d in result.decisions:
+        if isinstance(d, ActionRequest) and (cap := checked_cap(d, caps)) is not None:
+            cap_check(sent.setdefault(d.action_type, {}), d.id, d.at_ms / 1000, cap)
+    if result.state is None:
+        sent.clear()
 
 
 def _after(
@@ -229,11 +298,12 @@ def _after(
 
 
 def _built(
-    customer: str, partition: int, state: CustomerState | None, last: StepResult | None, config: ScoringConfig,
-    model: ValueModel | None,
+    customer: str, partition: int, state: CustomerState | None, last: StepResult | None, sent: dict[str, CapSet],
+    config: ScoringConfig, model: ValueModel | None,
 ) -> Built:
     if state is None:
         return Built(customer, partition, None, None, None)
+    caps = tuple((kind, action, at) for kind in sorted(sent) for action, at in sorted(sent[kind].items()))
     snapshot = profile = None
     if last is not None and last.state is not None and last.evaluation is not None:
         decision = next(d for d in last.decisions if isinstance(d, ScoreChanged))
@@ -242,4 +312,4 @@ def _built(
         published = profile_of(customer, shown, ev, config, model.version if model else None, value)
         snapshot = published.message_json(decision.id, decision.cause, decision.at_ms, from_ms(shown.clock_ms))
         profile = published.redis_fields()
-    return Built(customer, partition, encode_state(state), snapshot, profile)
+    return Built(customer, partition, encode_state(state), snapshot, profile, caps)

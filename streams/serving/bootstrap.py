@@ -5,7 +5,10 @@
 (`{app_id}-customers-changelog`, the key the customer id's UTF-8 bytes, the value the state's bytes,
 both raw, on the customer's canonical partition; a forgotten customer's tombstone), each customer's
 last score snapshot to the scores topic, then the Redis view (the per-tier revenue counted again,
-as `redis-resync` does). Writing the same states twice leaves the same latest value per key, so a second
+as `redis-resync` does) and, with `scoring.frequency_caps`, each customer's cap keys (`cap:{id}:{type}`) as
+the worker's cap checks would have left them (`streams.caps`): its other cap keys deleted, each set written
+whole and given the expiry the cap script gives it at a send (from now: as if the last send were now).
+Writing the same states twice leaves the same latest value per key, so a second
 run changes nothing a worker reads (the topics hold a second copy of each record until compacted; the
 test broker, Tansu, never compacts).
 
@@ -23,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from streams.caps import cap_ttl_seconds
 from streams.kafka import client_options, table_changelog
 from streams.offline.bootstrap import Built
 from streams.serving.redis_view import RedisView
@@ -37,6 +41,7 @@ class WriteReport:
     tombstones: int = 0
     snapshots: int = 0
     profiles: int = 0
+    cap_keys: int = 0  # frequency-cap keys written (each holding at least one send)
     changelog_before: int = 0  # records the changelog held before (a second run, or a table in use)
     seconds: float = 0.0
 
@@ -128,3 +133,30 @@ async def _redis(settings: Settings, built: list[Built], redis: Redis, report: W
             raise RedisConnectionError(f"write failed: {view.stats.last_error}")
     if not await view.flush():
         raise RedisConnectionError(f"write failed: {view.stats.last_error}")
+    if settings.scoring.frequency_caps:
+        await _caps(settings, built, view, report)
+
+
+async def _caps(settings: Settings, built: list[Built], view: RedisView, report: WriteReport) -> None:
+    """Each customer's cap keys: deleted, then its sets written whole (ZADD, EXPIRE), in pipelines of SEND_BATCH
+    customers. A forgotten customer's went with its profile (`RedisView.put(customer, None)`)."""
+    caps = settings.scoring.frequency_caps
+    ttl = {kind: cap_ttl_seconds(cap) for kind, cap in caps.items()}
+    pipe, queued = view.client.pipeline(transaction=False), 0
+    for b in built:
+        if b.state is None:
+            continue
+        pipe.delete(*(view.key("cap", b.customer, kind) for kind in caps))
+        sets: dict[str, dict[str, float]] = {}
+        for kind, action, at_s in b.caps:
+            sets.setdefault(kind, {})[action] = at_s
+        for kind, members in sets.items():
+            key = view.key("cap", b.customer, kind)
+            pipe.zadd(key, members)
+            pipe.expire(key, ttl[kind])
+            report.cap_keys += 1
+        queued += 1
+        if queued >= SEND_BATCH:
+            await pipe.execute()
+            pipe, queued = view.client.pipeline(transaction=False), 0
+    await pipe.execute()

@@ -30,6 +30,7 @@ from scoring.decisions import ActionRequest
 from scoring.errors import ConfigError, StateDecodeError
 from scoring.events import MS_PER_DAY
 from streams.calibrationfile import applied, load_calibration
+from streams.caps import checked_cap
 from streams.evidencefile import load_evidence
 from streams.kafka import table_changelog
 from streams.modelfile import FileWatcher, ModelWatcher
@@ -223,21 +224,21 @@ class Tierstream:
 
     async def _capped(self, outputs: list[Outgoing]) -> list[Outgoing]:
         caps = self.settings.scoring.frequency_caps
-        asks = [(i, out) for i, out in enumerate(outputs) if isinstance(out.decision, ActionRequest)
-                and out.decision.action_type in caps and out.decision.roi_decision in ("approved", "downgraded")]
+        # (the same actions, checked in the same order, as `tierstream bootstrap` counts: `streams.caps`)
+        asks = [(i, out, cap) for i, out in enumerate(outputs) if (cap := checked_cap(out.decision, caps)) is not None]
         if not asks:
             return outputs
         checks = []
-        for _, out in asks:
+        for _, out, cap in asks:
             action = out.decision
             assert isinstance(action, ActionRequest)
-            checks.append((out.key or "", action.action_type, action.id, action.at_ms / 1000, caps[action.action_type]))
+            checks.append((out.key or "", action.action_type, action.id, action.at_ms / 1000, cap))
         try:
             verdicts = await self.redis.check_caps(checks)
         except (RedisError, OSError):
             verdicts = [(False, "frequency cap could not be checked (Redis unavailable)")] * len(checks)
         result = list(outputs)
-        for (i, out), (allowed, why) in zip(asks, verdicts, strict=True):
+        for (i, out, _), (allowed, why) in zip(asks, verdicts, strict=True):
             if not allowed:
                 result[i] = self.handler.capped(out, why)
         return result

@@ -9,12 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from scoring.codec import decode_state
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY
-from streams.offline.bootstrap import FUTURE_REASON, build
+from streams.offline.bootstrap import FUTURE_REASON, JUMP_REASON, build, jumps
 from streams.offline.history import BadRow, CsvLayout, Inputs
 from streams.partitioning import canonical_partition
 from streams.settings import TopicNames
@@ -97,3 +98,40 @@ def test_a_csv_s_items_reach_the_built_states(tmp_path: Path) -> None:
     assert states == {customer: state.categories for customer, state in folded.items()}
     assert states["c1"] == (("22423", 19_727), ("kitchen", 19_723)) and states["c2"] == (("garden", 19_726),)
     assert states["c3"] == () and stats.bad == 0
+
+
+DAY_MS = MS_PER_DAY
+
+
+@pytest.mark.parametrize(("times", "refused"), [
+    ([0, 1, 2, 3], []),
+    ([0, 10, 40, 11, 12], [2]),  # a typo'd far-off time: refused, and it moves nothing
+    ([0, 40, 41, 5], [1, 2]),  # a refused event does not count as seen: the next one is judged from 0 too
+    ([0, 10, 20, 30, 40, 50], []),  # steps within the jump, each from the last accepted
+    ([100, 0, 5, 111, 200], [4]),  # an early time moves nothing back: the latest stays 100
+    ([-500, 0, 1], [1, 2]),  # a first row typo'd into the past: all later ones are far after it (as a worker)
+])
+def test_events_beyond_the_max_jump_are_those_a_worker_refuses(times: list[int], refused: list[int]) -> None:
+    got = jumps(pl.Series([t * DAY_MS for t in times], dtype=pl.Int64), 15 * DAY_MS)
+    assert got.arg_true().to_list() == refused
+
+
+def test_an_event_beyond_the_max_jump_is_reported_and_built_into_no_state(tmp_path: Path) -> None:
+    """A typo'd year in the middle of a history: refused with its file and line, as a worker with `clock: event`
+    dead-letters it, and every state is the one of the history without it."""
+    docs = with_closers(history(11, customers=30, min_events=300, days=120), PARTITIONS, "f11-")
+    far = dict(docs[len(docs) // 2], event_id="typo-1")
+    far["occurred_at"] = far["occurred_at"].replace("2024-", "2034-", 1)
+    assert far["occurred_at"].startswith("2034-")
+    with_typo = [*docs[: len(docs) // 2], far, *docs[len(docs) // 2:]]
+    bad: list[BadRow] = []
+    built, stats = build(jsonl(tmp_path / "typo.jsonl", with_typo), CONFIG, PARTITIONS, NOW_MS, max_future_ms=0,
+                         max_jump_ms=366 * DAY_MS, on_bad=bad.append)
+    assert [(b.line, b.source) for b in bad] == [(len(docs) // 2 + 1, str(tmp_path / "typo.jsonl"))]
+    assert bad[0].reason == JUMP_REASON.format(days=366) and "event_clock_max_jump_days (366)" in bad[0].reason
+    assert (stats.jumped, stats.events, stats.bad) == (1, len(docs), 0)
+    clean, _ = build(jsonl(tmp_path / "clean.jsonl", docs), CONFIG, PARTITIONS, NOW_MS, max_future_ms=0,
+                     max_jump_ms=366 * DAY_MS)
+    assert built == clean
+    everything, _ = build(jsonl(tmp_path / "typo.jsonl", with_typo), CONFIG, PARTITIONS, NOW_MS, max_future_ms=0)
+    assert everything != clean  # without the limit the typo is built in (the test compares something)

@@ -3,6 +3,7 @@ key prefix of its own per test (removed after)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from scoring.config import FrequencyCap
+from streams.caps import cap_check, cap_ttl_seconds
 from streams.serving.redis_view import PROFILES_PER_CALL, RedisView
 from tests.kits.services import delete_keys_with_prefix
 
@@ -140,6 +142,35 @@ async def test_frequency_caps_count_sends_in_the_window_and_the_cooldown(view: R
     assert await view.check_cap("c1", "email", "a6", 4 * day, cap) == (True, "ok")  # another type's own cap
     assert await keys(view) == {"cap:c1:call", "cap:c1:email"}
     assert 0 < await view.client.ttl(view.key("cap", "c1", "call")) <= 7 * 86_400 + 60
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_the_python_cap_check_is_the_script(view: RedisView, seed: int) -> None:
+    """`streams.caps.cap_check` (what `tierstream bootstrap` plays) answers as the cap script and leaves the same
+    set, send by send: resends, the window's edge (a send exactly one window old leaves it), the cooldown longer
+    or shorter than the window, ms-precise event times (as `at_ms / 1000`), refusals not recorded."""
+    rng = random.Random(seed)
+    day = 86_400
+    cap = FrequencyCap(max_count=rng.choice([1, 2, 3]), per_days=rng.choice([0.5, 1, 7, 2.3]),
+                       cooldown_days=rng.choice([0, 0.25, 1, 9]))
+    sent: dict[str, float] = {}
+    key = view.key("cap", "c1", "call")
+    at_ms, ids = 1_700_000_000_123, list[str]()
+    for n in range(120):
+        if ids and rng.random() < 0.15:
+            action = rng.choice(ids)  # an action checked before, again (a resend, or a refused one again)
+        else:
+            action = f"a{n}"
+            ids.append(action)
+        step = rng.choice([0, 1, 3_600_000, day * 1000 // 3, int(cap.per_days * day * 1000), rng.randrange(day * 3000)])
+        at_ms += step
+        want = await view.check_cap("c1", "call", action, at_ms / 1000, cap)
+        assert cap_check(sent, action, at_ms / 1000, cap) == want, (n, action, at_ms)
+        pairs: list[tuple[bytes, float]] = await view.client.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+        stored = {member.decode(): score for member, score in pairs}
+        assert sent == stored, n
+    ttl = await view.client.ttl(key)
+    assert cap_ttl_seconds(cap) - 5 <= ttl <= cap_ttl_seconds(cap)
 
 
 async def test_a_forgotten_customer_leaves_no_frequency_cap_keys(view: RedisView) -> None:

@@ -255,3 +255,96 @@ async def test_a_missing_file_is_one_line(idle_config: Path, tmp_path: Path) -> 
     done = await run_cli("bootstrap", str(tmp_path / "nope.csv"), "--config", str(idle_config))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
 
+
+
+# ----------------------------------------------------------------------------- frequency caps, the max jump
+CAPS = {"upgrade_thanks": {"max_count": 1, "per_days": 90}, "win_back_offer": {"max_count": 1, "per_days": 60},
+        "retention_call": {"max_count": 1, "per_days": 90}, "vip_welcome": {"max_count": 1, "per_days": 90},
+        "nurture_offer": {"max_count": 2, "per_days": 120, "cooldown_days": 20},
+        "account_review": {"max_count": 1, "per_days": 90}}
+CAPPED = {**SETTINGS, "event_clock_max_jump_days": 20, "scoring": {**SETTINGS["scoring"], "frequency_caps": CAPS}}
+TYPO_DAYS = 60  # after the history's end: beyond the max jump, inside the live events' span (and in the past)
+
+
+def with_typo(past: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The history with a purchase copied to a typo'd date in its middle (TYPO_DAYS after its end), and that
+    event's line."""
+    where = len(past) // 2
+    base = next(d for d in past[where:] if d.get("type") == "purchase" and CLOSER not in d["customer_id"])
+    end = max(moment(d) for d in past)
+    typo = {**base, "event_id": f"{base['event_id']}-typo",
+            "occurred_at": (end + timedelta(days=TYPO_DAYS)).isoformat().replace("+00:00", "Z")}
+    return [*past[:where], typo, *past[where:]], where + 1
+
+
+async def cap_keys(redis: aioredis.Redis, settings: Settings) -> dict[str, tuple[list[Any], int]]:
+    """Every frequency-cap key of a group (without its prefix): its members and send times, and its TTL (s)."""
+    out = {}
+    async for key in redis.scan_iter(match=f"{settings.redis_prefix}cap:*", count=1000):
+        out[key[len(settings.redis_prefix):]] = (await redis.zrange(key, 0, -1, withscores=True), await redis.ttl(key))
+    return out
+
+
+def same_caps(a: dict[str, tuple[list[Any], int]], b: dict[str, tuple[list[Any], int]]) -> None:
+    """The same keys, members and send times; each with an expiry no later than the script gives one (a's
+    counted down since its last send, b's since the bootstrap)."""
+    assert {k: v[0] for k, v in a.items()} == {k: v[0] for k, v in b.items()}
+    for key, (_, ttl) in [*a.items(), *b.items()]:
+        kind = key.rsplit(":", 1)[1]
+        cap = CAPS[kind]
+        assert 0 < ttl <= max(cap["per_days"], cap.get("cooldown_days", 0)) * 86_400 + 60, (key, ttl)
+
+
+async def test_bootstrap_rebuilds_the_frequency_caps_and_refuses_the_max_jump_as_backfill(
+    start_stream: StartStream, histories: tuple[Path, Path, list[Any], list[Any]], redis: aioredis.Redis,
+    tmp_path: Path,
+) -> None:
+    """With frequency caps and `event_clock_max_jump_days`, bootstrap then live events ends as backfill then
+    the same live events: the live actions a cap refuses (re-issued as skipped) and those it lets through are
+    the same, the Redis cap keys are the same after the history and at the end, and a typo'd date in the
+    history is refused by both (a dead letter `rejected` there, a reported row here), its states the history's
+    without it."""
+    _, live_file, past, live = histories
+    typoed, typo_line = with_typo(past)
+    history_file = write_jsonl(tmp_path / "history-typo.jsonl", typoed)
+    async with start_stream("bsc", **CAPPED) as a:
+        config = a.settings.scoring
+        expected_past = expect(past, config, a.topics, last_day(past))  # without the typo: refused
+        expected_all = expect([*past, *live], config, a.topics, last_day([*past, *live]))
+        index_a = OutputIndex(a)
+        await cli_ok("backfill", str(history_file), "--config", str(a.config_path))
+        states, _ = await settle(a, index_a, expected_past)  # (contents differ from replay's: caps)
+        assert states.ok
+        assert [(r.value["error_type"], r.value["reason"]) for r in index_a.dlq] == [
+            ("rejected", "occurred_at is more than 20 days after the latest event time seen (event clock)")]
+        caps_a_past = await cap_keys(redis, a.settings)
+        mark = len(a.outputs.records)
+        await cli_ok("backfill", str(live_file), "--config", str(a.config_path))
+        states, _ = await settle(a, index_a, expected_all)
+        assert states.ok and len(index_a.dlq) == 1
+        live_a = sent(a.outputs.records[mark:], a)
+        caps_a = await cap_keys(redis, a.settings)
+    capped_live = [oid for topic, oid, doc in live_a if "frequency cap:" in doc]
+    assert capped_live and caps_a_past, "no cap refused a live action: the test compares nothing"
+
+    summaries: list[str] = []
+
+    async def bootstrap(settings: Settings, config_path: Path) -> None:
+        summaries.append(await cli_ok("bootstrap", str(history_file), "--config", str(config_path)))
+        await wait_states(settings, expected_past, within=60)
+
+    async with start_stream("bsd", prepare=bootstrap, **CAPPED) as b:
+        report = summaries[0]
+        assert f"{history_file}, line {typo_line}: occurred more than event_clock_max_jump_days (20) after" in report
+        assert "1 beyond event_clock_max_jump_days" in report, report
+        same_caps(caps_a_past, await cap_keys(redis, b.settings))
+        await cli_ok("backfill", str(live_file), "--config", str(b.config_path))
+        await b.outputs.wait_for(lambda: {oid for _, oid, _ in live_a} <= {oid for _, oid, _ in sent(
+            b.outputs.records, b)}, "every output A sent for the live events", within=300)
+        await wait_states(b.settings, expected_all, within=120)
+        live_b = sent(b.outputs.records, b)
+        assert live_b == live_a, (sorted(live_b - live_a)[:3], sorted(live_a - live_b)[:3])
+        same_caps(caps_a, await cap_keys(redis, b.settings))
+        assert not OutputIndex(b).update().dlq
+        print(f"{len(live_a)} live outputs equal, {len(capped_live)} live actions refused by a cap; "
+              f"{len(caps_a_past)} cap keys after the history", flush=True)
