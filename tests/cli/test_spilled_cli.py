@@ -7,7 +7,8 @@ bad rows, returns) is spilled in a dozen parts or so; a spy checks it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import pytest
 from streams.offline import columnar, spill
 from tests.cli.test_affinity_cli import retail_slice
 from tests.cli.test_model_cli import RETAIL, run_cli
+
+Run = tuple[int, str, str, list[bytes]]  # exit code, stdout, stderr, the files written
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +33,9 @@ def spilled_in(monkeypatch: pytest.MonkeyPatch, chunk_bytes: int) -> list[int]:
     monkeypatch.setattr(spill, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(columnar, "BLOCK_BYTES", chunk_bytes // 4)
     seen: list[int] = []
-    real: Callable[..., Any] = spill.spilled
+    real = spill.spilled
 
-    def spy(inputs: Any, parts: int, *args: Any) -> Iterator[Any]:
+    def spy(inputs: Any, parts: int, *args: Any) -> AbstractContextManager[spill.SpilledPopulation]:
         seen.append(parts)
         return real(inputs, parts, *args)
 
@@ -43,9 +46,9 @@ def spilled_in(monkeypatch: pytest.MonkeyPatch, chunk_bytes: int) -> list[int]:
 def runs(
     argv: Callable[[str], list[str]], outputs: Callable[[str], list[Path]], capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch, size: int,
-) -> tuple[tuple[object, ...], tuple[object, ...], list[int]]:
+) -> tuple[Run, Run, list[int]]:
     """(in memory, spilled in parts of `size` bytes, the spills' parts): exit code, stdout, stderr, files."""
-    done = []
+    done: list[Run] = []
     for name in ("whole", "parts"):
         if name == "parts":
             seen = spilled_in(monkeypatch, size)
