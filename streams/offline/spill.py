@@ -11,8 +11,10 @@ a few rows of each part while merging.
 A replay that calibrates from its own input folds each part once and keeps its states on disk between the
 two phases of `scoring.calibrate` (as the processes of `streams.offline.parallel` keep theirs in memory):
 phase (a) merges the parts' population summaries, phase (b) their score histograms, and the calibration is
-the one a replay in memory makes. Output, bad-row reports (in file order, as the blocks are read) and counts
-are those of the replay in memory: the property tests run both with tiny blocks and parts.
+the one a replay in memory makes (`calibrate_parts`, `SpilledPopulation`: what `tierstream calibrate` and the
+potential check of `tierstream evaluate` use too, through `streams.offline.populations`). Output, bad-row
+reports (in file order, as the blocks are read) and counts are those of the replay in memory: the property
+tests run both with tiny blocks and parts.
 """
 
 from __future__ import annotations
