@@ -10,8 +10,9 @@ fit the same parameters (to 1e-6). lifetimes is not a dependency: without it its
 
 `--memory-rows N` (e.g. 20000000) also writes a synthetic purchases log of N rows (`synthetic_log`) and
 replays it as a whole process, reporting rows/s and the process's peak RSS (the replay spills its rows to
-disk by customer when the text is larger than `streams.offline.spill.CHUNK_BYTES`); the log is deleted
-after. Writes the JSON (default bench/history_results.json; the results of parts not run stay as they were).
+disk by customer when the text is larger than `streams.offline.spill.CHUNK_BYTES`), then calibrates from it
+(`tierstream calibrate`, spilled alike: its seconds and peak RSS); the log is deleted after. Writes the
+JSON (default bench/history_results.json; the results of parts not run stay as they were).
 The processes write bytecode to a folder of the bench (see `bench_env`), as an installed program has it.
 """
 
@@ -138,11 +139,15 @@ def memory(rows: int, folder: Path) -> dict[str, Any]:
            str(folder / "synthetic_out.csv")]
     seconds, peak = timed_with_peak(cli)
     customers = sum(1 for _ in (folder / "synthetic_out.csv").open()) - 1
+    calibrate_s, calibrate_peak = timed_with_peak([*cli[:3], "calibrate", str(log), "--as-of", "2025-12-31", "-o",
+                                                   str(folder / "synthetic_calibration.json")])
     log.unlink()
     result = {"rows": rows, "bytes": size, "customers": customers, "write_log_s": written, "replay_s": seconds,
-              "rows_per_s": rows / seconds, "peak_rss_bytes": peak, "peak_rss_target_bytes": 2 << 30}
+              "rows_per_s": rows / seconds, "peak_rss_bytes": peak, "peak_rss_target_bytes": 2 << 30,
+              "calibrate_s": calibrate_s, "calibrate_peak_rss_bytes": calibrate_peak}
     print(f"synthetic log: {rows:,} rows ({size / 1e6:,.0f} MB, {customers:,} customers): replay {seconds:.1f} s, "
-          f"{rows / seconds:,.0f} rows/s, peak RSS {peak / 2**20:,.0f} MiB (target <= 2048 MiB)")
+          f"{rows / seconds:,.0f} rows/s, peak RSS {peak / 2**20:,.0f} MiB (target <= 2048 MiB); "
+          f"calibrate {calibrate_s:.1f} s, peak RSS {calibrate_peak / 2**20:,.0f} MiB")
     return result
 
 

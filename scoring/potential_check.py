@@ -10,7 +10,7 @@ Newcombe (hybrid score) interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from scoring.config import ScoringConfig
@@ -82,6 +82,14 @@ def check_potential(
         tally[0] += tier_rank(tier_after, config) < tier_rank(ev.tier, config)
         tally[1] += 1
     hi, rest = wilson(*counts[True]), wilson(*counts[False])
+    return PotentialCheck(hi, rest, *newcombe(hi, rest), horizon_days)
+
+
+def merge_checks(checks: Sequence[PotentialCheck], horizon_days: int) -> PotentialCheck:
+    """The check over the customers of all `checks` (disjoint populations, same cut-off and horizon): their
+    tallies added, rates and intervals computed anew (one check: itself)."""
+    hi = wilson(sum(c.high_potential.moved for c in checks), sum(c.high_potential.customers for c in checks))
+    rest = wilson(sum(c.others.moved for c in checks), sum(c.others.customers for c in checks))
     return PotentialCheck(hi, rest, *newcombe(hi, rest), horizon_days)
 
 

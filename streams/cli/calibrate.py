@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scoring.calibrate import CustomerFigures, calibrate_figures, customer_figures, tier_moves
+from scoring.calibrate import CustomerFigures, calibrate_figures
 from scoring.calibration import Calibration
 from scoring.config import ScoringConfig
 from scoring.errors import CalibrationError
@@ -38,6 +40,7 @@ from streams.offline.history import Inputs as History
 
 if TYPE_CHECKING:
     from streams.offline.columnar import ColumnRead
+    from streams.offline.populations import Population
     from streams.offline.replay import ReplayStats
 
 
@@ -74,26 +77,32 @@ def calibrate(
     scoring = calibrating(configured)
     day = parse_day(as_of)
     old = applied(scoring, load_calibration(diff), diff) if diff is not None else None
-    states, stats = read_population(History(tuple(inputs), csv_layout(**locals())), day, scoring)
-    figures = [customer_figures(state, day, scoring) for state in states.values()]
-    calibration = calibration_of(figures, day, scoring)
-    try:
-        save_calibration(calibration, out)
-    except OSError as exc:
-        err.print(f"tierstream: error: cannot write {out}: {exc.strerror}", markup=False)
-        raise typer.Exit(2) from None
-    for line in report(calibration, out, stats, configured):
-        err.print(line, markup=False)
-    if old is not None and old.calibration is not None:
-        moves = tier_moves(figures, old, scoring.calibrated(calibration))
-        for line in moves_table(moves, scoring.tier_names, old.calibration.version, calibration.version):
+    from streams.offline import populations
+
+    with read_people(History(tuple(inputs), csv_layout(**locals())), scoring, "calibrate") as (people, stats):
+        calibration = calibrated(lambda: populations.calibrate(people, day, scoring))
+        try:
+            save_calibration(calibration, out)
+        except OSError as exc:
+            err.print(f"tierstream: error: cannot write {out}: {exc.strerror}", markup=False)
+            raise typer.Exit(2) from None
+        for line in report(calibration, out, stats, configured):
             err.print(line, markup=False)
+        if old is not None and old.calibration is not None:
+            moves = populations.moves(people, day, scoring, old, scoring.calibrated(calibration))
+            for line in moves_table(moves, scoring.tier_names, old.calibration.version, calibration.version):
+                err.print(line, markup=False)
 
 
 def calibration_of(figures: list[CustomerFigures], day: int, config: ScoringConfig) -> Calibration:
     """The calibration of these customers; exit 1 (one line) when none is active."""
+    return calibrated(lambda: calibrate_figures(figures, day, config))
+
+
+def calibrated(calibrate: Callable[[], Calibration]) -> Calibration:
+    """`calibrate()`'s calibration; exit 1 (one line) when no customer is active."""
     try:
-        return calibrate_figures(figures, day, config)
+        return calibrate()
     except CalibrationError as exc:
         err.print(f"tierstream: cannot calibrate: {exc}", markup=False)
         raise typer.Exit(1) from None
@@ -125,6 +134,33 @@ def read_population(
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
+    check_read(stats)
+    return states, stats
+
+
+@contextmanager
+def read_people(inputs: History, config: ScoringConfig, task: str) -> Iterator[tuple[Population, ReplayStats]]:
+    """The customers of `inputs` under `config` (`streams.offline.populations.population`: in memory, or in
+    parts spilled to disk when the inputs are larger than a part); a file or column problem is a usage error
+    (exit 2), bad rows are summed up in one line as `read_population` does."""
+    from streams.cli.progress import estimated_rows, terminal_progress
+    from streams.offline.populations import population
+    from streams.offline.replay import ReplayStats
+
+    stats = ReplayStats()
+    with ExitStack() as stack:
+        try:
+            with terminal_progress(err, task, estimated_rows(list(inputs.paths))) as on_progress:
+                people = stack.enter_context(population(inputs, config, stats, on_progress=on_progress))
+        except HistoryError as exc:
+            err.print(f"tierstream: error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        check_read(stats)
+        yield people, stats
+
+
+def check_read(stats: ReplayStats) -> None:
+    """Exit 2 when no row could be read; else one line summing up the bad rows (if any)."""
     if stats.rows and stats.bad == stats.rows:
         err.print(f"tierstream: error: {nothing_read(None, stats.bad)}", markup=False)
         raise typer.Exit(2)
@@ -132,7 +168,6 @@ def read_population(
         reasons = ", ".join(f"{n:,} {reason}" for reason, (n, _) in sorted(stats.grouped.items()))
         err.print(f"skipped {stats.bad:,} bad rows{f' ({reasons})' if reasons else ''}; "
                   "`tierstream replay` reports them by line", markup=False)
-    return states, stats
 
 
 def report(calibration: Calibration, out: Path, stats: ReplayStats, config: ScoringConfig) -> list[str]:

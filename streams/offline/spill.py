@@ -11,8 +11,10 @@ a few rows of each part while merging.
 A replay that calibrates from its own input folds each part once and keeps its states on disk between the
 two phases of `scoring.calibrate` (as the processes of `streams.offline.parallel` keep theirs in memory):
 phase (a) merges the parts' population summaries, phase (b) their score histograms, and the calibration is
-the one a replay in memory makes. Output, bad-row reports (in file order, as the blocks are read) and counts
-are those of the replay in memory: the property tests run both with tiny blocks and parts.
+the one a replay in memory makes (`calibrate_parts`, `SpilledPopulation`: what `tierstream calibrate` and the
+potential check of `tierstream evaluate` use too, through `streams.offline.populations`). Output, bad-row
+reports (in file order, as the blocks are read) and counts are those of the replay in memory: the property
+tests run both with tiny blocks and parts.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import heapq
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import polars as pl
 
 from scoring.calibrate import (
+    CustomerFigures,
     PopulationSummary,
     ScoreHistogram,
     calibration_of,
@@ -38,6 +42,7 @@ from scoring.calibrate import (
     summarise,
 )
 from scoring.config import ScoringConfig
+from scoring.errors import CalibrationError
 from scoring.state import CustomerState
 from scoring.step import evaluate
 from streams.offline.columnar import BLOCK_BYTES, EVENT_SCHEMA, read_blocks
@@ -68,30 +73,97 @@ def replay_spilled(
     """`replay_columnar`'s answer, with `parts` parts spilled to a temporary folder (see the module doc)."""
     stats = ReplayStats()
     started = time.perf_counter()
-    with no_cyclic_gc(), tempfile.TemporaryDirectory(prefix="tierstream-replay-") as tmp:
-        folder = Path(tmp)
-        files = spill(inputs, parts, folder, block_bytes, stats, on_bad, on_progress)
-        base = offline(config)
-
-        def fold(part: int) -> dict[str, CustomerState]:
-            return fold_population(part_events(files[part]), as_of_day, base, stats)
-
-        states_of = fold
+    base = offline(config)
+    with no_cyclic_gc(), spilled(inputs, parts, base, stats, on_bad, on_progress, block_bytes) as population:
         if calibration is None and base.tiering == "calibrated":
-            scoring = _calibrated(parts, fold, folder, as_of_day, base, stats)
-            states_of = lambda part: _load(folder / f"states-{part}.pickle")
+            scoring = _calibrated(population, as_of_day, base, stats)
         else:
             scoring = scoring_config(base, calibration, stats, lambda: (), as_of_day)
         rows = []
         for part in range(parts):
-            states = states_of(part)
+            states = population.states(part, as_of_day)
             profiles = (Profile(c, s, evaluate(s, as_of_day, scoring, model)) for c, s in states.items())
-            rows.append(_write_part(folder / f"rows-{part}.pickle", profiles, as_of_day, stats, scoring, model))
+            path = population.folder / f"rows-{part}.pickle"
+            rows.append(_write_part(path, profiles, as_of_day, stats, scoring, model))
             del states
         csv.writer(out, lineterminator="\n").writerow(header(model))
         out.writelines(line for _, line in heapq.merge(*(_rows_of(path) for path in rows)))
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+class SpilledPopulation:
+    """Inputs spilled by customer to the parts of `folder` (`spill`): each part's states under `config`,
+    folded on demand.
+
+    `kept` folds a part once per as-of day and keeps its states on disk for the next calls (`states` loads
+    them from there, or folds without keeping): what is held is one part's events or states."""
+
+    def __init__(self, folder: Path, files: list[list[Path]], config: ScoringConfig, stats: ReplayStats) -> None:
+        self.folder, self.files, self.config, self.stats = folder, files, config, stats
+        self.parts = len(files)
+        self._kept: dict[tuple[int, int], Path] = {}  # (part, as-of day) -> its states' file
+
+    def fold(self, part: int, as_of_day: int) -> dict[str, CustomerState]:
+        """The part's customers' states at the end of `as_of_day` (in customer order; counted in `stats`)."""
+        return fold_population(part_events(self.files[part]), as_of_day, self.config, self.stats)
+
+    def kept(self, part: int, as_of_day: int) -> dict[str, CustomerState]:
+        """`fold`'s answer, folded at the first call only (kept on disk for the next ones)."""
+        if (part, as_of_day) in self._kept:
+            return _load(self._kept[part, as_of_day])
+        states = self.fold(part, as_of_day)
+        path = self.folder / f"states-{part}-{as_of_day}.pickle"
+        _dump(path, states)
+        self._kept[part, as_of_day] = path
+        return states
+
+    def states(self, part: int, as_of_day: int) -> dict[str, CustomerState]:
+        """The part's states: those kept on disk, else folded (and not kept)."""
+        path = self._kept.get((part, as_of_day))
+        return _load(path) if path is not None else self.fold(part, as_of_day)
+
+
+@contextmanager
+def spilled(
+    inputs: Inputs, parts: int, config: ScoringConfig, stats: ReplayStats,
+    on_bad: Callable[[BadRow], None] = lambda _: None, on_progress: Callable[[int], None] | None = None,
+    block_bytes: int = BLOCK_BYTES,
+) -> Iterator[SpilledPopulation]:
+    """`inputs` read block by block (counted in `stats`, bad rows reported) and spilled to `parts` parts of a
+    temporary folder, removed on exit; folded under `config`. Raises HistoryError as the readers do."""
+    with tempfile.TemporaryDirectory(prefix="tierstream-spill-") as tmp:
+        folder = Path(tmp)
+        files = spill(inputs, parts, folder, block_bytes, stats, on_bad, on_progress)
+        yield SpilledPopulation(folder, files, config, stats)
+
+
+def calibrate_parts(
+    parts: int, figures_of: Callable[[int], Iterable[CustomerFigures]], as_of_day: int, config: ScoringConfig,
+) -> Calibration:
+    """`scoring.calibrate.calibrate_figures`' answer for customers held in `parts` parts, never all at once:
+    phase (a) merges the parts' population summaries, phase (b) their score histograms (exact: counts add).
+    `figures_of(part)` is called twice per part, once per phase. CalibrationError when no one is active."""
+    summary = PopulationSummary()
+    for part in range(parts):
+        summary = summary.merge(summarise(figures_of(part)))
+    tables = cut_tables(summary)
+    histogram = ScoreHistogram()
+    for part in range(parts):
+        histogram = histogram.merge(score_histogram(figures_of(part), tables, config.weights))
+    return calibration_of(summary, tables, histogram, as_of_day, config)
+
+
+def calibrate_spilled(population: SpilledPopulation, as_of_day: int, config: ScoringConfig) -> Calibration:
+    """The calibration of a spilled population at the end of `as_of_day` under `config` (`calibrate_parts`):
+    each part folded once, its states kept on disk (`population.states` loads them); CalibrationError when
+    no customer is active."""
+
+    def figures_of(part: int) -> Iterator[CustomerFigures]:
+        states = population.kept(part, as_of_day)
+        return (customer_figures(s, as_of_day, config) for s in states.values())
+
+    return calibrate_parts(population.parts, figures_of, as_of_day, config)
 
 
 def spill(
@@ -122,27 +194,14 @@ def part_events(files: list[Path]) -> pl.DataFrame:
 
 
 def _calibrated(
-    parts: int, fold: Callable[[int], dict[str, CustomerState]], folder: Path, as_of_day: int,
-    base: ScoringConfig, stats: ReplayStats,
+    population: SpilledPopulation, as_of_day: int, base: ScoringConfig, stats: ReplayStats,
 ) -> ScoringConfig:
-    """Fold each part once (states kept in `folder`), calibrate from them all: the config to score with."""
-    summary = PopulationSummary()
-    for part in range(parts):
-        states = fold(part)
-        summary = summary.merge(summarise(customer_figures(s, as_of_day, base) for s in states.values()))
-        _dump(folder / f"states-{part}.pickle", states)
-        del states
-    if not summary.active:  # nothing to calibrate from: the config as it is (as `scoring_config` says it)
+    """Calibrate from the whole population (`calibrate_spilled`): the config to score with."""
+    try:
+        calibration = calibrate_spilled(population, as_of_day, base)
+    except CalibrationError:  # nothing to calibrate from: the config as it is (as `scoring_config` says it)
         stats.calibrated_from = "none"
         return base
-    tables = cut_tables(summary)
-    histogram = ScoreHistogram()
-    for part in range(parts):
-        states = _load(folder / f"states-{part}.pickle")
-        figures = [customer_figures(s, as_of_day, base) for s in states.values()]
-        histogram = histogram.merge(score_histogram(figures, tables, base.weights))
-        del states, figures
-    calibration = calibration_of(summary, tables, histogram, as_of_day, base)
     stats.calibration, stats.calibrated_from = calibration, "history"
     return base.calibrated(calibration)
 

@@ -1,0 +1,90 @@
+"""`tierstream calibrate` and `tierstream evaluate` on inputs larger than a part: spilled to disk by customer
+(`streams.offline.populations`), they write the same calibration file and print the same lines as in memory.
+
+The part and block sizes are patched small so that a slice of Online Retail (quoted rows read row by row,
+bad rows, returns) is spilled in a dozen parts or so; a spy checks it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.offline import columnar, spill
+from tests.cli.test_affinity_cli import retail_slice
+from tests.cli.test_model_cli import RETAIL, run_cli
+
+Run = tuple[int, str, str, list[bytes]]  # exit code, stdout, stderr, the files written
+
+
+@pytest.fixture(scope="module")
+def retail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tenth of Online Retail's customers (CustomerID ending in 7) and the rows without a customer."""
+    path = tmp_path_factory.mktemp("retail") / "tenth.csv"
+    return retail_slice(path, lambda customer: customer[-1:] in ("7", ""))
+
+
+def spilled_in(monkeypatch: pytest.MonkeyPatch, chunk_bytes: int) -> list[int]:
+    """Patch the part size to `chunk_bytes` (blocks of a quarter of it); the parts of each spill, as it runs."""
+    monkeypatch.setattr(spill, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", chunk_bytes // 4)
+    seen: list[int] = []
+    real = spill.spilled
+
+    def spy(inputs: Any, parts: int, *args: Any) -> AbstractContextManager[spill.SpilledPopulation]:
+        seen.append(parts)
+        return real(inputs, parts, *args)
+
+    monkeypatch.setattr(spill, "spilled", spy)
+    return seen
+
+
+def runs(
+    argv: Callable[[str], list[str]], outputs: Callable[[str], list[Path]], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, size: int,
+) -> tuple[Run, Run, list[int]]:
+    """(in memory, spilled in parts of `size` bytes, the spills' parts): exit code, stdout, stderr, files."""
+    done: list[Run] = []
+    for name in ("whole", "parts"):
+        if name == "parts":
+            seen = spilled_in(monkeypatch, size)
+        code, out, err = run_cli(argv(name), capsys)
+        assert code == 0, err
+        done.append((code, out, err.replace(name, "NAME"), [p.read_bytes() for p in outputs(name)]))
+    return done[0], done[1], seen
+
+
+def test_calibrate_spilled_writes_the_same_file_and_moves(
+    retail: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = tmp_path / "old.json"
+    code, _, err = run_cli(["calibrate", str(retail), "--as-of", "2011-06-30", "--out", str(old), *RETAIL], capsys)
+    assert code == 0, err
+
+    def argv(name: str) -> list[str]:
+        return ["calibrate", str(retail), "--as-of", "2011-12-09", "--out", str(tmp_path / f"{name}.json"),
+                "--diff", str(old), *RETAIL]
+
+    in_memory, spilled, seen = runs(argv, lambda name: [tmp_path / f"{name}.json"], capsys, monkeypatch,
+                                    retail.stat().st_size // 12)
+    assert len(seen) == 1 and seen[0] >= 12
+    assert spilled == in_memory
+    assert "skipped " in in_memory[2] and "moved: " in in_memory[2]  # bad rows and moves are compared too
+
+
+def test_evaluate_spilled_checks_the_potential_alike(
+    retail: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def argv(name: str) -> list[str]:
+        return ["evaluate", str(retail), "--cal-end", "2011-09-09", "--bootstrap", "0", "--affinity-days", "0",
+                "--json", str(tmp_path / f"{name}.json"), *RETAIL]
+
+    in_memory, spilled, seen = runs(argv, lambda name: [tmp_path / f"{name}.json"], capsys, monkeypatch,
+                                    retail.stat().st_size // 12)
+    assert len(seen) == 1 and seen[0] >= 12
+    assert spilled == in_memory
+    assert "Potential, held out 90 days" in in_memory[1]
