@@ -42,7 +42,9 @@ BACKGROUND_MIN_CUSTOMERS = 1_000
 
 if TYPE_CHECKING:
     from scoring.affinity import Affinity
+    from scoring.valuemodel.summary import PurchaseLog
     from streams.offline.columnar import ColumnRead
+    from streams.offline.purchases import PurchaseRead
 
 
 def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
@@ -64,13 +66,25 @@ def _histories(
     inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
     per_row: bool = False, columns: ColumnRead | None = None,
 ) -> dict[str, list[tuple[int, float]]]:
-    from streams.offline.batch import batch_purchases  # read_purchases' answer, read in columns
+    return _purchases(inputs, layout, until_day, config, per_row, columns)[0].histories
+
+
+def _purchases(
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
+    per_row: bool = False, columns: ColumnRead | None = None, as_log: bool = False,
+) -> tuple[PurchaseRead, PurchaseLog | None]:
+    """The purchases read (row by row with `per_row`, else in columns), and with `as_log` (in columns) their
+    purchase log instead of the per-customer lists (`batch_purchase_log`: what the fit makes of them)."""
+    from streams.offline.batch import batch_purchase_log, batch_purchases  # read_purchases' answer, in columns
     from streams.offline.purchases import read_purchases
 
     scoring = settings_from(config).scoring  # fx_rates for a currency column; a bad config is one line (main)
+    log = None
     try:
         if per_row:  # the reference reader
             read = read_purchases(inputs, layout, until_day, scoring)
+        elif as_log:
+            read, log = batch_purchase_log(inputs, layout, until_day, scoring, columns or _columns(inputs, layout))
         else:
             read = batch_purchases(inputs, layout, until_day, scoring, columns=columns or _columns(inputs, layout))
     except HistoryError as exc:
@@ -81,9 +95,10 @@ def _histories(
         err.print(f"tierstream: error: {nothing_read(row._replace(source=str(path)))}", markup=False)
         raise typer.Exit(2)
     if read.left_out():
-        err.print(f"read {read.purchases:,} purchases of {len(read.histories):,} customers; left out: "
+        customers = log.n_customers if log is not None else len(read.histories)
+        err.print(f"read {read.purchases:,} purchases of {customers:,} customers; left out: "
                   f"{read.left_out()}", markup=False, soft_wrap=True)
-    return read.histories
+    return read, log
 
 
 @app.command(epilog="""Examples:
@@ -133,11 +148,12 @@ def fit(
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
     read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
-    histories = _histories(inputs, layout, day, config, per_row, read)
-    fitting = partial(fit_value_model, histories, day, horizon_days, window_days, version)
+    purchases, log = _purchases(inputs, layout, day, config, per_row, read, as_log=not per_row)
+    customers = log.n_customers if log is not None else len(purchases.histories)
+    fitting = partial(fit_value_model, log or purchases.histories, day, horizon_days, window_days, version)
     # The model is fitted in a forked process while this one folds the calibration's population (the two
     # take the box's two cores; the same answers as one after the other); the calibration's lines wait.
-    forked = len(histories) >= BACKGROUND_MIN_CUSTOMERS
+    forked = customers >= BACKGROUND_MIN_CUSTOMERS
     with in_background(fitting, forked, (ValueModelError,)) as pending:
         calibration = None if pending.failed else _calibration(inputs, layout, day, scoring, per_row, read)
         try:
@@ -147,7 +163,7 @@ def fit(
             raise typer.Exit(1) from None
     model = model.with_affinity(_affinity(inputs, layout, day, scoring))
     save_model(model, out)
-    err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
+    err.print("\n".join([f"fitted {model.version} on {customers:,} customers -> {out}", *fit_lines(model)]),
               markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
     assert calibration is not None  # computed unless the model failed
     calibration(calibration_out)
