@@ -174,6 +174,7 @@ def fit_both(large: Path, folder: Path, baseline: str | None = None, runs: int =
     on the path), best of `runs`, alternating with ours. Seconds, ratios, and whether the model files hold
     the same numbers (to 1e-6)."""
     fit = ["-m", "streams.cli.main", "fit", str(large), "--as-of", "2011-12-09"]
+    load_before = os.getloadavg()[0]
     timed([sys.executable, "-c", "import scipy.optimize, scoring.valuemodel, streams.offline.batch"])  # bytecode
     per_row = timed([sys.executable, *fit, "--per-row", "--out", str(folder / "model_per_row.json")])
     base_tree = _baseline_tree(baseline, folder) if baseline else None
@@ -185,7 +186,9 @@ def fit_both(large: Path, folder: Path, baseline: str | None = None, runs: int =
     columnar = min(ours)
     same = same_parameters(folder / "model.json", folder / "model_per_row.json")
     result: dict[str, Any] = {"fit_s": columnar, "fit_per_row_s": per_row, "fit_speedup": per_row / columnar,
-                              "fit_same_parameters_1e-6": same, "fit_runs": runs}
+                              "fit_same_parameters_1e-6": same, "fit_runs": runs,
+                              "fit_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "fit_commit": _commit(),
+                              "fit_load_1min": [load_before, os.getloadavg()[0]]}
     line = f"fit: {columnar:.2f} s; --per-row {per_row:.2f} s; {per_row / columnar:.2f}x; same parameters: {same}"
     if base_tree:
         base_same = all(same_parameters(folder / f"model_baseline{suffix}", folder / f"model{suffix}")
@@ -197,6 +200,14 @@ def fit_both(large: Path, folder: Path, baseline: str | None = None, runs: int =
                  f"calibration as the baseline: {base_same}")
     print(line)
     return result
+
+
+def _commit() -> str:
+    """This tree's commit (short), "+changes" when its tracked files differ from it."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True,
+                          text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"], check=False).returncode != 0
+    return head.stdout.strip() + ("+changes" if dirty else "")
 
 
 def _baseline_tree(revision: str, folder: Path) -> Path:
@@ -267,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also time the fit of this git revision (e.g. 1d5b7ad) on the same log")
     args = parser.parse_args(argv)
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}  # parts not run stay
-    results.update({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
+    if not args.fit_only:  # the fit part has its own time stamp (fit_at)
+        results.update({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _PYCACHE[:] = [folder / "pycache"]
