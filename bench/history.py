@@ -1,4 +1,6 @@
-"""`python -m bench.history [--runs N] [--out FILE] [--memory-rows N] [--no-compare]`: histories at columnar speed.
+"""`python -m bench.history [options]`: histories at columnar speed.
+
+Options: [--runs N] [--out FILE] [--memory-rows N] [--no-compare] [--fit-only] [--fit-baseline REV].
 
 Times `tierstream replay` (the columnar batch path, and `--jobs 1`: the per-row reader, once) and
 lifetimes' `summary_data_from_transaction_data` (pandas `read_csv`, then the summary) on the same CSV,
@@ -6,7 +8,11 @@ each as a whole process (interpreter start and imports included), best of `--run
 ratio is of one run on one box. Logs: CDNOW (tests/fixtures/cdnow, 69,659 rows) and ~1.6 M rows (the
 purchases of ../shared/data/online_retail, four times under new customer ids). Also times `tierstream fit`
 on the large log, columnar and `--per-row` (the reference reader) in the same run, and checks that both
-fit the same parameters (to 1e-6). lifetimes is not a dependency: without it its figures are left out.
+fit the same parameters (to 1e-6); `--fit-baseline REV` also times the fit of git revision REV (its tree
+from `git archive`) on the same log, best of `--runs` alternating with ours, and checks that its model and
+calibration files hold the same numbers (to 1e-6): the speed-up "than before" once shared code (the
+optimisers) got faster, which `--per-row` alone no longer shows. `--fit-only` runs only the fit part.
+lifetimes is not a dependency: without it its figures are left out.
 
 `--memory-rows N` (e.g. 20000000) also writes a synthetic purchases log of N rows (`synthetic_log`) and
 replays it as a whole process, reporting rows/s and the process's peak RSS (the replay spills its rows to
@@ -167,36 +173,76 @@ def same_parameters(a: Path, b: Path, tolerance: float = 1e-6) -> bool:
         math.isclose(left[k], right[k], rel_tol=tolerance, abs_tol=tolerance) for k in left)
 
 
-def fit_both(large: Path, folder: Path) -> dict[str, Any]:
-    """`tierstream fit` on the large log, columnar and --per-row, in this run: seconds, ratio, same model."""
-    fit = [sys.executable, "-m", "streams.cli.main", "fit", str(large), "--as-of", "2011-12-09"]
+def fit_both(large: Path, folder: Path, baseline: str | None = None, runs: int = 1) -> dict[str, Any]:
+    """`tierstream fit` on the large log in this run: --per-row once, the columnar default best of `runs`; with
+    `baseline` (a git revision) also the fit of that revision (`git archive` of it into the folder, run with it
+    on the path), best of `runs`, alternating with ours. Seconds, ratios, and whether the model files hold
+    the same numbers (to 1e-6)."""
+    fit = ["-m", "streams.cli.main", "fit", str(large), "--as-of", "2011-12-09"]
+    load_before = os.getloadavg()[0]
     timed([sys.executable, "-c", "import scipy.optimize, scoring.valuemodel, streams.offline.batch"])  # bytecode
-    per_row = timed([*fit, "--per-row", "--out", str(folder / "model_per_row.json")])
-    columnar = timed([*fit, "--out", str(folder / "model.json")])
+    per_row = timed([sys.executable, *fit, "--per-row", "--out", str(folder / "model_per_row.json")])
+    base_tree = _baseline_tree(baseline, folder) if baseline else None
+    ours, theirs = [], []
+    for _ in range(runs):
+        ours.append(timed([sys.executable, *fit, "--out", str(folder / "model.json")]))
+        if base_tree:
+            theirs.append(timed([sys.executable, *fit, "--out", str(folder / "model_baseline.json")], base_tree))
+    columnar = min(ours)
     same = same_parameters(folder / "model.json", folder / "model_per_row.json")
-    print(f"fit: {columnar:.2f} s; --per-row {per_row:.2f} s; {per_row / columnar:.2f}x; same parameters: {same}")
-    return {"fit_s": columnar, "fit_per_row_s": per_row, "fit_speedup": per_row / columnar,
-            "fit_same_parameters_1e-6": same}
+    result: dict[str, Any] = {"fit_s": columnar, "fit_per_row_s": per_row, "fit_speedup": per_row / columnar,
+                              "fit_same_parameters_1e-6": same, "fit_runs": runs,
+                              "fit_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "fit_commit": _commit(),
+                              "fit_load_1min": [load_before, os.getloadavg()[0]]}
+    line = f"fit: {columnar:.2f} s; --per-row {per_row:.2f} s; {per_row / columnar:.2f}x; same parameters: {same}"
+    if base_tree:
+        base_same = all(same_parameters(folder / f"model_baseline{suffix}", folder / f"model{suffix}")
+                        for suffix in (".json", ".calibration.json"))
+        result.update({"fit_baseline_rev": baseline, "fit_baseline_s": min(theirs),
+                       "fit_baseline_speedup": min(theirs) / columnar,
+                       "fit_baseline_same_parameters_1e-6": base_same})
+        line += (f"; baseline {baseline}: {min(theirs):.2f} s, {min(theirs) / columnar:.2f}x; same model and "
+                 f"calibration as the baseline: {base_same}")
+    print(line)
+    return result
+
+
+def _commit() -> str:
+    """This tree's commit (short), "+changes" when its tracked files differ from it."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True, capture_output=True,
+                          text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"], check=False).returncode != 0
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
+def _baseline_tree(revision: str, folder: Path) -> Path:
+    """The source tree of `revision` of this repository (`git archive`), its bytecode written."""
+    tree = folder / f"baseline-{revision}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    timed([sys.executable, "-c", "import polars, scipy.optimize, scoring.valuemodel, streams.cli.main"], tree)
+    return tree
 
 
 _PYCACHE: list[Path] = []  # where the processes keep their bytecode (set by `main`)
 
 
-def bench_env() -> dict[str, str]:
-    """The processes' environment: this tree on the path, and bytecode written (to a folder of the bench's
-    own, not the tree or the venv) so that their imports are those of an installed program: a session with
-    PYTHONDONTWRITEBYTECODE would otherwise compile every imported module in every process."""
+def bench_env(tree: Path = ROOT) -> dict[str, str]:
+    """The processes' environment: this tree (or `tree`) on the path, and bytecode written (to a folder of the
+    bench's own, not the tree or the venv) so that their imports are those of an installed program: a session
+    with PYTHONDONTWRITEBYTECODE would otherwise compile every imported module in every process."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(tree)
     if _PYCACHE:
         env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE[0])
     return env
 
 
-def timed(args: list[str]) -> float:
-    env = bench_env()
+def timed(args: list[str], tree: Path = ROOT) -> float:
+    env = bench_env(tree)
     started = time.perf_counter()
-    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(args, check=True, env=env, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -232,9 +278,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("history_results.json"))
     parser.add_argument("--memory-rows", type=int, default=0, help="also replay a synthetic log of N rows")
     parser.add_argument("--no-compare", action="store_true", help="skip CDNOW, the large log and fit")
+    parser.add_argument("--fit-only", action="store_true", help="only `tierstream fit` on the large log")
+    parser.add_argument("--fit-baseline", metavar="REV",
+                        help="also time the fit of this git revision (e.g. 1d5b7ad) on the same log")
     args = parser.parse_args(argv)
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}  # parts not run stay
-    results.update({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
+    if not args.fit_only:  # the fit part has its own time stamp (fit_at)
+        results.update({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _PYCACHE[:] = [folder / "pycache"]
@@ -242,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.memory_rows:
             results["synthetic"] = memory(args.memory_rows, folder)
         if args.no_compare:
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+            return
+        if args.fit_only:
+            large = large_log(folder)
+            results.setdefault("retail_x4", {}).update(fit_both(large, folder, args.fit_baseline, args.runs))
             args.out.write_text(json.dumps(results, indent=2) + "\n")
             return
         cdnow = folder / "CDNOW_master.txt"
@@ -252,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         large = large_log(folder)
         results["retail_x4"] = compare("online retail x4", large, ["--as-of", "2011-12-09"], "2011-12-09", False,
                                        args.runs, folder)
-        results["retail_x4"].update(fit_both(large, folder))
+        results["retail_x4"].update(fit_both(large, folder, args.fit_baseline, args.runs))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -68,28 +68,88 @@ class BgNbdParams:
         return cls(**positive_fields(data, ("r", "alpha", "a", "b")))
 
 
-def _loglik_terms(p: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> tuple[FloatArray, ...]:
-    """Per-customer log-likelihood and the shares w3, w4 of its two branches."""
+@dataclass(frozen=True)
+class Distinct:
+    """An array held as its distinct values and, per element, the index of its value: `values[index]` is the
+    array. A function applied element by element to `values` and gathered by `index` gives the very floats it
+    gives on the array (the same operation on the same double), at the cost of the distinct values only.
+
+    A BTYD summary has few distinct values per column (x counts days; t_x and T are whole days, scaled by one
+    factor), so the likelihood's special functions (log-gamma, digamma, log) are evaluated on hundreds of
+    values instead of one per customer. The inputs hold no -0.0 and no NaN (`check_summary`).
+    """
+
+    values: FloatArray
+    index: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, array: FloatArray) -> Distinct:
+        values, index = np.unique(array, return_inverse=True)
+        return cls(values, index.reshape(array.shape))
+
+
+@dataclass(frozen=True)
+class BgNbdData:
+    """The arrays (x, t_x, T) of a BG/NBD likelihood, each with its distinct values (`Distinct`); built once
+    per fit, read by every evaluation of the objective."""
+
+    x: FloatArray
+    t_x: FloatArray
+    T: FloatArray
+    dx: Distinct
+    dt_x: Distinct
+    dT: Distinct
+
+    @classmethod
+    def of(cls, x: FloatArray, t_x: FloatArray, T: FloatArray) -> BgNbdData:
+        return cls(x, t_x, T, Distinct.of(x), Distinct.of(t_x), Distinct.of(T))
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """Per-customer log-likelihood, the shares w3, w4 of its two branches, and the pieces the gradient reuses."""
+
+    ll: FloatArray
+    w3: FloatArray
+    w4: FloatArray
+    log_alpha_T: FloatArray  # log(alpha + T)
+    log_alpha_tx: FloatArray  # log(alpha + t_x)
+
+
+def _loglik_terms(p: FloatArray, data: BgNbdData) -> _Terms:
+    """Per-customer log-likelihood and the shares w3, w4 of its two branches.
+
+    Each term is the per-customer formula (lifetimes' A1..A4) evaluated on the distinct values of the
+    column(s) it depends on and gathered (`Distinct`): the same floats as on the full arrays.
+    """
     r, alpha, a, b = p
-    repeat = x > 0
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + T)
-    a4 = np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) - (r + x) * np.log(alpha + t_x)
-    a4 = np.where(repeat, a4, -np.inf)
+    ux, ix = data.dx.values, data.dx.index
+    a1 = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + ux) - gammaln(b) - gammaln(a + b + ux)
+    log_alpha_T = np.log(alpha + data.dT.values)[data.dT.index]
+    log_alpha_tx = np.log(alpha + data.dt_x.values)[data.dt_x.index]
+    r_x = (r + ux)[ix]
+    a3 = -r_x * log_alpha_T
+    a4 = (np.log(a) - np.log(b + np.maximum(ux, 1.0) - 1.0))[ix] - r_x * log_alpha_tx
+    a4 = np.where(data.x > 0, a4, -np.inf)
     tail = np.logaddexp(a3, a4)
-    return a1 + a2 + tail, np.exp(a3 - tail), np.exp(a4 - tail)
+    return _Terms((a1 + a2)[ix] + tail, np.exp(a3 - tail), np.exp(a4 - tail), log_alpha_T, log_alpha_tx)
 
 
-def _gradient(
-    p: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, w3: FloatArray, w4: FloatArray
-) -> FloatArray:
-    """d(per-customer log-likelihood)/d(r, alpha, a, b), summed over customers."""
+def _gradient(p: FloatArray, data: BgNbdData, terms: _Terms) -> FloatArray:
+    """d(per-customer log-likelihood)/d(r, alpha, a, b), summed over customers (terms on distinct values, as
+    in `_loglik_terms`)."""
     r, alpha, a, b = p
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
-    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
-    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / (b + np.maximum(x, 1.0) - 1.0)
+    ux, ix = data.dx.values, data.dx.index
+    w3, w4 = terms.w3, terms.w4
+    d_r = (digamma(r + ux) - digamma(r) + np.log(alpha))[ix] - w3 * terms.log_alpha_T - w4 * terms.log_alpha_tx
+    alpha_T = (alpha + data.dT.values)[data.dT.index]
+    alpha_tx = (alpha + data.dt_x.values)[data.dt_x.index]
+    d_alpha = r / alpha - (r + ux)[ix] * (w3 / alpha_T + w4 / alpha_tx)
+    d_a = (digamma(a + b) - digamma(a + b + ux))[ix] + w4 / a
+    d_b = (digamma(a + b) + digamma(b + ux) - digamma(b) - digamma(a + b + ux))[ix] - w4 / (
+        b + np.maximum(ux, 1.0) - 1.0
+    )[ix]
     return np.array([d_r.sum(), d_alpha.sum(), d_a.sum(), d_b.sum()])
 
 
@@ -97,10 +157,15 @@ def negative_log_likelihood(
     log_params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
 ) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood and its gradient in log-parameters (log r, alpha, a, b)."""
+    return data_negative_log_likelihood(log_params, BgNbdData.of(x, t_x, T))
+
+
+def data_negative_log_likelihood(log_params: FloatArray, data: BgNbdData) -> tuple[float, FloatArray]:
+    """`negative_log_likelihood` of prepared arrays (what the fits minimise: the distinct values found once)."""
     p = np.exp(log_params)
-    ll, w3, w4 = _loglik_terms(p, x, t_x, T)
-    grad = _gradient(p, x, t_x, T, w3, w4) * p
-    return float(-ll.mean()), -grad / x.size
+    terms = _loglik_terms(p, data)
+    grad = _gradient(p, data, terms) * p
+    return float(-terms.ll.mean()), -grad / data.x.size
 
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
@@ -124,8 +189,8 @@ def fit_bgnbd(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> BgNbdPa
     xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
     check_summary(xs, txs, Ts)
     scale = 1.0 / float(Ts.max())
-    args = (xs, txs * scale, Ts * scale)
-    log_p = minimize_log_params(negative_log_likelihood, 4, args, names=PARAM_NAMES)
+    args = (BgNbdData.of(xs, txs * scale, Ts * scale),)
+    log_p = minimize_log_params(data_negative_log_likelihood, 4, args, names=PARAM_NAMES)
     r, alpha, a, b = (float(v) for v in np.exp(log_p))
     params = BgNbdParams(r=r, alpha=alpha / scale, a=a, b=b)
     _check_beats_its_limit(params, xs, txs, Ts)
@@ -180,8 +245,7 @@ def log_likelihood(params: BgNbdParams, x: npt.ArrayLike, t_x: npt.ArrayLike, T:
     xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
     if not params.drops_out:
         return _nbd_loglik(params.r, params.alpha, xs, Ts)
-    ll, _, _ = _loglik_terms(np.array([params.r, params.alpha, params.a, params.b]), xs, txs, Ts)
-    return ll
+    return _loglik_terms(np.array([params.r, params.alpha, params.a, params.b]), BgNbdData.of(xs, txs, Ts)).ll
 
 
 def _nbd_loglik(r: float, alpha: float, x: FloatArray, T: FloatArray) -> FloatArray:

@@ -120,7 +120,7 @@ class ValueModel:
 
 
 def fit_value_model(
-    transactions_by_customer: Mapping[Any, History],
+    transactions_by_customer: Mapping[Any, History] | PurchaseLog,
     as_of_day: int,
     horizon_days: int = 90,
     window_days: int = 365,
@@ -131,7 +131,7 @@ def fit_value_model(
 ) -> ValueModel:
     """Fit every part on purchase days up to `as_of_day` (inclusive); later days are ignored.
 
-    Input: per customer a list of (epoch day, amount) purchases. BG/NBD and
+    Input: per customer a list of (epoch day, amount) purchases, or their `purchase_log`. BG/NBD and
     Gamma-Gamma are the maximum-likelihood fits when their likelihoods have an
     interior maximum, else the limit or penalised fit chosen on held-out days
     (`fit_purchases`, `fit_spend`; recorded in `bg_fit`, `gg_fit`). The at-risk
@@ -142,7 +142,10 @@ def fit_value_model(
     Raises ValueModelError when a part cannot be fitted (NotEnoughHistoryError,
     saying how much is needed, when the history is too small).
     """
-    log = purchase_log(list(transactions_by_customer.values()))
+    if isinstance(transactions_by_customer, PurchaseLog):
+        log = transactions_by_customer
+    else:
+        log = purchase_log(list(transactions_by_customer.values()))
     s = summarise(log, as_of_day)
     require_repeat_buyers(s)
     bg, bg_fit = fit_purchases(log, as_of_day)

@@ -27,7 +27,15 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 
 from scoring.valuemodel.arrays import FloatArray, as_float
-from scoring.valuemodel.bgnbd import PARAM_NAMES, BgNbdParams, check_summary, fit_bgnbd, negative_log_likelihood
+from scoring.valuemodel.bgnbd import (
+    PARAM_NAMES,
+    BgNbdData,
+    BgNbdParams,
+    check_summary,
+    data_negative_log_likelihood,
+    fit_bgnbd,
+    negative_log_likelihood,
+)
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.optimize import minimize_log_params
 
@@ -40,7 +48,12 @@ def ridge_objective(
     log_params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, strength: float
 ) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood + strength x |log-parameters|^2, and its gradient."""
-    value, grad = negative_log_likelihood(log_params, x, t_x, T)
+    return data_ridge_objective(log_params, BgNbdData.of(x, t_x, T), strength)
+
+
+def data_ridge_objective(log_params: FloatArray, data: BgNbdData, strength: float) -> tuple[float, FloatArray]:
+    """`ridge_objective` of prepared arrays (what `fit_bgnbd_ridge` minimises)."""
+    value, grad = data_negative_log_likelihood(log_params, data)
     return value + strength * float(log_params @ log_params), grad + 2.0 * strength * log_params
 
 
@@ -66,8 +79,8 @@ def fit_bgnbd_ridge(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike, stre
     xs, txs, Ts = as_float(x), as_float(t_x), as_float(T)
     check_summary(xs, txs, Ts)
     scale = 1.0 / float(Ts.max())
-    args = (xs, txs * scale, Ts * scale, strength)
-    log_p = minimize_log_params(ridge_objective, 4, args, names=PARAM_NAMES)
+    args = (BgNbdData.of(xs, txs * scale, Ts * scale), strength)
+    log_p = minimize_log_params(data_ridge_objective, 4, args, names=PARAM_NAMES)
     r, alpha, a, b = (float(v) for v in np.exp(log_p))
     return BgNbdParams(r, alpha / scale, a, b)
 

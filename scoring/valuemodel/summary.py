@@ -61,10 +61,12 @@ def purchase_log(histories: Sequence[History]) -> PurchaseLog:
     rows = [row for h in histories for row in h]
     day = np.array([int(d) for d, _ in rows], dtype=np.int64)
     amount = np.array([float(a) for _, a in rows], dtype=np.float64)
-    return _merge_same_day(customer, day, amount, len(histories))
+    return purchase_log_of(customer, day, amount, len(histories))
 
 
-def _merge_same_day(customer: IntArray, day: IntArray, amount: FloatArray, n: int) -> PurchaseLog:
+def purchase_log_of(customer: IntArray, day: IntArray, amount: FloatArray, n: int) -> PurchaseLog:
+    """The log of purchase rows (customer index 0..n-1, day, amount) in history order (each customer's rows
+    together, as `purchase_log` flattens them); same-day amounts are summed in that order."""
     order = np.lexsort((day, customer))
     customer, day, amount = customer[order], day[order], amount[order]
     starts = _group_starts(customer, day)

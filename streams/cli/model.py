@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,11 +33,18 @@ from streams.cli.options import (
     TypeCol,
     csv_layout,
 )
+from streams.offline.background import in_background
 from streams.offline.history import CsvLayout, HistoryError, nothing_read
+
+# Customers from which `fit` fits the model in a forked process beside the calibration's fold (below it both
+# take well under a second, and a fork costs tens of milliseconds).
+BACKGROUND_MIN_CUSTOMERS = 1_000
 
 if TYPE_CHECKING:
     from scoring.affinity import Affinity
+    from scoring.valuemodel.summary import PurchaseLog
     from streams.offline.columnar import ColumnRead
+    from streams.offline.purchases import PurchaseRead
 
 
 def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
@@ -55,13 +66,25 @@ def _histories(
     inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
     per_row: bool = False, columns: ColumnRead | None = None,
 ) -> dict[str, list[tuple[int, float]]]:
-    from streams.offline.batch import batch_purchases  # read_purchases' answer, read in columns
+    return _purchases(inputs, layout, until_day, config, per_row, columns)[0].histories
+
+
+def _purchases(
+    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
+    per_row: bool = False, columns: ColumnRead | None = None, as_log: bool = False,
+) -> tuple[PurchaseRead, PurchaseLog | None]:
+    """The purchases read (row by row with `per_row`, else in columns), and with `as_log` (in columns) their
+    purchase log instead of the per-customer lists (`batch_purchase_log`: what the fit makes of them)."""
+    from streams.offline.batch import batch_purchase_log, batch_purchases  # read_purchases' answer, in columns
     from streams.offline.purchases import read_purchases
 
     scoring = settings_from(config).scoring  # fx_rates for a currency column; a bad config is one line (main)
+    log = None
     try:
         if per_row:  # the reference reader
             read = read_purchases(inputs, layout, until_day, scoring)
+        elif as_log:
+            read, log = batch_purchase_log(inputs, layout, until_day, scoring, columns or _columns(inputs, layout))
         else:
             read = batch_purchases(inputs, layout, until_day, scoring, columns=columns or _columns(inputs, layout))
     except HistoryError as exc:
@@ -72,9 +95,10 @@ def _histories(
         err.print(f"tierstream: error: {nothing_read(row._replace(source=str(path)))}", markup=False)
         raise typer.Exit(2)
     if read.left_out():
-        err.print(f"read {read.purchases:,} purchases of {len(read.histories):,} customers; left out: "
+        customers = log.n_customers if log is not None else len(read.histories)
+        err.print(f"read {read.purchases:,} purchases of {customers:,} customers; left out: "
                   f"{read.left_out()}", markup=False, soft_wrap=True)
-    return read.histories
+    return read, log
 
 
 @app.command(epilog="""Examples:
@@ -116,6 +140,7 @@ def fit(
     calibration_out = calibration_out or out.with_suffix(".calibration.json")
     check_writable(out, "--out")  # before the fit, which may take minutes (and its imports, seconds)
     check_writable(calibration_out, "--calibration-out")
+    _one_blas_thread()
     from scoring.valuemodel import ValueModelError, fit_value_model
     from scoring.valuemodel.report import fit_lines
     from streams.modelfile import save_model
@@ -123,17 +148,34 @@ def fit(
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
     read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
-    histories = _histories(inputs, layout, day, config, per_row, read)
-    try:
-        model = fit_value_model(histories, day, horizon_days, window_days, version)
-    except ValueModelError as exc:
-        err.print(f"tierstream: cannot fit: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    purchases, log = _purchases(inputs, layout, day, config, per_row, read, as_log=not per_row)
+    customers = log.n_customers if log is not None else len(purchases.histories)
+    fitting = partial(fit_value_model, log or purchases.histories, day, horizon_days, window_days, version)
+    # The model is fitted in a forked process while this one folds the calibration's population (the two
+    # take the box's two cores; the same answers as one after the other); the calibration's lines wait.
+    forked = customers >= BACKGROUND_MIN_CUSTOMERS
+    with in_background(fitting, forked, (ValueModelError,)) as pending:
+        calibration = None if pending.failed else _calibration(inputs, layout, day, scoring, per_row, read)
+        try:
+            model = pending.result()
+        except ValueModelError as exc:
+            err.print(f"tierstream: cannot fit: {exc}", markup=False)
+            raise typer.Exit(1) from None
     model = model.with_affinity(_affinity(inputs, layout, day, scoring))
     save_model(model, out)
-    err.print("\n".join([f"fitted {model.version} on {len(histories):,} customers -> {out}", *fit_lines(model)]),
+    err.print("\n".join([f"fitted {model.version} on {customers:,} customers -> {out}", *fit_lines(model)]),
               markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
-    _write_calibration(inputs, layout, day, scoring, calibration_out, per_row, read)
+    assert calibration is not None  # computed unless the model failed
+    calibration(calibration_out)
+
+
+def _one_blas_thread() -> None:
+    """One OpenBLAS thread for this process (unless the environment says otherwise), set before NumPy loads
+    it: the fit's matrices are small, its two processes already take the two cores, and OpenBLAS's idle
+    threads spin on a core for a while after each call (on a busy 2-core box the window fits took 3-4x as
+    long). Its threads also split sums differently, which moved the at-risk weights by ~1e-15."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _affinity(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig) -> Affinity | None:
@@ -152,21 +194,37 @@ def _affinity(inputs: list[Path], layout: CsvLayout, day: int, config: ScoringCo
     return fit_affinity(baskets.before.values(), a.min_support, a.related_kept)
 
 
-def _write_calibration(
-    inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, out: Path, per_row: bool = False,
+def _calibration(
+    inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, per_row: bool = False,
     columns: ColumnRead | None = None,
-) -> None:
-    """The calibration of the history beside the model (what `tierstream calibrate` writes)."""
-    from streams.calibrationfile import save_calibration
-    from streams.cli.calibrate import calibrating, calibration_of, read_population, report
+) -> Callable[[Path], None]:
+    """The calibration of the history (what `tierstream calibrate` writes), computed now; the answer writes it
+    to a path and reports it, or exits as computing it did. What computing it printed is held until then
+    (`fit` prints the model's lines first)."""
+    from streams.cli.calibrate import calibrating, calibration_of, read_population
     from streams.offline.history import Inputs as History
 
     scoring = calibrating(config)
-    states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
-    calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
-    save_calibration(calibration, out)
-    for line in report(calibration, out, stats, config):
-        err.print(line, markup=False)
+    failure: typer.Exit | None = None
+    with err.capture() as held:
+        try:
+            states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
+            calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
+        except typer.Exit as exc:
+            failure = exc
+
+    def write(out: Path) -> None:
+        from streams.calibrationfile import save_calibration
+        from streams.cli.calibrate import report
+
+        err.file.write(held.get())
+        if failure is not None:
+            raise failure
+        save_calibration(calibration, out)
+        for line in report(calibration, out, stats, config):
+            err.print(line, markup=False)
+
+    return write
 
 
 @app.command("evaluate", epilog="""Examples:

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, Kind
-from scoring.money import money_float
+from scoring.money import SCALE, money_float
 from scoring.step import evaluate
 from streams.offline.batchfold import _base_e4
 from streams.offline.columnar import BLOCK_BYTES, ColumnRead, read_columns
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from scoring.calibration import Calibration
     from scoring.state import CustomerState
     from scoring.valuemodel.model import ValueModel
+    from scoring.valuemodel.summary import PurchaseLog
 
 
 def replay_columnar(
@@ -94,6 +96,43 @@ def batch_purchases(
     """`streams.offline.purchases.read_purchases`' answer, read and sorted in columns (same histories, same
     customer order, same counts); `columns`: the inputs read already (`read_columns`). Raises HistoryError
     when a file as a whole cannot be read."""
+    read, ordered = _purchase_rows(paths, layout, until_day, config, on_progress, columns)
+    grouped = ordered.group_by("customer", maintain_order=True).agg("day", "base")
+    # divided in Python (money_float): Polars divides by multiplying (one ulp apart at times)
+    read.histories = {customer: [(day, money_float(units)) for day, units in zip(days, amounts, strict=True)]
+                      for customer, days, amounts in grouped.iter_rows()}
+    return read
+
+
+def batch_purchase_log(
+    paths: list[Path], layout: CsvLayout, until_day: int | None = None, config: ScoringConfig | None = None,
+    columns: ColumnRead | None = None,
+) -> tuple[PurchaseRead, PurchaseLog]:
+    """`batch_purchases`' answer as the value model's purchase log, without the per-customer lists (the read's
+    `histories` is left empty): the arrays `scoring.valuemodel.summary.purchase_log` makes of its histories
+    (customers in the same order, amounts the same floats), made from the columns."""
+    from scoring.valuemodel.summary import purchase_log_of  # noqa: PLC0415 - the package imports SciPy
+
+    read, ordered = _purchase_rows(paths, layout, until_day, config, None, columns)
+    first = ordered.get_column("first").to_numpy()
+    starts = np.ones(first.size, dtype=np.bool_)
+    starts[1:] = first[1:] != first[:-1]  # a customer's rows are together (sorted by its first row)
+    customer = np.cumsum(starts, dtype=np.int64) - 1
+    day = ordered.get_column("day").to_numpy().astype(np.int64)
+    units = ordered.get_column("base").to_numpy().astype(np.int64)
+    if units.size and int(np.abs(units).max()) >= 2**53:  # beyond it float(units) rounds: as money_float does
+        amount = np.array([money_float(int(u)) for u in units], dtype=np.float64)
+    else:  # units / 10,000 in IEEE double division, correctly rounded as Python's int / int (money_float)
+        amount = units / SCALE
+    return read, purchase_log_of(customer, day, amount, int(starts.sum()))
+
+
+def _purchase_rows(
+    paths: list[Path], layout: CsvLayout, until_day: int | None, config: ScoringConfig | None,
+    on_progress: Callable[[int], None] | None, columns: ColumnRead | None,
+) -> tuple[PurchaseRead, pl.DataFrame]:
+    """The counts of `batch_purchases` and its purchases (customer, day, base, first: the customer's first row),
+    in the histories' order: customers by their first row, each one's rows by day and amount."""
     config = config or ScoringConfig()
     read = PurchaseRead()
     if columns is None:
@@ -124,9 +163,4 @@ def batch_purchases(
     read.purchases = buys.height
     buys = buys.with_columns(first=pl.col("seq").min().over("customer"))
     ordered = buys.sort("first", "day", "base")  # 1/10,000 units sort as their amounts do
-    grouped = ordered.group_by("customer", maintain_order=True).agg("day", "base")
-    # divided in Python (money_float): Polars divides by multiplying (one ulp apart at times)
-    histories = {customer: [(day, money_float(units)) for day, units in zip(days, amounts, strict=True)]
-                 for customer, days, amounts in grouped.iter_rows()}
-    read.histories = histories
-    return read
+    return read, ordered.select("customer", "day", "base", "first")

@@ -87,10 +87,12 @@ def _core_fold(
 def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:
     """Customer -> the core events of its rows of `table`, in table order."""
     events: dict[str, list[CoreEvent]] = {}
+    kinds = {int(k): k for k in Kind}  # the members themselves: a lookup, not Kind(kind)'s enum call per row
     for customer, kind, eid, at_ms, amount, currency, severity, categories in table.select(
             "customer", "kind", "eid", "at_ms", "amount_e4", "currency", "severity", "categories").iter_rows():
         events.setdefault(customer, []).append(
-            CoreEvent(Kind(kind), eid, at_ms, amount, currency, severity, tuple(categories) if categories else ()))
+            CoreEvent(kinds.get(kind) or Kind(kind), eid, at_ms, amount, currency, severity,
+                      tuple(categories) if categories else ()))
     return events
 
 

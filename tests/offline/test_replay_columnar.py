@@ -9,6 +9,7 @@ does not reproduce (ids beyond the exact memory) it hands to the core's fold: bo
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -22,8 +23,9 @@ from hypothesis import strategies as st
 from scoring.config import ScoringConfig
 from scoring.events import Kind
 from scoring.state import CustomerState
+from scoring.valuemodel.summary import purchase_log
 from streams.cli.base import parse_day
-from streams.offline.batch import batch_population, batch_purchases, replay_columnar
+from streams.offline.batch import batch_population, batch_purchase_log, batch_purchases, replay_columnar
 from streams.offline.columnar import read_blocks, read_columns
 from streams.offline.history import BadRow, CsvLayout, Inputs
 from streams.offline.parallel import is_columnar, replay_inputs
@@ -274,6 +276,20 @@ def test_purchases_for_fit_read_alike(
     paths = [path, path] if twice else [path]
     assert batch_purchases(paths, layout, until, config(2048, "calibrated")) == read_purchases(
         paths, layout, until, config(2048, "calibrated"))
+    assert_same_purchase_log(paths, layout, until)
+
+
+def assert_same_purchase_log(paths: list[Path], layout: CsvLayout, until: int | None) -> None:
+    """`batch_purchase_log` (what `fit` fits) is the purchase log of `batch_purchases`' histories, bit for bit,
+    with the same counts."""
+    read = batch_purchases(paths, layout, until, config(2048, "calibrated"))
+    counts, log = batch_purchase_log(paths, layout, until, config(2048, "calibrated"))
+    want = purchase_log(list(read.histories.values()))
+    assert counts == dataclasses.replace(read, histories={})
+    assert log.n_customers == want.n_customers
+    for name in ("customer", "day", "amount"):
+        got, expected = getattr(log, name), getattr(want, name)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), name
 
 
 def test_purchases_for_fit_of_a_plain_log_read_alike(tmp_path: Path) -> None:
@@ -282,6 +298,7 @@ def test_purchases_for_fit_of_a_plain_log_read_alike(tmp_path: Path) -> None:
                                      "c3,2024-06-03,0.41\n")  # 35 / 100 is not 35 * 0.01 (one ulp)
     assert batch_purchases([path], CsvLayout(), AS_OF) == read_purchases([path], CsvLayout(), AS_OF)
     assert list(batch_purchases([path], CsvLayout()).histories) == ["c2", "c1", "c3"]
+    assert_same_purchase_log([path], CsvLayout(), AS_OF)
 
 
 def test_amounts_with_up_to_4_decimals_are_exact_and_more_are_a_bad_row(tmp_path: Path) -> None:
