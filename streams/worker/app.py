@@ -7,7 +7,8 @@ come back here and are carried out: outputs sent, deadlines set. A flush (every
 `flush_interval_seconds`, and before every offset commit) writes what the steps left in memory:
 score snapshots first, then the states (table store and changelog), then the Redis profiles.
 
-One lock orders the agent, the review sweep and the flush: each runs its synchronous part whole.
+One lock orders the agent, the review sweep and the flush: each runs its synchronous part whole (a sweep
+per chunk of customers; a flush only takes its work under it, and renders and writes it outside).
 """
 
 from __future__ import annotations
