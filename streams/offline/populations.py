@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from scoring.calibrate import CustomerFigures, customer_figures, tier_moves
+from scoring.calibrate import tier_moves
 from scoring.potential_check import PotentialCheck, check_potential, merge_checks
 from streams.offline import columnar, spill
 from streams.offline.columnar import ColumnRead, read_columns
@@ -28,14 +28,9 @@ if TYPE_CHECKING:
     from streams.offline.replay import ReplayStats
 
 
-class Population(Protocol):
-    """Customers in `parts` parts (every event of a customer in one part), folded under one config."""
-
-    parts: int
-
-    def kept(self, part: int, as_of_day: int) -> dict[str, CustomerState]:
-        """The part's states at the end of `as_of_day`, folded once for every call with that day."""
-        ...
+class Population(spill.Parts, Protocol):
+    """Customers in `parts` parts (every event of a customer in one part), folded under one config; `kept`
+    folds a part's states at a day once for every call with that day."""
 
     def states(self, part: int, as_of_day: int) -> dict[str, CustomerState]:
         """The part's states at the end of `as_of_day` (kept ones, or folded anew)."""
@@ -80,16 +75,10 @@ def population(
     yield InMemory(read, config, stats)
 
 
-def figures(people: Population, part: int, as_of_day: int, config: ScoringConfig) -> Iterator[CustomerFigures]:
-    """The calibration figures of a part's customers at the end of `as_of_day` (states kept: see `kept`)."""
-    return (customer_figures(s, as_of_day, config) for s in people.kept(part, as_of_day).values())
-
-
 def calibrate(people: Population, as_of_day: int, config: ScoringConfig) -> Calibration:
     """The population's calibration at the end of `as_of_day` under `config`: `scoring.calibrate`'s, merged
-    over the parts (`spill.calibrate_parts`). CalibrationError when no customer is active."""
-    return spill.calibrate_parts(people.parts, lambda part: figures(people, part, as_of_day, config), as_of_day,
-                                 config)
+    over the parts (`spill.calibrate_population`). CalibrationError when no customer is active."""
+    return spill.calibrate_population(people, as_of_day, config)
 
 
 def moves(
@@ -98,7 +87,7 @@ def moves(
     """`scoring.calibrate.tier_moves` over the population (figures under `config`), added over the parts."""
     total: Counter[tuple[str, str]] = Counter()
     for part in range(people.parts):
-        total.update(tier_moves(figures(people, part, as_of_day, config), old, new))
+        total.update(tier_moves(spill.part_figures(people, part, as_of_day, config), old, new))
     return total
 
 

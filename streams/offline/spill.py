@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -154,16 +154,25 @@ def calibrate_parts(
     return calibration_of(summary, tables, histogram, as_of_day, config)
 
 
-def calibrate_spilled(population: SpilledPopulation, as_of_day: int, config: ScoringConfig) -> Calibration:
-    """The calibration of a spilled population at the end of `as_of_day` under `config` (`calibrate_parts`):
-    each part folded once, its states kept on disk (`population.states` loads them); CalibrationError when
-    no customer is active."""
+class Parts(Protocol):
+    """Customers in `parts` parts, each part's states at a day folded once (`SpilledPopulation`, and the
+    one-part population of `streams.offline.populations`)."""
 
-    def figures_of(part: int) -> Iterator[CustomerFigures]:
-        states = population.kept(part, as_of_day)
-        return (customer_figures(s, as_of_day, config) for s in states.values())
+    parts: int
 
-    return calibrate_parts(population.parts, figures_of, as_of_day, config)
+    def kept(self, part: int, as_of_day: int) -> dict[str, CustomerState]: ...
+
+
+def part_figures(population: Parts, part: int, as_of_day: int, config: ScoringConfig) -> Iterator[CustomerFigures]:
+    """The calibration figures of a part's customers at the end of `as_of_day` (its states kept: `kept`)."""
+    return (customer_figures(s, as_of_day, config) for s in population.kept(part, as_of_day).values())
+
+
+def calibrate_population(population: Parts, as_of_day: int, config: ScoringConfig) -> Calibration:
+    """The calibration of a population in parts at the end of `as_of_day` under `config` (`calibrate_parts`):
+    each part folded once, its states kept; CalibrationError when no customer is active."""
+    return calibrate_parts(population.parts, lambda part: part_figures(population, part, as_of_day, config),
+                           as_of_day, config)
 
 
 def spill(
@@ -196,9 +205,9 @@ def part_events(files: list[Path]) -> pl.DataFrame:
 def _calibrated(
     population: SpilledPopulation, as_of_day: int, base: ScoringConfig, stats: ReplayStats,
 ) -> ScoringConfig:
-    """Calibrate from the whole population (`calibrate_spilled`): the config to score with."""
+    """Calibrate from the whole population (`calibrate_population`): the config to score with."""
     try:
-        calibration = calibrate_spilled(population, as_of_day, base)
+        calibration = calibrate_population(population, as_of_day, base)
     except CalibrationError:  # nothing to calibrate from: the config as it is (as `scoring_config` says it)
         stats.calibrated_from = "none"
         return base

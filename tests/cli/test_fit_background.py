@@ -11,10 +11,8 @@ import pytest
 import streams.cli.model as model_cli
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.optimize import AtBoundaryError
-from streams.offline.background import can_fork, in_background
+from streams.offline.background import in_background
 from tests.cli.test_model_cli import CDNOW, LAYOUT, run_cli
-
-needs_fork = pytest.mark.skipif(not can_fork(), reason="the platform cannot fork")
 
 
 def _fit(tmp_path: Path, name: str, as_of: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, Path]:
@@ -24,7 +22,6 @@ def _fit(tmp_path: Path, name: str, as_of: str, capsys: pytest.CaptureFixture[st
     return code, err, out
 
 
-@needs_fork
 def test_forked_fit_writes_what_one_process_writes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -41,7 +38,6 @@ def test_forked_fit_writes_what_one_process_writes(
     assert forked_err.index("fitted valuemodel-") < forked_err.index("calibration cal-")  # the model's lines first
 
 
-@needs_fork
 def test_a_model_that_cannot_be_fitted_in_the_child_is_one_line_and_no_calibration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -64,7 +60,6 @@ def _broken() -> int:
     raise KeyError("other")
 
 
-@needs_fork
 def test_in_background_runs_the_call_in_another_process_and_carries_expected_errors() -> None:
     with in_background(_pid) as pending:
         assert pending.result() != os.getpid()
