@@ -6,6 +6,11 @@ customers, with every `PROBE_EVERY`-th event the first purchase of a brand-new
 customer, which always causes a TierChanged ("new"). Latency is the time from
 handing the probe to the producer to reading its TierChanged back, both in this
 process (one clock); it includes the worker's producer linger.
+
+Then the floor: the same 50 % load (the same mix, the same probes) through `bench.echo`, a process on topics
+of its own that forwards every input record to its output with the worker's fetch wait, producer linger and
+batch size and does nothing else; its p99 is what the broker and the clients add on this box before any
+scoring (the worker, idle meanwhile, keeps its own topics).
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from bench.context import Context
 from bench.data import Record, days_for, first_purchase, mixed_messages, records_of
 from bench.measure import percentiles, processed, total, wait_idle
 from bench.produce import produce_paced, producer
-from bench.services import Process
+from bench.profiling import Profiler
+from bench.services import Process, wait_ready
+from streams.kafka import ensure_topics
+from streams.settings import Settings
 
 LOADS = (0.25, 0.50, 0.75)
 PROBE_EVERY = 4
@@ -108,14 +116,41 @@ async def _run_loads(ctx: Context, worker: Process, topics: dict[str, str], max_
         for load, count in zip(LOADS, counts, strict=True):
             records, probes = paced_stream(background, count, f"{ctx.run}-{int(load * 100)}")
             base, cpu = total([worker], processed) or 0, worker.cpu_seconds()
-            figures = await one_load(ctx, topics, max_rate * load, records, probes, changes)
-            done = await asyncio.to_thread(wait_idle, worker, base + count)
+            with Profiler(ctx, worker, f"latency-{int(load * 100)}"):
+                figures = await one_load(ctx, topics, max_rate * load, records, probes, changes)
+                done = await asyncio.to_thread(wait_idle, worker, base + count)
             # the worker's CPU per event of this load (live traffic: small fetches, little to coalesce per flush)
             figures["cpu_us_per_event"] = (worker.cpu_seconds() - cpu) / max(1, done - base) * 1e6
             out[f"{int(load * 100)}%"] = figures
     finally:
         await changes.stop()
+    out["floor"] = await _floor(ctx, max_rate * FLOOR_LOAD, counts[LOADS.index(FLOOR_LOAD)], background)
     return out
+
+
+FLOOR_LOAD = 0.50
+
+
+async def _floor(ctx: Context, rate: float, count: int, background: list[Record]) -> dict[str, Any]:
+    """The load's latency through `bench.echo` (see the module docstring), on topics of its own."""
+    topics = ctx.topics("echo")
+    config = ctx.config("echo", topics)
+    await ensure_topics(Settings(**config))
+    echo = ctx.start("echo", config, module="bench.echo")
+    changes = TierChanges(ctx.services.bootstrap, topics["tier_changes"])
+    try:
+        await asyncio.to_thread(wait_ready, echo)
+        await changes.start()
+        records, probes = paced_stream(background, count, f"{ctx.run}-floor")
+        cpu = echo.cpu_seconds()
+        figures = await one_load(ctx, topics, rate, records, probes, changes)
+        done = await asyncio.to_thread(wait_idle, echo, count)
+        figures["load"] = f"{int(FLOOR_LOAD * 100)}%"
+        figures["cpu_us_per_event"] = (echo.cpu_seconds() - cpu) / max(1, done) * 1e6
+        return figures
+    finally:
+        await changes.stop()
+        echo.stop()
 
 
 def run_latency(ctx: Context, worker: Process, topics: dict[str, str], max_rate: float) -> dict[str, Any]:

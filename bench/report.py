@@ -60,6 +60,14 @@ def _at_most(value: float | None, limit: float) -> bool | None:
 def _latency_rows(latency: dict[str, Any]) -> list[Row]:
     out = []
     for load, lat in latency.items():
+        if load == "floor":  # bench.echo: the broker and clients alone, same settings (see bench/latency.py)
+            out.append(Row("3 latency", f"{lat['load']} load through a forwarder that does no scoring: p50 / p95",
+                           None, "", f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))
+            out.append(Row("3 latency", f"{lat['load']} load through that forwarder: p99 (the floor)", lat["p99"],
+                           "ms"))
+            out.append(Row("3 latency", f"{lat['load']} load: the forwarder's CPU per event (aiokafka alone)",
+                           lat["cpu_us_per_event"], "us"))
+            continue
         target = load == "50%"
         out.append(Row("3 latency", f"{load} load ({lat['offered_per_s']:,.0f}/s): p50 / p95", None, "",
                        f"{lat['p50']:,.1f} / {lat['p95']:,.1f} ms"))

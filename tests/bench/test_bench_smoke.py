@@ -40,3 +40,16 @@ def test_table_rows_render_from_a_partial_document() -> None:
            "due_rescored_per_s": {"1000": 500.0}}
     measured = {row.measure: row for row in rows(doc)}
     assert measured["due customers re-scored, table of 1,000"].met is False
+
+
+def test_the_latency_floor_is_reported_beside_the_loads_without_a_target() -> None:
+    from bench.report import rows
+
+    load = {"offered_per_s": 960.0, "achieved_per_s": 955.0, "probes": 720, "answered": 720, "p50": 250.0,
+            "p95": 520.0, "p99": 600.0, "max": 700.0, "cpu_us_per_event": 1050.0}
+    doc = {"latency_ms": {"50%": load, "floor": {**load, "p99": 73.0, "cpu_us_per_event": 340.0, "load": "50%"}}}
+    measured = {row.measure: row for row in rows(doc)}
+    assert measured["50% load: p99 (720/720 probes)"].met is False
+    floor = measured["50% load through that forwarder: p99 (the floor)"]
+    assert floor.value == 73.0 and floor.met is None and floor.target == ""
+    assert measured["50% load: the forwarder's CPU per event (aiokafka alone)"].value == 340.0
