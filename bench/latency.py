@@ -25,13 +25,14 @@ from aiokafka import AIOKafkaConsumer
 from bench.context import Context
 from bench.data import Record, days_for, first_purchase, mixed_messages, records_of
 from bench.measure import percentiles, processed, total, wait_idle
-from bench.produce import produce_paced, producer
+from bench.produce import by_type, produce_paced, producer
 from bench.profiling import Profiler
 from bench.services import Process, wait_ready
 from streams.kafka import ensure_topics
 from streams.settings import Settings
 
 LOADS = (0.25, 0.50, 0.75)
+FLOOR_LOAD = 0.50  # the load also sent through bench.echo
 PROBE_EVERY = 4
 SEED = 8  # another seed than part 2's: new event ids for the same customers
 
@@ -85,14 +86,11 @@ async def one_load(ctx: Context, topics: dict[str, str], rate: float, records: l
     client = producer(ctx.services.bootstrap, linger_ms=0)
     await client.start()
     try:
-        inputs = {"purchase": topics["purchases"], "return": topics["returns"],
-                  "complaint": topics["complaints"], "enquiry": topics["enquiries"]}
-
         def on_sent(record: Record, at: float) -> None:
             if record.key in probes:
                 sent.setdefault(record.key, at)
 
-        achieved = await produce_paced(client, records, lambda r: inputs[r.type], rate, on_sent)
+        achieved = await produce_paced(client, records, by_type(topics), rate, on_sent)
     finally:
         await client.stop()
     deadline = time.perf_counter() + 15
@@ -115,20 +113,24 @@ async def _run_loads(ctx: Context, worker: Process, topics: dict[str, str], max_
     try:
         for load, count in zip(LOADS, counts, strict=True):
             records, probes = paced_stream(background, count, f"{ctx.run}-{int(load * 100)}")
-            base, cpu = total([worker], processed) or 0, worker.cpu_seconds()
             with Profiler(ctx, worker, f"latency-{int(load * 100)}"):
-                figures = await one_load(ctx, topics, max_rate * load, records, probes, changes)
-                done = await asyncio.to_thread(wait_idle, worker, base + count)
-            # the worker's CPU per event of this load (live traffic: small fetches, little to coalesce per flush)
-            figures["cpu_us_per_event"] = (worker.cpu_seconds() - cpu) / max(1, done - base) * 1e6
-            out[f"{int(load * 100)}%"] = figures
+                out[f"{int(load * 100)}%"] = await measured_load(ctx, worker, topics, max_rate * load, records,
+                                                                 probes, changes)
     finally:
         await changes.stop()
     out["floor"] = await _floor(ctx, max_rate * FLOOR_LOAD, counts[LOADS.index(FLOOR_LOAD)], background)
     return out
 
 
-FLOOR_LOAD = 0.50
+async def measured_load(ctx: Context, proc: Process, topics: dict[str, str], rate: float, records: list[Record],
+                        probes: set[bytes], changes: TierChanges) -> dict[str, Any]:
+    """`one_load`'s figures and the CPU per event `proc` spent on the load (live traffic: small fetches,
+    little to coalesce per flush), counted until it has handled every record of it."""
+    base, cpu = total([proc], processed) or 0, proc.cpu_seconds()
+    figures = await one_load(ctx, topics, rate, records, probes, changes)
+    done = await asyncio.to_thread(wait_idle, proc, base + len(records))
+    figures["cpu_us_per_event"] = (proc.cpu_seconds() - cpu) / max(1, done - base) * 1e6
+    return figures
 
 
 async def _floor(ctx: Context, rate: float, count: int, background: list[Record]) -> dict[str, Any]:
@@ -142,12 +144,8 @@ async def _floor(ctx: Context, rate: float, count: int, background: list[Record]
         await asyncio.to_thread(wait_ready, echo)
         await changes.start()
         records, probes = paced_stream(background, count, f"{ctx.run}-floor")
-        cpu = echo.cpu_seconds()
-        figures = await one_load(ctx, topics, rate, records, probes, changes)
-        done = await asyncio.to_thread(wait_idle, echo, count)
-        figures["load"] = f"{int(FLOOR_LOAD * 100)}%"
-        figures["cpu_us_per_event"] = (echo.cpu_seconds() - cpu) / max(1, done) * 1e6
-        return figures
+        figures = await measured_load(ctx, echo, topics, rate, records, probes, changes)
+        return {**figures, "load": f"{int(FLOOR_LOAD * 100)}%"}
     finally:
         await changes.stop()
         echo.stop()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from typing import Any
 from bench.context import Context
 from bench.data import days_for, mixed_messages, records_of
 from bench.measure import processed, total, wait_idle
-from bench.produce import produce_paced, producer
-from bench.services import Process, start_services, wait_ready
+from bench.produce import by_type, produce_paced, producer
+from bench.services import Process, cpu_times, start_services, wait_ready
 from bench.sizes import QUICK
 
 CUSTOMERS = 4_900
@@ -33,31 +34,34 @@ SEED = 5
 
 def usage(pid: int) -> tuple[float, float, int, int]:
     """User and system CPU seconds, voluntary and involuntary context switches of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return (int(fields[11]) / tick, int(fields[12]) / tick, int(status["voluntary_ctxt_switches"]),
-            int(status["nonvoluntary_ctxt_switches"]))
+    return (*cpu_times(pid), int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"]))
 
 
-def one_rate(ctx: Context, rate: float, events: int) -> dict[str, Any]:
-    name = f"live{int(rate)}"
+@contextmanager
+def ready_worker(ctx: Context, name: str) -> Iterator[tuple[Process, dict[str, str]]]:
+    """A worker with the bench's settings on topics of its own, ready; stopped on leaving."""
     topics = ctx.topics(name)
     config = ctx.config(name, topics)
     ctx.create_topics(config)
     worker = ctx.start(name, config)
     try:
         wait_ready(worker)
+        yield worker, topics
+    finally:
+        worker.stop()
+
+
+def one_rate(ctx: Context, rate: float, events: int) -> dict[str, Any]:
+    with ready_worker(ctx, f"live{int(rate)}") as (worker, topics):
         records = records_of(mixed_messages(SEED, CUSTOMERS, days_for(CUSTOMERS, events), datetime.now(UTC)))
         records = records[:events]
-        inputs = {"purchase": topics["purchases"], "return": topics["returns"], "complaint": topics["complaints"],
-                  "enquiry": topics["enquiries"]}
 
         async def paced(part: list[Any]) -> float:
             client = producer(ctx.services.bootstrap, linger_ms=0)
             await client.start()
             try:
-                return await produce_paced(client, part, lambda r: inputs[r.type], rate, lambda r, t: None)
+                return await produce_paced(client, part, by_type(topics), rate, lambda r, t: None)
             finally:
                 await client.stop()
 
@@ -74,24 +78,15 @@ def one_rate(ctx: Context, rate: float, events: int) -> dict[str, Any]:
                 "system_us_per_event": (after[1] - before[1]) / max(1, done) * 1e6,
                 "voluntary_switches_per_event": (after[2] - before[2]) / max(1, done),
                 "involuntary_switches_per_event": (after[3] - before[3]) / max(1, done)}
-    finally:
-        worker.stop()
 
 
 def idle_share(ctx: Context, seconds: float = 15.0) -> float:
     """The share of a core a ready worker with nothing to read uses."""
-    topics = ctx.topics("idle")
-    config = ctx.config("idle", topics)
-    ctx.create_topics(config)
-    worker: Process = ctx.start("idle", config)
-    try:
-        wait_ready(worker)
+    with ready_worker(ctx, "idle") as (worker, _):
         time.sleep(3)
         cpu, started = worker.cpu_seconds(), time.perf_counter()
         time.sleep(seconds)
         return (worker.cpu_seconds() - cpu) / (time.perf_counter() - started)
-    finally:
-        worker.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,13 @@ from bench.data import Record
 CHUNK = 5_000  # sends in flight before waiting for their acks
 
 
+def by_type(topics: dict[str, str]) -> Callable[[Record], str]:
+    """The input topic of a record's event type, in a worker's `topics`."""
+    inputs = {"purchase": topics["purchases"], "return": topics["returns"], "complaint": topics["complaints"],
+              "enquiry": topics["enquiries"]}
+    return lambda record: inputs[record.type]
+
+
 def producer(bootstrap: str, linger_ms: int = 5, max_batch: int = 262_144) -> AIOKafkaProducer:
     """Keyed sends use aiokafka's murmur2 partitioner: each customer's canonical partition."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms,

@@ -55,10 +55,16 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (Linux /proc), seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU time a process has used (Linux /proc), seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, seconds."""
+    return sum(cpu_times(pid))
 
 
 def get_json(url: str, timeout: float = 2.0, body: dict[str, Any] | None = None) -> dict[str, Any] | None:

@@ -8,7 +8,6 @@ customer's evaluation is the core's (`scoring.step.evaluate`), once, as of the e
 
 from __future__ import annotations
 
-import csv
 import shutil
 import tempfile
 import time
@@ -32,10 +31,10 @@ from streams.offline.purchases import PurchaseRead
 from streams.offline.replay import (
     Profile,
     ReplayStats,
-    header,
     no_cyclic_gc,
     offline,
     scoring_config,
+    write_profiles,
     write_rows,
 )
 from streams.offline.spill import CHUNK_BYTES, parts_for, replay_spilled
@@ -79,22 +78,21 @@ COPY_BYTES = 1 << 20
 
 def write_population(
     out: IO[str], states: Sequence[tuple[str, CustomerState]], as_of_day: int, stats: ReplayStats,
-    config: ScoringConfig, model: ValueModel | None, fork_min: int | None = None,
+    config: ScoringConfig, model: ValueModel | None,
 ) -> None:
-    """The header, then each customer's evaluation as its CSV row (`replay.write_profiles`' output).
+    """`replay.write_profiles` of each customer's evaluation: the header, then one CSV row per customer.
 
-    From `fork_min` customers (default FORK_MIN_CUSTOMERS) and where the platform forks, a child forked here
-    evaluates and writes the second half of the customers to a temporary file while this process does the
-    first half, then appends it: the same rows in the same order, by the same function, on two cores. The
-    child touches no Polars (see `streams.offline.background`)."""
-    csv.writer(out, lineterminator="\n").writerow(header(model))
+    From FORK_MIN_CUSTOMERS customers and where the platform forks, a child forked here evaluates and writes
+    the second half of the customers to a temporary file while this process does the first half, then appends
+    it: the same rows in the same order, by the same function, on two cores. The child touches no Polars (see
+    `streams.offline.background`)."""
 
     def profiles(part: Sequence[tuple[str, CustomerState]]) -> Iterator[Profile]:
         return (Profile(c, s, evaluate(s, as_of_day, config, model)) for c, s in part)
 
     half = len(states) // 2
-    if len(states) < (FORK_MIN_CUSTOMERS if fork_min is None else fork_min) or not half or not can_fork():
-        write_rows(out, profiles(states), as_of_day, stats, config, model)
+    if len(states) < FORK_MIN_CUSTOMERS or not half or not can_fork():
+        write_profiles(out, profiles(states), as_of_day, stats, config, model)
         return
     with tempfile.TemporaryDirectory(prefix="tierstream-rows-") as folder:
         rows = Path(folder) / "second-half.csv"
@@ -106,14 +104,11 @@ def write_population(
             return part
 
         with in_background(second_half) as pending:
-            write_rows(out, profiles(states[:half]), as_of_day, stats, config, model)
+            write_profiles(out, profiles(states[:half]), as_of_day, stats, config, model)
             part = pending.result()
         with rows.open(encoding="utf-8", errors="surrogateescape", newline="") as written:  # `out` encodes
             shutil.copyfileobj(written, out, COPY_BYTES)
-    stats.customers += part.customers
-    stats.tiers.update(part.tiers)
-    stats.active.update(part.active)
-    stats.revenue.update(part.revenue)
+    stats.add(part)  # its customers and tiers (it read no rows)
 
 
 def batch_population(
