@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, log_expit
-from scipy.stats import nbinom
+from scipy.special import betaincc, betaln, digamma, expit, gammaln, hyp2f1, log_expit, xlog1py
 
 from scoring.valuemodel.arrays import FloatArray, as_float
 from scoring.valuemodel.errors import ValueModelError
@@ -344,7 +343,7 @@ def expected_if_alive_by_sum(params: BgNbdParams, t: float, x: float, T: float) 
     sd = math.sqrt(mean / stay)
     k = np.arange(1.0, math.ceil(mean + 40.0 * sd + 50.0))
     kept = betaln(params.a, params.b + x + k - 1.0) - betaln(params.a, params.b + x)
-    return float(np.sum(np.exp(nbinom.logsf(k - 1.0, rp, stay) + kept)))
+    return float(np.sum(np.exp(nbinom_logsf(k - 1.0, rp, stay) + kept)))
 
 
 def log_p_purchase_days(
@@ -362,19 +361,43 @@ def log_p_purchase_days(
     ns, ts, xs, txs, Ts = as_float(n), as_float(t), as_float(x), as_float(t_x), as_float(T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     rp, stay_share = r + xs, (alpha + Ts) / (alpha + Ts + ts)  # NB(r', q): purchases of one who stays
-    counts: FloatArray = nbinom.logpmf(ns, rp, stay_share)
+    counts: FloatArray = nbinom_logpmf(ns, rp, stay_share)
     if not params.drops_out:
         return counts
     bp = b + xs
     stay = betaln(a, bp + ns) - betaln(a, bp) + counts
     with np.errstate(divide="ignore", invalid="ignore"):  # the n == 0 rows are masked out
-        leave = betaln(a + 1.0, bp + ns - 1.0) - betaln(a, bp) + nbinom.logsf(ns - 1.0, rp, stay_share)
+        leave = betaln(a + 1.0, bp + ns - 1.0) - betaln(a, bp) + nbinom_logsf(ns - 1.0, rp, stay_share)
     alive = np.logaddexp(stay, np.where(ns > 0, leave, -np.inf))
     repeat = xs > 0
     odds = np.where(repeat, _log_odds_dead(params, xs, txs, Ts), -np.inf)
     log_alive, log_dead = log_expit(-odds), log_expit(odds)
     result: FloatArray = np.where(ns == 0, np.logaddexp(log_dead, log_alive + alive), log_alive + alive)
     return result
+
+
+# The negative binomial's log pmf and log survival function, as `scipy.stats.nbinom` computes them (the same
+# formula, and the incomplete beta that Boost's survival function takes; tests/scoring/test_scipy_free.py holds
+# them to it) for what the model passes: counts k (k >= -1 for the survival function), n > 0, 0 < p <= 1. Not
+# through scipy.stats, whose import alone takes ~1 s, a good part of a `fit` or of loading a model file.
+def nbinom_logpmf(k: npt.ArrayLike, n: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
+    """log P(K = k) for K ~ NB(n, p), the failures before the n-th success of chance p (-inf below 0)."""
+    ks, ns, ps = as_float(k), as_float(n), as_float(p)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the k < 0 rows are masked out
+        value = gammaln(ns + ks) - gammaln(ks + 1.0) - gammaln(ns) + ns * np.log(ps) + xlog1py(ks, -ps)
+    out: FloatArray = np.where(ks >= 0, value, -np.inf)
+    return out
+
+
+def nbinom_logsf(k: npt.ArrayLike, n: npt.ArrayLike, p: npt.ArrayLike) -> FloatArray:
+    """log P(K > k) for K ~ NB(n, p): log (1 - I_p(n, k + 1)) (0 below 0), as Boost's survival function takes
+    it (1 - p is never formed: no precision lost for a small p; below ~1e-308, where scipy.stats gives 0, the
+    subnormal is kept)."""
+    ks, ns, ps = as_float(k), as_float(n), as_float(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.log(betaincc(ns, np.floor(ks) + 1.0, ps))
+    out: FloatArray = np.where(ks < 0, 0.0, value)
+    return out
 
 
 def _log_hyp2f1(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> tuple[FloatArray, FloatArray]:

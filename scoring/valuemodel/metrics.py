@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 from scoring.valuemodel.arrays import as_float
 
@@ -19,6 +18,20 @@ def _binary(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[npt.NDArray[n
     return y, s
 
 
+def average_ranks(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Ranks from 1, ties sharing their average: `scipy.stats.rankdata(values)`'s (tested against it), without
+    scipy.stats' import (~1 s)."""
+    order = np.argsort(values, kind="mergesort")
+    inverse = np.empty(values.size, dtype=np.intp)
+    inverse[order] = np.arange(values.size, dtype=np.intp)
+    ordered = values[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    dense = starts.cumsum()[inverse]
+    bounds = np.r_[np.nonzero(starts)[0], len(starts)]
+    ranks: npt.NDArray[np.float64] = 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+    return ranks
+
+
 def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     """Area under the ROC curve: P(score of a positive > score of a negative), ties count 1/2.
 
@@ -29,7 +42,7 @@ def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError("roc_auc needs at least one positive and one negative label")
-    ranks = rankdata(s)
+    ranks = average_ranks(s)
     u = float(ranks[y].sum()) - n_pos * (n_pos + 1) / 2.0
     return u / (n_pos * n_neg)
 

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,12 +34,12 @@ from streams.cli.options import (
     TypeCol,
     csv_layout,
 )
-from streams.offline.background import in_background
+from streams.offline.background import given_later
 from streams.offline.history import CsvLayout, HistoryError, nothing_read
 
-# Customers from which `fit` fits the model in a forked process beside the calibration's fold (below it both
-# take well under a second, and a fork costs tens of milliseconds).
-BACKGROUND_MIN_CUSTOMERS = 1_000
+# Input bytes from which `fit` fits the model in a forked process beside the reading and the calibration's fold
+# (~20,000 rows of a CSV; below it both take well under a second, and a fork costs tens of milliseconds).
+BACKGROUND_MIN_BYTES = 1 << 20
 
 if TYPE_CHECKING:
     from scoring.affinity import Affinity
@@ -141,32 +142,61 @@ def fit(
     check_writable(out, "--out")  # before the fit, which may take minutes (and its imports, seconds)
     check_writable(calibration_out, "--calibration-out")
     _one_blas_thread()
-    from scoring.valuemodel import ValueModelError, fit_value_model
-    from scoring.valuemodel.report import fit_lines
-    from streams.modelfile import save_model
+    from scoring.valuemodel.errors import ValueModelError  # the rest of the model (SciPy) where it is fitted
 
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
-    read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
-    purchases, log = _purchases(inputs, layout, day, config, per_row, read, as_log=not per_row)
-    customers = log.n_customers if log is not None else len(purchases.histories)
-    fitting = partial(fit_value_model, log or purchases.histories, day, horizon_days, window_days, version)
-    # The model is fitted in a forked process while this one folds the calibration's population (the two
-    # take the box's two cores; the same answers as one after the other); the calibration's lines wait.
-    forked = customers >= BACKGROUND_MIN_CUSTOMERS
-    with in_background(fitting, forked, (ValueModelError,)) as pending:
+    affinity = partial(_affinity, inputs, layout, day, scoring)
+    fitting = partial(_fitted, day, horizon_days, window_days, version, affinity, out)
+    # The model is fitted and written in a forked process, which imports SciPy while this one reads the history
+    # and then fits it while this one folds the calibration's population: the box's two cores, the same answers
+    # as one after the other. The calibration's lines wait for the model's.
+    forked = _input_bytes(inputs) >= BACKGROUND_MIN_BYTES
+    with given_later(fitting, _model_modules, forked, (ValueModelError,)) as give:
+        read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
+        purchases, log = _purchases(inputs, layout, day, config, per_row, read, as_log=not per_row)
+        customers = log.n_customers if log is not None else len(purchases.histories)
+        pending = give((log or purchases.histories, customers))
         calibration = None if pending.failed else _calibration(inputs, layout, day, scoring, per_row, read)
         try:
-            model = pending.result()
+            report = pending.result()
         except ValueModelError as exc:
             err.print(f"tierstream: cannot fit: {exc}", markup=False)
             raise typer.Exit(1) from None
-    model = model.with_affinity(_affinity(inputs, layout, day, scoring))
-    save_model(model, out)
-    err.print("\n".join([f"fitted {model.version} on {customers:,} customers -> {out}", *fit_lines(model)]),
-              markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
+    err.print(report, markup=False, soft_wrap=True)  # one line per part: never wrapped mid-sentence
     assert calibration is not None  # computed unless the model failed
     calibration(calibration_out)
+
+
+def _input_bytes(inputs: list[Path]) -> int:
+    """The inputs' size on disk (what is not a regular file counts as large: stdin, a pipe)."""
+    total = 0
+    for path in inputs:
+        with suppress(OSError):  # reported by the read, as before
+            total += path.stat().st_size if path.is_file() else BACKGROUND_MIN_BYTES
+    return total
+
+
+def _model_modules() -> None:
+    """What fitting a model imports (NumPy, SciPy: about a second), imported ahead."""
+    import scoring.valuemodel.model
+    import scoring.valuemodel.report  # noqa: F401
+    import streams.modelfile  # noqa: F401
+
+
+def _fitted(
+    day: int, horizon_days: int, window_days: int, version: str | None, affinity: Callable[[], Affinity | None],
+    out: Path, given: tuple[PurchaseLog | dict[str, list[tuple[int, float]]], int],
+) -> str:
+    """Fit the value model (and the categories' affinity), write it to `out`: what `fit` reports of it."""
+    from scoring.valuemodel import fit_value_model
+    from scoring.valuemodel.report import fit_lines
+    from streams.modelfile import save_model
+
+    history, customers = given
+    model = fit_value_model(history, day, horizon_days, window_days, version).with_affinity(affinity())
+    save_model(model, out)
+    return "\n".join([f"fitted {model.version} on {customers:,} customers -> {out}", *fit_lines(model)])
 
 
 def _one_blas_thread() -> None:

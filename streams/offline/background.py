@@ -1,13 +1,15 @@
-"""One computation in a forked process while the caller does another: two cores for `tierstream fit`.
+"""One computation in a forked process while the caller does another: two cores for `tierstream fit` and replay.
 
 `fit` fits the value model (NumPy and SciPy only) and folds the calibration's population (Polars group-bys and
-the core's fold) from the same history; neither reads the other, so the model is fitted in a child forked
-after the history is read, and the parent folds meanwhile. The child inherits what it needs (nothing is
-pickled in) and sends back its answer (pickled). It must not call Polars: Polars' thread pool does not survive
-a fork (the parent keeps it).
+the core's fold) from the same history; neither reads the other. Its child is forked before the history is read
+(`given_later`): it imports SciPy while the parent reads, then fits the purchase log the parent sends it
+(pickled), while the parent folds. A replay's child (`in_background`) is forked once its states are computed and
+inherits them (nothing is pickled in). A child sends back its answer (pickled). It must not call Polars:
+Polars' thread pool does not survive a fork (the parent keeps it).
 
-One process (the call made on entry, before the caller's own work, as without this module) when the platform
-cannot fork or `enabled` is false; the answer is the same either way (the same calls on the same data).
+One process (the call made when its input is there, before the caller's own work, as without this module) when
+the platform cannot fork or `enabled` is false; the answer is the same either way (the same calls on the same
+data).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 _CALL: list[Callable[[], Any]] = []  # set in the parent just before the fork (the child inherits it), then cleared
@@ -48,10 +51,35 @@ def in_background(
     An exception of a type in `expected` (or a subclass) comes back as that listed type with the same message
     (nothing else of it is kept); others as the executor carries them. Leaving the block waits for the child.
     """
+    with given_later(lambda _: call(), enabled=enabled, expected=expected) as give:
+        yield give(None)
+
+
+@contextmanager
+def given_later(
+    call: Callable[[A], T], warm: Callable[[], object] = lambda: None, enabled: bool = True,
+    expected: tuple[type[Exception], ...] = (),
+) -> Iterator[Callable[[A], Pending[T]]]:
+    """A child forked on entry that runs `warm()` (imports, say) at once, then `call(value)` when the body gives
+    it a value: `give(value)` sends it (pickled) and answers the call's `Pending`. The body reads its input
+    while the child warms up, and the child does not inherit that input. Not forked (`enabled` false, or no
+    fork): `give` makes the call there and then, in this process. A body that leaves without giving stops the
+    child (it sees the pipe closed); leaving the block waits for the child. Errors as `in_background`."""
     if not (enabled and can_fork()):
-        yield _here(call)
+        yield lambda value: _here(lambda: call(value))
         return
-    _CALL[:] = [call]
+    receive, send = mp.get_context("fork").Pipe(duplex=False)
+
+    def run() -> tuple[bool, T | None]:
+        send.close()  # this process's copy of the parent's end: the parent's closing it must read as EOF here
+        warm()
+        try:
+            value = receive.recv()
+        except EOFError:  # the body left without giving a value
+            return False, None
+        return True, call(value)
+
+    _CALL[:] = [run]
     try:
         with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
             future = pool.submit(_child, expected)
@@ -61,11 +89,20 @@ def in_background(
                 if kind == "failed":  # an expected exception, as its listed type and its message
                     error_type, message = value
                     raise error_type(message)
-                return value  # type: ignore[no-any-return]
+                return value[1]  # type: ignore[no-any-return]
 
-            yield Pending(get)
+            def give(value: A) -> Pending[T]:
+                send.send(value)
+                send.close()
+                return Pending(get)
+
+            try:
+                yield give
+            finally:
+                send.close()  # given or not: the child never waits on this end
     finally:
         _CALL.clear()
+        receive.close()
 
 
 def _here(call: Callable[[], T]) -> Pending[T]:

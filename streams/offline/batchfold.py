@@ -3,10 +3,10 @@
 The per-event fold (`scoring.fold`) stays the reference; this computes the same `CustomerState` figures
 for a batch replay (`streams.offline.replay`, default mode: the offline config, every id remembered) from
 columns: the core's checks, its dedupe, its day buckets (in the order the fold first touches each day:
-the order of the `buckets` mapping) and its all-time figures. What it does not reproduce it hands to the
-core itself, per customer: a customer with more distinct event ids than `dedupe_exact_ids` (beyond them
-the core remembers ids in Bloom filters, whose false positives a table cannot foresee) is folded by
-`scoring.fold.fold` from its events in file order.
+the order of the `buckets` mapping) and its all-time figures. A customer with more distinct event ids than
+`dedupe_exact_ids` (beyond them the core remembers ids in Bloom filters, whose false positives a group-by
+cannot foresee) has its events' dedupe decided as the core's id memory decides them, in file order
+(`streams.offline.batchmemory`), and the events it applies folded in columns with everyone else's.
 
 Two differences with the fold's state, neither read by an evaluation: the id memory (`seen`, `filters`)
 is left empty (a replay's states are scored, never stored), and a redelivery is told from an id reused
@@ -15,13 +15,16 @@ with other content by comparing the content itself rather than its 32-bit hash.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
-from scoring.fold import fold, window_start
-from scoring.state import NEW_STATE, Bucket, CustomerState
+from scoring.fold import window_start
+from scoring.state import Bucket, CustomerState
+from streams.offline.batchmemory import decide
 
 _CONTENT = ("kind", "at_ms", "amount_e4", "currency", "severity")  # what `scoring.dedupe.bare_hash` covers
 
@@ -40,18 +43,17 @@ def batch_states(
     spilled = _spilled(table, config.dedupe_exact_ids, unique)
     states: dict[str, CustomerState] = {}
     rejected = duplicates = 0
+    columns = table.columns
+    remembered = table.clear()  # the spilled customers' applied events
     if spilled:
-        by_core = table.filter(pl.col("customer").is_in(spilled))
+        by_memory = table.filter(pl.col("customer").is_in(spilled))
         table = table.filter(~pl.col("customer").is_in(spilled))
-        for customer, state, r, d in _core_fold(by_core, now_ms, config):
-            rejected, duplicates = rejected + r, duplicates + d
-            if state is not None:
-                states[customer] = state
+        remembered, rejected, duplicates = _memory_applied(by_memory, now_ms, config)
     table = _deduped(table) if not unique else table.with_columns(
         first=pl.lit(True), duplicate=pl.lit(False), reused=pl.lit(False))
     rejected += table.filter(~pl.col("passes") | pl.col("reused")).height
     duplicates += int(table.get_column("duplicate").sum())
-    applied = table.filter(pl.col("passes") & pl.col("first"))
+    applied = pl.concat([table.filter(pl.col("passes") & pl.col("first")).select(columns), remembered])
     applied = applied.with_columns(base=_base_e4(applied, config), day=pl.col("at_ms") // MS_PER_DAY)
     states.update(_states(applied, now_ms, config))
     return dict(sorted(states.items())), rejected, duplicates
@@ -73,15 +75,31 @@ def _spilled(table: pl.DataFrame, limit: int, unique: bool) -> list[str]:
     return ids.filter(pl.col("ids") > limit).get_column("customer").to_list()
 
 
-def _core_fold(
-    table: pl.DataFrame, now_ms: int, config: ScoringConfig,
-) -> list[tuple[str, CustomerState | None, int, int]]:
-    """The core's fold of each customer of `table` (in file order): state (None: nothing applied), counts."""
-    out: list[tuple[str, CustomerState | None, int, int]] = []
-    for customer, mine in core_events(table).items():
-        state, applied, refused = fold(NEW_STATE, mine, now_ms, config)
-        out.append((customer, state if applied else None, len(refused), len(mine) - applied - len(refused)))
-    return out
+def _memory_applied(table: pl.DataFrame, now_ms: int, config: ScoringConfig) -> tuple[pl.DataFrame, int, int]:
+    """The rows of `table` that the core's fold of each customer applies, its id memory decided by
+    `batchmemory.decide` (in file order): (rows applied, rejected, duplicates)."""
+    checked = (pl.col("passes") & (pl.col("kind") != int(Kind.ERASURE))  # the rest of `check_event`
+               & (pl.col("at_ms") <= now_ms + config.max_future_seconds * 1000))
+    table = table.with_columns(day=pl.col("at_ms") // MS_PER_DAY, ok=checked)  # no dedupe horizon: offline
+    ids, days = table.get_column("eid").to_list(), table.get_column("day").to_numpy()
+    ok_flags = table.get_column("ok").to_numpy()
+    flags = np.zeros(table.height, dtype=np.bool_)
+    rejected = duplicates = 0
+    rows = table.select("customer").with_row_index("i").group_by("customer", maintain_order=True).agg("i")
+    for positions in rows.get_column("i").to_list():
+        at = np.asarray(positions, dtype=np.int64)
+        applied, r, d = decide([ids[i] for i in positions], days[at], ok_flags[at],
+                               partial(_core_event, table, positions), config)
+        flags[at[applied]] = True
+        rejected, duplicates = rejected + r, duplicates + d
+    return table.drop("day", "ok").filter(pl.Series(flags)), rejected, duplicates
+
+
+def _core_event(table: pl.DataFrame, rows: list[int], i: int) -> CoreEvent:
+    """The core event of row `rows[i]` of `table`."""
+    kind, eid, at_ms, amount, currency, severity, categories = table.select(
+        "kind", "eid", "at_ms", "amount_e4", "currency", "severity", "categories").row(rows[i])
+    return CoreEvent(Kind(kind), eid, at_ms, amount, currency, severity, tuple(categories) if categories else ())
 
 
 def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:

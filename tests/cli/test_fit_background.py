@@ -11,7 +11,7 @@ import pytest
 import streams.cli.model as model_cli
 from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.optimize import AtBoundaryError
-from streams.offline.background import in_background
+from streams.offline.background import given_later, in_background
 from tests.cli.test_model_cli import CDNOW, LAYOUT, run_cli
 
 
@@ -25,10 +25,10 @@ def _fit(tmp_path: Path, name: str, as_of: str, capsys: pytest.CaptureFixture[st
 def test_forked_fit_writes_what_one_process_writes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(model_cli, "BACKGROUND_MIN_CUSTOMERS", 0)
+    monkeypatch.setattr(model_cli, "BACKGROUND_MIN_BYTES", 0)
     code, forked_err, forked = _fit(tmp_path, "forked", "1998-06-30", capsys)
     assert code == 0, forked_err
-    monkeypatch.setattr(model_cli, "BACKGROUND_MIN_CUSTOMERS", 10**9)
+    monkeypatch.setattr(model_cli, "BACKGROUND_MIN_BYTES", 10**9)
     code, alone_err, alone = _fit(tmp_path, "alone", "1998-06-30", capsys)
     assert code == 0, alone_err
     assert forked.read_bytes() == alone.read_bytes()
@@ -41,7 +41,7 @@ def test_forked_fit_writes_what_one_process_writes(
 def test_a_model_that_cannot_be_fitted_in_the_child_is_one_line_and_no_calibration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(model_cli, "BACKGROUND_MIN_CUSTOMERS", 0)
+    monkeypatch.setattr(model_cli, "BACKGROUND_MIN_BYTES", 0)
     code, err, out = _fit(tmp_path, "short", "1997-01-03", capsys)
     assert code == 1 and "tierstream: cannot fit: " in err and "at least" in err
     assert "calibration" not in err
@@ -77,3 +77,41 @@ def test_in_background_disabled_calls_on_entry_in_this_process() -> None:
         assert pending.failed
         with pytest.raises(KeyError):
             pending.result()
+
+
+_WARMED: list[int] = []
+
+
+def _warm() -> None:
+    _WARMED.append(os.getpid())
+
+
+def _answer(value: tuple[int, list[str]]) -> tuple[int, int, list[str], list[int]]:
+    return os.getpid(), value[0], value[1], list(_WARMED)
+
+
+def test_given_later_warms_the_child_at_once_and_calls_it_with_the_value_given() -> None:
+    with given_later(_answer, _warm) as give:
+        given = (7, ["x"] * 3)
+        child, number, items, warmed = give(given).result()
+    assert child != os.getpid() and (number, items) == given
+    assert warmed == [child] and _WARMED == []  # warmed in the child, before the call, never here
+
+
+def test_given_later_whose_body_fails_before_giving_stops_the_child() -> None:
+    with pytest.raises(RuntimeError, match="read failed"), given_later(_answer, _warm):
+        raise RuntimeError("read failed")  # leaving without a value: the child sees EOF, the block does not hang
+
+
+def test_given_later_disabled_calls_when_given_in_this_process() -> None:
+    with given_later(_answer, _warm, enabled=False) as give:
+        assert give((1, [])).result() == (os.getpid(), 1, [], [])
+    with given_later(_broken_later, enabled=False) as give:
+        pending = give(None)
+        assert pending.failed
+        with pytest.raises(KeyError):
+            pending.result()
+
+
+def _broken_later(_: object) -> int:
+    raise KeyError("other")
