@@ -37,6 +37,7 @@ from scoring.events import CoreEvent
 from scoring.ids import hash64
 
 _MASK32 = 0xFFFFFFFF
+_BLOCK = 4096  # candidates checked against every filter at once
 Flags = npt.NDArray[np.bool_]
 
 
@@ -90,22 +91,25 @@ def _filtered(keys: list[int], periods: npt.NDArray[np.int64], size: int) -> tup
     h2 = ((packed >> np.uint64(32)) | np.uint64(1)).astype(np.int64)
     positions = (h1[:, None] + np.arange(HASHES, dtype=np.int64)[None, :] * h2[:, None]) % bits  # `_positions`
     filters, slot = np.unique(periods, return_inverse=True)
+    by_filter = np.argsort(slot, kind="stable")  # each filter's candidates together, in order
+    starts = np.searchsorted(slot[by_filter], np.arange(filters.size))
     order = np.arange(n, dtype=np.int64)
-    never = np.int64(n)
     taken = np.ones(n, dtype=np.bool_)
     while True:
-        first_set = np.full((filters.size, bits), never, dtype=np.int64)  # the first applied candidate to set it
-        mine = np.nonzero(taken)[0]
+        first_set = np.full((filters.size, bits), n, dtype=np.int64)  # the first applied candidate to set it
+        mine = np.flatnonzero(taken)
         np.minimum.at(first_set, (np.repeat(slot[mine], HASHES), positions[mine].ravel()),
                       np.repeat(order[mine], HASHES))
-        # a duplicate when, in some filter, every bit of its key was set before it
-        duplicate = (first_set[:, positions].max(axis=2) < order[None, :]).any(axis=0)
+        # a duplicate when, in some filter, every bit of its key was set before it (in blocks: F x block x 7)
+        duplicate = np.zeros(n, dtype=np.bool_)
+        for lo in range(0, n, _BLOCK):
+            hi = min(n, lo + _BLOCK)
+            duplicate[lo:hi] = (first_set[:, positions[lo:hi]].max(axis=2) < order[None, lo:hi]).any(axis=0)
         # the applied candidates of its period before it: the filter's count when it comes
-        before = np.zeros(n, dtype=np.int64)
-        for f in range(filters.size):
-            here = slot == f
-            counts = np.cumsum(taken & here) - (taken & here)
-            before[here] = counts[here]
+        counted = taken[by_filter].astype(np.int64)
+        running = np.cumsum(counted) - counted
+        before = np.empty(n, dtype=np.int64)
+        before[by_filter] = running - running[starts][slot[by_filter]]
         now = ~duplicate & (before < capacity)
         if np.array_equal(now, taken):
             return taken, duplicate

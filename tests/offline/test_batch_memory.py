@@ -9,6 +9,7 @@ replay, calibrate and fit fold (`batch_states` is theirs)."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from scoring.config import ScoringConfig
 from scoring.events import MS_PER_DAY, CoreEvent, Kind
 from scoring.fold import fold
 from scoring.state import NEW_STATE, CustomerState
+from streams.offline import batchmemory
 from streams.offline.batchfold import batch_states
 from streams.offline.columnar import EVENT_SCHEMA
 from streams.offline.replay import offline
@@ -71,9 +73,13 @@ def test_batch_states_of_customers_beyond_the_exact_memory_are_the_folds(data: s
     assert (rejected, duplicates) == (want_rejected, want_duplicates)
 
 
-def test_a_wholesale_customer_fills_its_filters_and_the_decisions_are_the_cores() -> None:
+@pytest.mark.parametrize("block", [batchmemory._BLOCK, 100])
+def test_a_wholesale_customer_fills_its_filters_and_the_decisions_are_the_cores(
+    block: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """One customer, 3,000 distinct ids in 4 periods of 30 days, 64-byte filters (53 ids each): false yeses
-    and full filters, every decision as the core's."""
+    and full filters, every decision as the core's (its candidates checked in one block, and in 30)."""
+    monkeypatch.setattr(batchmemory, "_BLOCK", block)
     config = offline(ScoringConfig(dedupe_exact_ids=16, dedupe_filter_bytes=64))
     events = [CoreEvent(Kind.PURCHASE, f"w{i}", (20_000 - i % 120) * MS_PER_DAY, 10_000 + i) for i in range(3_000)]
     events += events[:50] + events[2_000:2_050]  # redeliveries, of exact entries and of filtered ids
