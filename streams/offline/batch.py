@@ -187,10 +187,11 @@ def _purchase_rows(
             read.unreadable = (path, mine[0])
             break
     deduped = [src for src, path in enumerate(paths) if layout.event_id or is_jsonl(path)]
-    repeat = pl.col("src").is_in(deduped) & (pl.col("seq") != pl.col("seq").min().over("src", "customer", "eid"))
-    events = events.with_columns(repeat=repeat)
-    read.duplicates = events.filter(pl.col("repeat")).height
-    events = events.filter(~pl.col("repeat"))
+    if deduped:  # ids of their own (else each row's id is its file and line: no repeat to look for)
+        repeat = pl.col("src").is_in(deduped) & (pl.col("seq") != pl.col("seq").min().over("src", "customer", "eid"))
+        events = events.with_columns(repeat=repeat)
+        read.duplicates = events.filter(pl.col("repeat")).height
+        events = events.filter(~pl.col("repeat"))
     kind = pl.col("kind")
     read.returns = events.filter(kind == int(Kind.RETURN)).height
     read.not_purchases = events.filter((kind != int(Kind.RETURN)) & (kind != int(Kind.PURCHASE))).height
