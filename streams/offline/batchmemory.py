@@ -51,42 +51,45 @@ def decide(
     n = len(ids)
     applied = np.zeros(n, dtype=np.bool_)
     limit = config.dedupe_exact_ids
-    exact: dict[int, int] = {}  # key -> the row whose event it remembers
-    candidates: list[int] = []
-    keys: list[int] = []
-    rejected = duplicates = 0
-    for i in np.flatnonzero(ok).tolist():
-        key = hash64(ids[i])
-        first = exact.get(key)
-        if first is not None:
-            mine = event(i)
-            known, content = content_hash(event(first)), content_hash(mine)
-            if known == content or known == (bare_hash(mine) if mine.categories else content):
-                duplicates += 1
+    rows = np.flatnonzero(ok)
+    keys = np.fromiter((hash64(ids[i]) for i in rows.tolist()), dtype=np.uint64, count=rows.size)
+    rejected, duplicates = n - rows.size, 0
+    if np.unique(keys).size == keys.size:  # no id twice (the common log): the first `limit` are kept exactly
+        applied[rows[:limit]] = True
+        candidates, wanting = rows[limit:], keys[limit:]
+    else:
+        exact: dict[int, int] = {}  # key -> the row whose event it remembers
+        later: list[int] = []
+        for i, key in zip(rows.tolist(), keys.tolist(), strict=True):
+            first = exact.get(key)
+            if first is not None:
+                mine = event(i)
+                known, content = content_hash(event(first)), content_hash(mine)
+                if known == content or known == (bare_hash(mine) if mine.categories else content):
+                    duplicates += 1
+                else:
+                    rejected += 1
+            elif len(exact) < limit:
+                exact[key] = i
+                applied[i] = True
             else:
-                rejected += 1
-        elif len(exact) < limit:
-            exact[key] = i
-            applied[i] = True
-        else:
-            candidates.append(i)
-            keys.append(key)
-    rejected += n - int(np.count_nonzero(ok))
-    if candidates:
-        rows = np.asarray(candidates, dtype=np.int64)
-        taken, duplicate = _filtered(keys, days[rows] // FILTER_DAYS, config.dedupe_filter_bytes)
-        applied[rows[taken]] = True
+                later.append(i)
+        candidates = np.asarray(later, dtype=np.int64)
+        wanting = keys[np.searchsorted(rows, candidates)]
+    if candidates.size:
+        taken, duplicate = _filtered(wanting, days[candidates] // FILTER_DAYS, config.dedupe_filter_bytes)
+        applied[candidates[taken]] = True
         duplicates += int(duplicate.sum())
         rejected += int((~taken & ~duplicate).sum())
     return applied, rejected, duplicates
 
 
-def _filtered(keys: list[int], periods: npt.NDArray[np.int64], size: int) -> tuple[Flags, Flags]:
-    """The filter candidates' decisions, in order: (applied, duplicate); neither is refused (filter full)."""
-    n = len(keys)
+def _filtered(packed: npt.NDArray[np.uint64], periods: npt.NDArray[np.int64], size: int) -> tuple[Flags, Flags]:
+    """The filter candidates' decisions, in order (their keys, periods): (applied, duplicate); neither is
+    refused (filter full)."""
+    n = packed.size
     bits = 8 * size
     capacity = filter_capacity(size)
-    packed = np.asarray(keys, dtype=np.uint64)
     h1 = (packed & np.uint64(_MASK32)).astype(np.int64)
     h2 = ((packed >> np.uint64(32)) | np.uint64(1)).astype(np.int64)
     positions = (h1[:, None] + np.arange(HASHES, dtype=np.int64)[None, :] * h2[:, None]) % bits  # `_positions`
