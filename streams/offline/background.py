@@ -70,14 +70,14 @@ def given_later(
         return
     receive, send = mp.get_context("fork").Pipe(duplex=False)
 
-    def run() -> tuple[bool, T | None]:
+    def run() -> T | None:
         send.close()  # this process's copy of the parent's end: the parent's closing it must read as EOF here
         warm()
         try:
             value = receive.recv()
-        except EOFError:  # the body left without giving a value
-            return False, None
-        return True, call(value)
+        except EOFError:  # the body left without giving a value: no answer is asked for
+            return None
+        return call(value)
 
     _CALL[:] = [run]
     try:
@@ -89,7 +89,7 @@ def given_later(
                 if kind == "failed":  # an expected exception, as its listed type and its message
                     error_type, message = value
                     raise error_type(message)
-                return value[1]  # type: ignore[no-any-return]
+                return value  # type: ignore[no-any-return]
 
             def give(value: A) -> Pending[T]:
                 send.send(value)

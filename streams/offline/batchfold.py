@@ -41,7 +41,6 @@ def batch_states(
     ids = table.filter(pl.col("passes")).get_column("eid")
     unique = ids.n_unique() == ids.len()  # the common log: no id twice, nothing to dedupe
     spilled = _spilled(table, config.dedupe_exact_ids, unique)
-    states: dict[str, CustomerState] = {}
     rejected = duplicates = 0
     columns = table.columns
     remembered = table.clear()  # the spilled customers' applied events
@@ -55,8 +54,7 @@ def batch_states(
     duplicates += int(table.get_column("duplicate").sum())
     applied = pl.concat([table.filter(pl.col("passes") & pl.col("first")).select(columns), remembered])
     applied = applied.with_columns(base=_base_e4(applied, config), day=pl.col("at_ms") // MS_PER_DAY)
-    states.update(_states(applied, now_ms, config))
-    return dict(sorted(states.items())), rejected, duplicates
+    return dict(sorted(_states(applied, now_ms, config).items())), rejected, duplicates
 
 
 def _passes(config: ScoringConfig) -> pl.Expr:
@@ -77,29 +75,26 @@ def _spilled(table: pl.DataFrame, limit: int, unique: bool) -> list[str]:
 
 def _memory_applied(table: pl.DataFrame, now_ms: int, config: ScoringConfig) -> tuple[pl.DataFrame, int, int]:
     """The rows of `table` that the core's fold of each customer applies, its id memory decided by
-    `batchmemory.decide` (in file order): (rows applied, rejected, duplicates)."""
-    checked = (pl.col("passes") & (pl.col("kind") != int(Kind.ERASURE))  # the rest of `check_event`
-               & (pl.col("at_ms") <= now_ms + config.max_future_seconds * 1000))
-    table = table.with_columns(day=pl.col("at_ms") // MS_PER_DAY, ok=checked)  # no dedupe horizon: offline
-    ids, days = table.get_column("eid").to_list(), table.get_column("day").to_numpy()
-    ok_flags = table.get_column("ok").to_numpy()
+    `batchmemory.decide` (in file order; `passes` is the core's `check_event` here, as for everyone else's
+    rows): (rows applied, rejected, duplicates)."""
+    ids, days = table.get_column("eid").to_list(), (table.get_column("at_ms") // MS_PER_DAY).to_numpy()
+    passes = table.get_column("passes").to_numpy()
     flags = np.zeros(table.height, dtype=np.bool_)
     rejected = duplicates = 0
     rows = table.select("customer").with_row_index("i").group_by("customer", maintain_order=True).agg("i")
     for positions in rows.get_column("i").to_list():
         at = np.asarray(positions, dtype=np.int64)
-        applied, r, d = decide([ids[i] for i in positions], days[at], ok_flags[at],
+        applied, r, d = decide([ids[i] for i in positions], days[at], passes[at],
                                partial(_core_event, table, positions), config)
         flags[at[applied]] = True
         rejected, duplicates = rejected + r, duplicates + d
-    return table.drop("day", "ok").filter(pl.Series(flags)), rejected, duplicates
+    return table.filter(pl.Series(flags)), rejected, duplicates
 
 
 def _core_event(table: pl.DataFrame, rows: list[int], i: int) -> CoreEvent:
-    """The core event of row `rows[i]` of `table`."""
-    kind, eid, at_ms, amount, currency, severity, categories = table.select(
-        "kind", "eid", "at_ms", "amount_e4", "currency", "severity", "categories").row(rows[i])
-    return CoreEvent(Kind(kind), eid, at_ms, amount, currency, severity, tuple(categories) if categories else ())
+    """The core event of row `rows[i]` of `table` (as `core_events` makes it)."""
+    (event,) = next(iter(core_events(table.slice(rows[i], 1)).values()))
+    return event
 
 
 def core_events(table: pl.DataFrame) -> dict[str, list[CoreEvent]]:

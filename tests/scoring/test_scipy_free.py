@@ -61,7 +61,9 @@ def test_names_shared_with_their_modules_are_the_functions_whatever_was_imported
         "import scoring.valuemodel.clv, scoring.valuemodel.evaluate, scoring.valuemodel.model\n"
         "from scoring.valuemodel import clv, evaluate, p_alive\n"
         "assert callable(clv) and callable(evaluate) and callable(p_alive), (clv, evaluate)\n"
-        "import scoring.valuemodel as package\n"
-        "assert sorted(package.__all__) == sorted(dir(package))\n"
+        "import importlib, scoring.valuemodel as package\n"
+        "assert sorted(package.__all__) == sorted(package._HOME), 'a name without its module, or not exported'\n"
+        "for name, home in package._HOME.items():\n"
+        "    assert getattr(package, name) is getattr(importlib.import_module(home), name), name\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
