@@ -67,11 +67,20 @@ def purchase_log(histories: Sequence[History]) -> PurchaseLog:
 def purchase_log_of(customer: IntArray, day: IntArray, amount: FloatArray, n: int) -> PurchaseLog:
     """The log of purchase rows (customer index 0..n-1, day, amount) in history order (each customer's rows
     together, as `purchase_log` flattens them); same-day amounts are summed in that order."""
-    order = np.lexsort((day, customer))
-    customer, day, amount = customer[order], day[order], amount[order]
+    if not _sorted(customer, day):  # a reader's log comes in (customer, day) order: no sort to pay for
+        order = np.lexsort((day, customer))
+        customer, day, amount = customer[order], day[order], amount[order]
     starts = _group_starts(customer, day)
     totals = np.add.reduceat(amount, starts) if starts.size else amount[:0]
     return PurchaseLog(customer[starts], day[starts], totals, n)
+
+
+def _sorted(customer: IntArray, day: IntArray) -> bool:
+    """Whether the rows are in (customer, day) order already (the stable lexsort would leave them as they are)."""
+    if customer.size < 2:
+        return True
+    step = customer[1:] - customer[:-1]
+    return bool((step >= 0).all() and ((step > 0) | (day[1:] >= day[:-1])).all())
 
 
 def _group_starts(customer: IntArray, day: IntArray) -> IntArray:

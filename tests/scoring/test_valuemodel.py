@@ -52,6 +52,7 @@ from scoring.valuemodel import (
 )
 from scoring.valuemodel.atrisk import L2_CANDIDATES, _fit, _Window, bgnbd_only, prefers_bgnbd
 from scoring.valuemodel.segments import segments
+from scoring.valuemodel.summary import purchase_log_of
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow"
 PACKAGE = Path(__file__).resolve().parents[2] / "scoring" / "valuemodel"
@@ -310,6 +311,28 @@ def test_summary_merges_same_day_and_ignores_later_days() -> None:
     assert s.mean_repeat_value.tolist() == [6.0, 0.0]  # (4 + 8) / 2; first day (12) excluded
     assert s.total_value.tolist() == [24.0, 3.0]
     assert s.recency.tolist() == [10.0, 15.0]
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.floats(0.01, 500)), max_size=60), st.booleans())
+def test_purchase_log_of_sums_each_customer_day_in_row_order(rows: list[tuple[int, int, float]], presort: bool) -> None:
+    """Rows in any order, or in (customer, day) order already (the readers' order, where no sort is made):
+    one row per (customer, day), its amounts in the rows' order (as a stable sort leaves them) summed."""
+    if presort:
+        rows = sorted(rows, key=lambda r: (r[0], r[1]))  # stable: equal pairs keep their order
+    runs: dict[tuple[int, int], list[float]] = {}
+    for c, d, a in sorted(rows, key=lambda r: (r[0], r[1])):
+        runs.setdefault((c, d), []).append(a)
+    column = [np.array([r[i] for r in rows], dtype=np.int64) for i in (0, 1)]
+    log = purchase_log_of(*column, np.array([r[2] for r in rows], dtype=np.float64), 5)
+    got = list(zip(log.customer.tolist(), log.day.tolist(), log.amount.tolist(), strict=True))
+    assert got == [(c, d, _sum_in_order(a)) for (c, d), a in runs.items()]
+    assert log.n_customers == 5
+
+
+def _sum_in_order(amounts: list[float]) -> float:
+    """A run of same-day amounts summed as `purchase_log_of` sums them (NumPy's add.reduceat, whose order
+    within a run is its own: not always left to right)."""
+    return float(np.add.reduceat(np.array(amounts, dtype=np.float64), [0])[0])
 
 
 histories_strategy = st.lists(
