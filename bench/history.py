@@ -17,7 +17,8 @@ lifetimes is not a dependency: without it its figures are left out.
 `--memory-rows N` (e.g. 20000000) also writes a synthetic purchases log of N rows (`synthetic_log`) and
 replays it as a whole process, reporting rows/s and the process's peak RSS (the replay spills its rows to
 disk by customer when the text is larger than `streams.offline.spill.CHUNK_BYTES`), then calibrates from it
-(`tierstream calibrate`, spilled alike: its seconds and peak RSS); the log is deleted after. Writes the
+(`tierstream calibrate`, spilled alike: its seconds and peak RSS) and fits the model to it (`tierstream fit`,
+spilled alike: its seconds and the peak RSS of its largest process); the log is deleted after. Writes the
 JSON (default bench/history_results.json; the results of parts not run stay as they were).
 The processes write bytecode to a folder of the bench (see `bench_env`), as an installed program has it.
 """
@@ -147,13 +148,17 @@ def memory(rows: int, folder: Path) -> dict[str, Any]:
     customers = sum(1 for _ in (folder / "synthetic_out.csv").open()) - 1
     calibrate_s, calibrate_peak = timed_with_peak([*cli[:3], "calibrate", str(log), "--as-of", "2025-12-31", "-o",
                                                    str(folder / "synthetic_calibration.json")])
+    fit_s, fit_peak = timed_with_peak([*cli[:3], "fit", str(log), "--as-of", "2025-12-31", "-o",
+                                       str(folder / "synthetic_model.json")])
     log.unlink()
     result = {"rows": rows, "bytes": size, "customers": customers, "write_log_s": written, "replay_s": seconds,
               "rows_per_s": rows / seconds, "peak_rss_bytes": peak, "peak_rss_target_bytes": 2 << 30,
-              "calibrate_s": calibrate_s, "calibrate_peak_rss_bytes": calibrate_peak}
+              "calibrate_s": calibrate_s, "calibrate_peak_rss_bytes": calibrate_peak,
+              "fit_s": fit_s, "fit_peak_rss_bytes": fit_peak}
     print(f"synthetic log: {rows:,} rows ({size / 1e6:,.0f} MB, {customers:,} customers): replay {seconds:.1f} s, "
           f"{rows / seconds:,.0f} rows/s, peak RSS {peak / 2**20:,.0f} MiB (target <= 2048 MiB); "
-          f"calibrate {calibrate_s:.1f} s, peak RSS {calibrate_peak / 2**20:,.0f} MiB")
+          f"calibrate {calibrate_s:.1f} s, peak RSS {calibrate_peak / 2**20:,.0f} MiB; "
+          f"fit {fit_s:.1f} s, peak RSS {fit_peak / 2**20:,.0f} MiB")
     return result
 
 

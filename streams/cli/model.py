@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -35,7 +35,7 @@ from streams.cli.options import (
     csv_layout,
 )
 from streams.offline.background import given_later
-from streams.offline.history import CsvLayout, HistoryError, nothing_read
+from streams.offline.history import BadRow, CsvLayout, HistoryError, nothing_read
 
 # Input bytes from which `fit` fits the model in a forked process beside the reading and the calibration's fold
 # (~20,000 rows of a CSV; below it both take well under a second, and a fork costs tens of milliseconds).
@@ -43,9 +43,11 @@ BACKGROUND_MIN_BYTES = 1 << 20
 
 if TYPE_CHECKING:
     from scoring.affinity import Affinity
+    from scoring.calibration import Calibration
     from scoring.valuemodel.summary import PurchaseLog
     from streams.offline.columnar import ColumnRead
     from streams.offline.purchases import PurchaseRead
+    from streams.offline.replay import ReplayStats
 
 
 def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
@@ -91,15 +93,19 @@ def _purchases(
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
+    _say_read(read, log.n_customers if log is not None else len(read.histories))
+    return read, log
+
+
+def _say_read(read: PurchaseRead, customers: int) -> None:
+    """Exit 2 (one line) when an input could not be read at all; else what was left out, if anything."""
     if read.unreadable is not None:  # wrong columns or format: one clear line instead of a fit error
         path, row = read.unreadable
         err.print(f"tierstream: error: {nothing_read(row._replace(source=str(path)))}", markup=False)
         raise typer.Exit(2)
     if read.left_out():
-        customers = log.n_customers if log is not None else len(read.histories)
         err.print(f"read {read.purchases:,} purchases of {customers:,} customers; left out: "
                   f"{read.left_out()}", markup=False, soft_wrap=True)
-    return read, log
 
 
 @app.command(epilog="""Examples:
@@ -152,12 +158,18 @@ def fit(
     # and then fits it while this one folds the calibration's population: the box's two cores, the same answers
     # as one after the other. The calibration's lines wait for the model's.
     forked = _input_bytes(inputs) >= BACKGROUND_MIN_BYTES
-    with given_later(fitting, _model_modules, forked, (ValueModelError,)) as give:
-        read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
-        purchases, log = _purchases(inputs, layout, day, config, per_row, read, as_log=not per_row)
-        customers = log.n_customers if log is not None else len(purchases.histories)
-        pending = give((log or purchases.histories, customers))
-        calibration = None if pending.failed else _calibration(inputs, layout, day, scoring, per_row, read)
+    parts = 1 if per_row else _parts(inputs, layout)
+    with given_later(fitting, _model_modules, forked, (ValueModelError,)) as give, ExitStack() as spilled:
+        if parts > 1:  # more text than a part: read once, spilled to disk by customer, folded part by part
+            log, calibrate = spilled.enter_context(_in_parts(inputs, layout, day, scoring, parts))
+            pending = give((log, log.n_customers))
+            calibration = None if pending.failed else calibrate()
+        else:
+            read = None if per_row else _columns(inputs, layout)  # one read for the fit and the calibration
+            purchases, whole = _purchases(inputs, layout, day, config, per_row, read, as_log=not per_row)
+            customers = whole.n_customers if whole is not None else len(purchases.histories)
+            pending = give((whole or purchases.histories, customers))
+            calibration = None if pending.failed else _calibration(inputs, layout, day, scoring, per_row, read)
         try:
             report = pending.result()
         except ValueModelError as exc:
@@ -175,6 +187,88 @@ def _input_bytes(inputs: list[Path]) -> int:
         with suppress(OSError):  # reported by the read, as before
             total += path.stat().st_size if path.is_file() else BACKGROUND_MIN_BYTES
     return total
+
+
+def _parts(inputs: list[Path], layout: CsvLayout) -> int:
+    """How many parts `fit` reads the inputs in (`streams.offline.spill.parts_for`: 1 when they fit a part)."""
+    from streams.offline import spill
+    from streams.offline.history import Inputs as History
+
+    return spill.parts_for(History(tuple(inputs), layout), spill.CHUNK_BYTES)
+
+
+@contextmanager
+def _in_parts(
+    inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, parts: int,
+) -> Iterator[tuple[PurchaseLog, Callable[[], Callable[[Path], None]]]]:
+    """The inputs read once and spilled by customer to `parts` parts of a temporary folder (removed on exit):
+    the purchase log made part by part (`batch.parts_purchase_log`: the log of the inputs read whole), and a
+    call that computes the calibration part by part (`spill.calibrate_population`) as `_calibration` does
+    (what it printed held until its answer writes it). What is held at once: one part, and the purchase days."""
+    from streams.cli.calibrate import calibrated as calibrated_or_exit
+    from streams.cli.calibrate import calibrating, check_read
+    from streams.cli.progress import estimated_rows, terminal_progress
+    from streams.offline import columnar, spill
+    from streams.offline.batch import parts_purchase_log
+    from streams.offline.history import Inputs as History
+    from streams.offline.replay import ReplayStats
+
+    scoring = calibrating(config)
+    stats = ReplayStats()
+    first_bad: dict[str, BadRow] = {}  # input -> its first bad row
+    with_events: set[int] = set()  # inputs of which some row was read
+
+    def seen(read: ColumnRead) -> None:
+        for row in read.bad:
+            first_bad.setdefault(row.source, row)
+        with_events.update(read.events.get_column("src").unique().to_list())
+
+    with ExitStack() as stack:
+        try:
+            with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
+                people = stack.enter_context(spill.spilled(  # the block size looked up now (the tests patch it)
+                    History(tuple(inputs), layout), parts, scoring, stats, lambda _: None, on_progress,
+                    columnar.BLOCK_BYTES, seen))
+        except HistoryError as exc:
+            err.print(f"tierstream: error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        read, log = parts_purchase_log([partial(spill.part_events, files) for files in people.files], inputs,
+                                       layout, day, config, stats.bad)
+        for src, path in enumerate(inputs):  # the first input none of whose rows could be read
+            if str(path) in first_bad and src not in with_events:
+                read.unreadable = (path, first_bad[str(path)])
+                break
+        _say_read(read, log.n_customers)
+
+        def calibrate() -> Callable[[Path], None]:
+            failure: typer.Exit | None = None
+            with err.capture() as held:
+                try:
+                    check_read(stats)
+                    calibration = calibrated_or_exit(lambda: spill.calibrate_population(people, day, scoring))
+                except typer.Exit as exc:
+                    failure = exc
+            return partial(_write_calibration, held.get(), failure, calibration if failure is None else None,
+                           stats, config)
+
+        yield log, calibrate
+
+
+def _write_calibration(
+    held: str, failure: typer.Exit | None, calibration: Calibration | None, stats: ReplayStats,
+    config: ScoringConfig, out: Path,
+) -> None:
+    """Print what computing the calibration printed, then exit as it did, or write it to `out` and report it."""
+    from streams.calibrationfile import save_calibration
+    from streams.cli.calibrate import report
+
+    err.file.write(held)
+    if failure is not None:
+        raise failure
+    assert calibration is not None
+    save_calibration(calibration, out)
+    for line in report(calibration, out, stats, config):
+        err.print(line, markup=False)
 
 
 def _model_modules() -> None:
@@ -233,28 +327,18 @@ def _calibration(
     (`fit` prints the model's lines first)."""
     from streams.cli.calibrate import calibrating, calibration_of, read_population
     from streams.offline.history import Inputs as History
+    from streams.offline.replay import ReplayStats
 
     scoring = calibrating(config)
     failure: typer.Exit | None = None
+    calibration, stats = None, ReplayStats()
     with err.capture() as held:
         try:
             states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
             calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
         except typer.Exit as exc:
             failure = exc
-
-    def write(out: Path) -> None:
-        from streams.calibrationfile import save_calibration
-        from streams.cli.calibrate import report
-
-        err.file.write(held.get())
-        if failure is not None:
-            raise failure
-        save_calibration(calibration, out)
-        for line in report(calibration, out, stats, config):
-            err.print(line, markup=False)
-
-    return write
+    return partial(_write_calibration, held.get(), failure, calibration, stats, config)
 
 
 @app.command("evaluate", epilog="""Examples:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from scoring.config import ScoringConfig
@@ -161,12 +162,53 @@ def batch_purchase_log(
     starts[1:] = first[1:] != first[:-1]  # a customer's rows are together (sorted by its first row)
     customer = np.cumsum(starts, dtype=np.int64) - 1
     day = ordered.get_column("day").to_numpy().astype(np.int64)
+    return read, purchase_log_of(customer, day, _amounts(ordered), int(starts.sum()))
+
+
+def parts_purchase_log(
+    parts: Sequence[pl.DataFrame | Callable[[], pl.DataFrame]], paths: list[Path], layout: CsvLayout,
+    until_day: int | None, config: ScoringConfig, bad: int,
+) -> tuple[PurchaseRead, PurchaseLog]:
+    """`batch_purchase_log`'s answer (the same arrays, the same counts but `unreadable`, which the caller finds)
+    from inputs spilled by customer (`streams.offline.spill`): each part's events (a frame, or a call that
+    loads it) in file order, every event of a customer in one part; `bad`: the bad rows of the whole read.
+
+    A part's rows are numbered by (input, line), the order the inputs' rows have when read whole, and its
+    customers' (customer, day) purchase rows summed as `purchase_log_of` sums them; the parts' logs are then
+    put in customers' first-row order. What is held at once: one part's events, and the purchase days."""
+    from scoring.valuemodel.summary import PurchaseLog, purchase_log_of  # noqa: PLC0415 - the package imports SciPy
+
+    read = PurchaseRead(bad=bad)
+    firsts, days, amounts = [], [], []
+    for part in parts:
+        events = part() if callable(part) else part
+        seq = (pl.col("src").cast(pl.Int64) * _LINES + pl.col("line")).alias("seq")
+        ordered = _purchases_of(events.with_columns(seq), paths, layout, until_day, config, read)
+        first = ordered.get_column("first").to_numpy()
+        mine, local = np.unique(first, return_inverse=True)  # the part's customers, in first-row order
+        log = purchase_log_of(local.astype(np.int64), ordered.get_column("day").to_numpy().astype(np.int64),
+                              _amounts(ordered), mine.size)
+        firsts.append(mine[log.customer])
+        days.append(log.day)
+        amounts.append(log.amount)
+        del events, ordered
+    first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+    day = np.concatenate(days) if days else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((day, first))  # each (customer, day) is one row: the order is total
+    customers, customer = np.unique(first[order], return_inverse=True)
+    amount = np.concatenate(amounts)[order] if amounts else np.zeros(0, dtype=np.float64)
+    return read, PurchaseLog(customer.astype(np.int64), day[order], amount, int(customers.size))
+
+
+_LINES = 1 << 40  # a row's number in a part: input x _LINES + line (an input of fewer lines than this)
+
+
+def _amounts(ordered: pl.DataFrame) -> npt.NDArray[np.float64]:
+    """The purchases' base amounts as floats: units / 10,000 as `money_float` divides them."""
     units = ordered.get_column("base").to_numpy().astype(np.int64)
     if units.size and int(np.abs(units).max()) >= 2**53:  # beyond it float(units) rounds: as money_float does
-        amount = np.array([money_float(int(u)) for u in units], dtype=np.float64)
-    else:  # units / 10,000 in IEEE double division, correctly rounded as Python's int / int (money_float)
-        amount = units / SCALE
-    return read, purchase_log_of(customer, day, amount, int(starts.sum()))
+        return np.array([money_float(int(u)) for u in units], dtype=np.float64)
+    return units / SCALE  # IEEE double division, correctly rounded as Python's int / int (money_float)
 
 
 def _purchase_rows(
@@ -186,24 +228,32 @@ def _purchase_rows(
         if mine and events.filter(pl.col("src") == src).height == 0 and read.unreadable is None:
             read.unreadable = (path, mine[0])
             break
+    return read, _purchases_of(events, paths, layout, until_day, config, read)
+
+
+def _purchases_of(
+    events: pl.DataFrame, paths: list[Path], layout: CsvLayout, until_day: int | None, config: ScoringConfig,
+    read: PurchaseRead,
+) -> pl.DataFrame:
+    """`_purchase_rows`' purchases of `events` (numbered in file order: `seq`), their counts added to `read`."""
     deduped = [src for src, path in enumerate(paths) if layout.event_id or is_jsonl(path)]
     if deduped:  # ids of their own (else each row's id is its file and line: no repeat to look for)
         repeat = pl.col("src").is_in(deduped) & (pl.col("seq") != pl.col("seq").min().over("src", "customer", "eid"))
         events = events.with_columns(repeat=repeat)
-        read.duplicates = events.filter(pl.col("repeat")).height
+        read.duplicates += events.filter(pl.col("repeat")).height
         events = events.filter(~pl.col("repeat"))
     kind = pl.col("kind")
-    read.returns = events.filter(kind == int(Kind.RETURN)).height
-    read.not_purchases = events.filter((kind != int(Kind.RETURN)) & (kind != int(Kind.PURCHASE))).height
+    read.returns += events.filter(kind == int(Kind.RETURN)).height
+    read.not_purchases += events.filter((kind != int(Kind.RETURN)) & (kind != int(Kind.PURCHASE))).height
     buys = events.filter(kind == int(Kind.PURCHASE))
     rated = ["", config.base_currency, *config.fx_rates]
-    read.no_rate = buys.filter(~pl.col("currency").is_in(rated)).height
+    read.no_rate += buys.filter(~pl.col("currency").is_in(rated)).height
     buys = buys.filter(pl.col("currency").is_in(rated))
     buys = buys.with_columns(base=_base_e4(buys, config), day=pl.col("at_ms") // MS_PER_DAY)
     if until_day is not None:
-        read.later = buys.filter(pl.col("day") > until_day).height
+        read.later += buys.filter(pl.col("day") > until_day).height
         buys = buys.filter(pl.col("day") <= until_day)
-    read.purchases = buys.height
+    read.purchases += buys.height
     buys = buys.with_columns(first=pl.col("seq").min().over("customer"))
     ordered = buys.sort("first", "day", "base")  # 1/10,000 units sort as their amounts do
-    return read, ordered.select("customer", "day", "base", "first")
+    return ordered.select("customer", "day", "base", "first")

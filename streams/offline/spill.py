@@ -45,7 +45,7 @@ from scoring.config import ScoringConfig
 from scoring.errors import CalibrationError
 from scoring.state import CustomerState
 from scoring.step import evaluate
-from streams.offline.columnar import BLOCK_BYTES, EVENT_SCHEMA, read_blocks
+from streams.offline.columnar import BLOCK_BYTES, EVENT_SCHEMA, ColumnRead, read_blocks
 from streams.offline.history import BadRow, Inputs
 from streams.offline.population import count_read, fold_population
 from streams.offline.replay import Profile, ReplayStats, header, no_cyclic_gc, offline, scoring_config, write_rows
@@ -128,13 +128,14 @@ class SpilledPopulation:
 def spilled(
     inputs: Inputs, parts: int, config: ScoringConfig, stats: ReplayStats,
     on_bad: Callable[[BadRow], None] = lambda _: None, on_progress: Callable[[int], None] | None = None,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int = BLOCK_BYTES, on_read: Callable[[ColumnRead], None] | None = None,
 ) -> Iterator[SpilledPopulation]:
-    """`inputs` read block by block (counted in `stats`, bad rows reported) and spilled to `parts` parts of a
-    temporary folder, removed on exit; folded under `config`. Raises HistoryError as the readers do."""
+    """`inputs` read block by block (counted in `stats`, bad rows reported, each block shown to `on_read`) and
+    spilled to `parts` parts of a temporary folder, removed on exit; folded under `config`. Raises HistoryError
+    as the readers do."""
     with tempfile.TemporaryDirectory(prefix="tierstream-spill-") as tmp:
         folder = Path(tmp)
-        files = spill(inputs, parts, folder, block_bytes, stats, on_bad, on_progress)
+        files = spill(inputs, parts, folder, block_bytes, stats, on_bad, on_progress, on_read)
         yield SpilledPopulation(folder, files, config, stats)
 
 
@@ -178,12 +179,16 @@ def calibrate_population(population: Parts, as_of_day: int, config: ScoringConfi
 def spill(
     inputs: Inputs, parts: int, folder: Path, block_bytes: int, stats: ReplayStats,
     on_bad: Callable[[BadRow], None], on_progress: Callable[[int], None] | None,
+    on_read: Callable[[ColumnRead], None] | None = None,
 ) -> list[list[Path]]:
-    """Read `inputs` block by block (counted in `stats`, bad rows reported) and write each block's events to
-    the files of their parts (by a hash of the customer id): each part's files, in file order."""
+    """Read `inputs` block by block (counted in `stats`, bad rows reported, each block shown to `on_read`) and
+    write each block's events to the files of their parts (by a hash of the customer id): each part's files,
+    in file order."""
     files: list[list[Path]] = [[] for _ in range(parts)]
     for number, read in enumerate(read_blocks(inputs, block_bytes, on_progress)):
         count_read(read, stats, on_bad)
+        if on_read is not None:
+            on_read(read)
         if read.events.height == 0:
             continue
         keyed = read.events.with_columns(part=(pl.col("customer").hash(seed=16) % parts).cast(pl.UInt32))

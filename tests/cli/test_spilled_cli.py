@@ -1,5 +1,6 @@
-"""`tierstream calibrate` and `tierstream evaluate` on inputs larger than a part: spilled to disk by customer
-(`streams.offline.populations`), they write the same calibration file and print the same lines as in memory.
+"""`tierstream calibrate`, `tierstream evaluate` and `tierstream fit` on inputs larger than a part: spilled to disk
+by customer (`streams.offline.populations`, `streams.offline.spill`), they write the same files (calibration,
+model) and print the same lines as in memory.
 
 The part and block sizes are patched small so that a slice of Online Retail (quoted rows read row by row,
 bad rows, returns) is spilled in a dozen parts or so; a spy checks it was.
@@ -35,9 +36,9 @@ def spilled_in(monkeypatch: pytest.MonkeyPatch, chunk_bytes: int) -> list[int]:
     seen: list[int] = []
     real = spill.spilled
 
-    def spy(inputs: Any, parts: int, *args: Any) -> AbstractContextManager[spill.SpilledPopulation]:
+    def spy(inputs: Any, parts: int, *args: Any, **kwargs: Any) -> AbstractContextManager[spill.SpilledPopulation]:
         seen.append(parts)
-        return real(inputs, parts, *args)
+        return real(inputs, parts, *args, **kwargs)
 
     monkeypatch.setattr(spill, "spilled", spy)
     return seen
@@ -88,3 +89,43 @@ def test_evaluate_spilled_checks_the_potential_alike(
     assert len(seen) == 1 and seen[0] >= 12
     assert spilled == in_memory
     assert "Potential, held out 90 days" in in_memory[1]
+
+
+def test_fit_spilled_writes_the_same_model_and_calibration(
+    retail: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The purchase log made part by part is the one of the whole read (customers in first-row order, the
+    same day totals), so the model is the same bytes; the calibration too, and every line printed (what was
+    left out: returns and bad rows; the fit's report; the calibration's)."""
+    def argv(name: str) -> list[str]:
+        return ["fit", str(retail), "--as-of", "2011-12-09", "--out", str(tmp_path / f"{name}.json"), *RETAIL]
+
+    def outputs(name: str) -> list[Path]:
+        return [tmp_path / f"{name}.json", tmp_path / f"{name}.calibration.json"]
+
+    in_memory, spilled, seen = runs(argv, outputs, capsys, monkeypatch, retail.stat().st_size // 12)
+    assert len(seen) == 1 and seen[0] >= 12
+    assert spilled == in_memory
+    assert "returns (negative amounts or return rows)" in in_memory[2] and "bad rows" in in_memory[2]
+    assert "fitted " in in_memory[2] and "calibration cal-" in in_memory[2]
+
+
+def test_fit_spilled_says_which_input_could_not_be_read(
+    retail: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second input whose every row is bad (its time column holds no time): the same one line as in memory,
+    exit 2, no model written."""
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("CustomerID,InvoiceDate,UnitPrice,Quantity\n" + "".join(
+        f"{12000 + i},not a time,1.50,2\n" for i in range(400)))
+    said = []
+    for name in ("whole", "parts"):
+        if name == "parts":
+            seen = spilled_in(monkeypatch, retail.stat().st_size // 12)
+        out = tmp_path / f"{name}.json"
+        code, _, err = run_cli(["fit", str(retail), str(wrong), "--as-of", "2011-12-09", "--out", str(out),
+                                *RETAIL], capsys)
+        assert code == 2 and not out.exists(), err
+        said.append(err)
+    assert len(seen) == 1 and seen[0] >= 12
+    assert said[0] == said[1] and said[0].startswith(f"tierstream: error: {wrong}: no row could be read"), said
