@@ -334,16 +334,27 @@ def expected_if_alive_by_sum(params: BgNbdParams, t: float, x: float, T: float) 
     reaches k and they stayed after each of the first k - 1: P(N >= k) =
     P(NB(r + x, (alpha + T) / (alpha + T + t)) >= k) E[(1 - p)^(k - 1)], with
     p ~ Beta(a, b + x), whose moment is B(a, b + x + k - 1) / B(a, b + x).
-    E[N] sums P(N >= k) over k up to where the negative binomial tail is gone.
+    E[N] sums P(N >= k) over k up to where the negative binomial tail is gone: from mean + 40 sd + 50 terms
+    on, doubled while what is left (at most the tail's P(N >= end) / stay, the Beta moment being at most 1)
+    is above 1e-16 of the sum (a small r + x has a long tail: 40 sd once left 1e-6 of the answer out).
     """
     if t <= 0:
         return 0.0
     rp, stay = params.r + x, (params.alpha + T) / (params.alpha + T + t)
     mean = rp * (1.0 - stay) / stay
     sd = math.sqrt(mean / stay)
-    k = np.arange(1.0, math.ceil(mean + 40.0 * sd + 50.0))
-    kept = betaln(params.a, params.b + x + k - 1.0) - betaln(params.a, params.b + x)
-    return float(np.sum(np.exp(nbinom_logsf(k - 1.0, rp, stay) + kept)))
+    end = math.ceil(mean + 40.0 * sd + 50.0)
+    while True:
+        k = np.arange(1.0, end)
+        kept = betaln(params.a, params.b + x + k - 1.0) - betaln(params.a, params.b + x)
+        total = float(np.sum(np.exp(nbinom_logsf(k - 1.0, rp, stay) + kept)))
+        left = math.exp(float(nbinom_logsf(np.array([end - 1.0]), rp, stay)[0])) / stay
+        if left <= 1e-16 * total or end >= _MOST_TERMS:
+            return total
+        end *= 2
+
+
+_MOST_TERMS = 1 << 24  # terms `expected_if_alive_by_sum` stops at (a tail that long: a rate near 0 for years)
 
 
 def log_p_purchase_days(

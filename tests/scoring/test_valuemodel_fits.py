@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.optimize import approx_fprime
@@ -50,6 +50,7 @@ from scoring.valuemodel.bgnbd import (
     log_likelihood,
     log_p_purchase_days,
     nbd_negative_log_likelihood,
+    nbinom_logsf,
 )
 from scoring.valuemodel.bootstrap import Ranked, paired_intervals
 from scoring.valuemodel.choice import FitChoice
@@ -164,12 +165,18 @@ def test_stream_and_batch_agree_for_the_nbd_limit(cdnow: dict[int, History]) -> 
 
 @settings(max_examples=60, deadline=None)
 @given(parameters, summaries, st.floats(1, 365))
+@example(BgNbdParams.nbd(0.0625, 1.0), (0.0, 0.0, 1.0), 157.0)  # a long tail: once 5e-7 of the mean left out
 def test_purchase_days_in_a_period_are_a_distribution_with_the_models_zero_class_and_mean(
     params: BgNbdParams, row: tuple[float, float, float], t: float
 ) -> None:
     x, t_x, T = row
     mean = (params.r + x) * t / (params.alpha + T)  # of one who never drops out: the widest case
-    n = np.arange(0, math.ceil(mean + 60 * math.sqrt(mean * (1 + mean / (params.r + x))) + 100))
+    end = math.ceil(mean + 60 * math.sqrt(mean * (1 + mean / (params.r + x))) + 100)
+    stay = (params.alpha + T) / (params.alpha + T + t)
+    # a small r + x has a long tail: extend the range until what it leaves out of the mean is below 1e-13
+    while end * math.exp(float(nbinom_logsf(np.array([end - 1.0]), params.r + x, stay)[0])) / stay > 1e-13:
+        end *= 2
+    n = np.arange(0, end)
     p = np.exp(log_p_purchase_days(params, n, t, x, t_x, T))
     assert p.sum() == pytest.approx(1.0, abs=1e-8)
     assert p[0] == pytest.approx(p_no_purchase(params, t, x, t_x, T)[0], rel=1e-9, abs=1e-12)
@@ -178,6 +185,7 @@ def test_purchase_days_in_a_period_are_a_distribution_with_the_models_zero_class
 
 @settings(max_examples=40, deadline=None)
 @given(parameters.filter(lambda p: p.drops_out), summaries, st.floats(1, 365))
+@example(BgNbdParams(0.05078125, 1.0, 0.0625, 1.0), (0.0, 0.0, 1.0), 46.0)  # the sum once stopped 1e-6 short
 def test_the_sum_form_of_expected_purchases_equals_the_closed_form(
     params: BgNbdParams, row: tuple[float, float, float], t: float
 ) -> None:
