@@ -294,6 +294,8 @@ def expected_purchases(
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a == 1: summed below
         survive = sign * np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
         if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
+    if abs(a - 1.0) < NEAR_ONE:  # 1 - survive cancels to ~eps / |a - 1| relative: every entry summed
+        if_alive = np.broadcast_to(np.nan, np.shape(if_alive)).copy()
     if not np.all(np.isfinite(if_alive)):  # scipy's 2F1 fails for very large r (nearly equal rates)
         if_alive = _patch_by_sum(params, if_alive, ts, xs, Ts)
     # lifetimes divides by 1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), which is 1 / P(alive).
@@ -354,6 +356,9 @@ def expected_if_alive_by_sum(params: BgNbdParams, t: float, x: float, T: float) 
         end *= 2
 
 
+# `expected_purchases` sums instead of its closed form when |a - 1| is below this: the closed form's relative error
+# is ~1e-16 / |a - 1| (a = 1 + 1.2e-10 was 4.7e-6 off), the sum's ~1e-15 (a ridge pulls log a towards 0: a to 1).
+NEAR_ONE = 1e-6
 _MOST_TERMS = 1 << 24  # terms `expected_if_alive_by_sum` stops at (a tail that long: a rate near 0 for years)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from scipy.special import hyp2f1
 
-from scoring.valuemodel.bgnbd import BgNbdParams, expected_if_alive_by_sum
+from scoring.valuemodel.bgnbd import NEAR_ONE, BgNbdParams, expected_if_alive_by_sum
 from scoring.valuemodel.clv import DAYS_PER_MONTH
 from scoring.valuemodel.features import LOGIT_EPS, RECENCY_UNIT_DAYS, frequent_share
 from scoring.valuemodel.model import ValueModel
@@ -45,6 +45,8 @@ def expected_1(bg: BgNbdParams, t: float, x: float, t_x: float, T: float, alive:
     r, alpha, a, b = bg.r, bg.alpha, bg.a, bg.b
     if not bg.drops_out:  # the NBD limit: alive for sure, rate ~ Gamma(r + x, alpha + T)
         return (r + x) * t / (alpha + T)
+    if abs(a - 1.0) < NEAR_ONE:  # the closed form's 1 - survive over a - 1 would cancel: the sum
+        return max(0.0, expected_if_alive_by_sum(bg, t, x, T) * alive)
     z = t / (alpha + T + t)
     c = a + b + x - 1.0
     hyp = float(hyp2f1(r + x, b + x, c, z))

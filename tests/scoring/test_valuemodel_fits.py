@@ -166,6 +166,7 @@ def test_stream_and_batch_agree_for_the_nbd_limit(cdnow: dict[int, History]) -> 
 @settings(max_examples=60, deadline=None)
 @given(parameters, summaries, st.floats(1, 365))
 @example(BgNbdParams.nbd(0.0625, 1.0), (0.0, 0.0, 1.0), 157.0)  # a long tail: once 5e-7 of the mean left out
+@example(BgNbdParams(1.0, 1.0, 1.0000000001164153, 1.0), (0.0, 0.0, 1.0), 1.0)  # a -> 1: the closed form was 5e-6 off
 def test_purchase_days_in_a_period_are_a_distribution_with_the_models_zero_class_and_mean(
     params: BgNbdParams, row: tuple[float, float, float], t: float
 ) -> None:
@@ -205,6 +206,20 @@ def test_expected_purchases_stay_finite_when_rates_are_nearly_equal() -> None:
     assert np.all(got <= (params.r + x) * 90.0 / (params.alpha + T))  # no drop-out is the upper bound
     scalar = [expected_1(params, 90.0, *row, p_alive_1(params, *row)) for row in zip(x, t_x, T, strict=True)]
     assert scalar == pytest.approx(list(got), rel=1e-12)
+
+
+@pytest.mark.parametrize("a", [1.0 + 1.2e-10, 1.0 - 1.2e-10, 1.0 + 3e-7, 1.0])
+def test_expected_purchases_keep_their_digits_when_a_is_near_1(a: float) -> None:
+    """The closed form divides 1 - survive by a - 1, both near 0 when a is near 1 (a ridge on log a pulls a
+    towards 1): there the sum is used, by the vectorised and the scalar forms alike (a = 1 + 1.2e-10 was
+    4.7e-6 off)."""
+    params = BgNbdParams(r=1.0, alpha=1.0, a=a, b=1.0)
+    x, t_x, T = np.array([0.0, 2.0, 5.0]), np.array([0.0, 3.0, 40.0]), np.array([1.0, 30.0, 60.0])
+    want = [expected_if_alive_by_sum(params, 30.0, *row[::2]) * p_alive(params, *row)[0]
+            for row in zip(x, t_x, T, strict=True)]
+    assert list(expected_purchases(params, 30.0, x, t_x, T)) == pytest.approx(want, rel=1e-12)
+    scalar = [expected_1(params, 30.0, *row, p_alive_1(params, *row)) for row in zip(x, t_x, T, strict=True)]
+    assert scalar == pytest.approx(want, rel=1e-12)
 
 
 # --- boundary detection and the fit the model uses ---------------------------------------------
