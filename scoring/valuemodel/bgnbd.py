@@ -290,12 +290,13 @@ def expected_purchases(
     if not params.drops_out:  # alive for sure; the rate's posterior is Gamma(r + x, alpha + T)
         nbd: FloatArray = (r + xs) * ts / (alpha + Ts) + 0.0 * txs
         return nbd
-    sign, log_hyp = _log_hyp2f1(r + xs, b + xs, a + b + xs - 1.0, ts / (alpha + Ts + ts))
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a == 1: summed below
-        survive = sign * np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
-        if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
-    if abs(a - 1.0) < NEAR_ONE:  # 1 - survive cancels to ~eps / |a - 1| relative: every entry summed
-        if_alive = np.broadcast_to(np.nan, np.shape(if_alive)).copy()
+    if abs(a - 1.0) < NEAR_ONE:  # 1 - survive would cancel to ~eps / |a - 1| relative: every entry summed below
+        if_alive = np.full(np.broadcast_shapes(ts.shape, xs.shape, Ts.shape), np.nan)
+    else:
+        sign, log_hyp = _log_hyp2f1(r + xs, b + xs, a + b + xs - 1.0, ts / (alpha + Ts + ts))
+        with np.errstate(invalid="ignore", over="ignore"):  # a non-finite entry is summed below
+            survive = sign * np.exp(log_hyp + (r + xs) * np.log((alpha + Ts) / (alpha + Ts + ts)))
+            if_alive = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - survive)
     if not np.all(np.isfinite(if_alive)):  # scipy's 2F1 fails for very large r (nearly equal rates)
         if_alive = _patch_by_sum(params, if_alive, ts, xs, Ts)
     # lifetimes divides by 1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x), which is 1 / P(alive).

@@ -35,7 +35,7 @@ from streams.cli.options import (
     csv_layout,
 )
 from streams.offline.background import given_later
-from streams.offline.history import BadRow, CsvLayout, HistoryError, nothing_read
+from streams.offline.history import CsvLayout, HistoryError, nothing_read
 
 # Input bytes from which `fit` fits the model in a forked process beside the reading and the calibration's fold
 # (~20,000 rows of a CSV; below it both take well under a second, and a fork costs tens of milliseconds).
@@ -209,49 +209,48 @@ def _in_parts(
     from streams.cli.calibrate import calibrating, check_read
     from streams.cli.progress import estimated_rows, terminal_progress
     from streams.offline import columnar, spill
-    from streams.offline.batch import parts_purchase_log
+    from streams.offline.batch import InputsSeen, parts_purchase_log
     from streams.offline.history import Inputs as History
     from streams.offline.replay import ReplayStats
 
     scoring = calibrating(config)
     stats = ReplayStats()
-    first_bad: dict[str, BadRow] = {}  # input -> its first bad row
-    with_events: set[int] = set()  # inputs of which some row was read
-
-    def seen(read: ColumnRead) -> None:
-        for row in read.bad:
-            first_bad.setdefault(row.source, row)
-        with_events.update(read.events.get_column("src").unique().to_list())
-
+    seen = InputsSeen()
     with ExitStack() as stack:
         try:
             with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
                 people = stack.enter_context(spill.spilled(  # the block size looked up now (the tests patch it)
                     History(tuple(inputs), layout), parts, scoring, stats, lambda _: None, on_progress,
-                    columnar.BLOCK_BYTES, seen))
+                    columnar.BLOCK_BYTES, seen.add))
         except HistoryError as exc:
             err.print(f"tierstream: error: {exc}", markup=False)
             raise typer.Exit(2) from None
-        read, log = parts_purchase_log([partial(spill.part_events, files) for files in people.files], inputs,
-                                       layout, day, config, stats.bad)
-        for src, path in enumerate(inputs):  # the first input none of whose rows could be read
-            if str(path) in first_bad and src not in with_events:
-                read.unreadable = (path, first_bad[str(path)])
-                break
+        read, log = parts_purchase_log((spill.part_events(files) for files in people.files), inputs, layout, day,
+                                       config, seen, stats.bad)
         _say_read(read, log.n_customers)
 
-        def calibrate() -> Callable[[Path], None]:
-            failure: typer.Exit | None = None
-            with err.capture() as held:
-                try:
-                    check_read(stats)
-                    calibration = calibrated_or_exit(lambda: spill.calibrate_population(people, day, scoring))
-                except typer.Exit as exc:
-                    failure = exc
-            return partial(_write_calibration, held.get(), failure, calibration if failure is None else None,
-                           stats, config)
+        def calibration() -> tuple[Calibration, ReplayStats]:
+            check_read(stats)
+            return calibrated_or_exit(lambda: spill.calibrate_population(people, day, scoring)), stats
 
-        yield log, calibrate
+        yield log, partial(_held_calibration, calibration, config)
+
+
+def _held_calibration(
+    compute: Callable[[], tuple[Calibration, ReplayStats]], config: ScoringConfig,
+) -> Callable[[Path], None]:
+    """`compute()` run now, what it prints held: the answer prints that, then exits as computing did, or writes
+    the calibration to a path and reports it (`fit` prints the model's lines first)."""
+    from streams.offline.replay import ReplayStats
+
+    failure: typer.Exit | None = None
+    calibration, stats = None, ReplayStats()
+    with err.capture() as held:
+        try:
+            calibration, stats = compute()
+        except typer.Exit as exc:
+            failure = exc
+    return partial(_write_calibration, held.get(), failure, calibration, stats, config)
 
 
 def _write_calibration(
@@ -327,18 +326,14 @@ def _calibration(
     (`fit` prints the model's lines first)."""
     from streams.cli.calibrate import calibrating, calibration_of, read_population
     from streams.offline.history import Inputs as History
-    from streams.offline.replay import ReplayStats
 
     scoring = calibrating(config)
-    failure: typer.Exit | None = None
-    calibration, stats = None, ReplayStats()
-    with err.capture() as held:
-        try:
-            states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
-            calibration = calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring)
-        except typer.Exit as exc:
-            failure = exc
-    return partial(_write_calibration, held.get(), failure, calibration, stats, config)
+
+    def calibration() -> tuple[Calibration, ReplayStats]:
+        states, stats = read_population(History(tuple(inputs), layout), day, scoring, per_row, columns)
+        return calibration_of([customer_figures(s, day, scoring) for s in states.values()], day, scoring), stats
+
+    return _held_calibration(calibration, config)
 
 
 @app.command("evaluate", epilog="""Examples:

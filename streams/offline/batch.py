@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -166,22 +166,21 @@ def batch_purchase_log(
 
 
 def parts_purchase_log(
-    parts: Sequence[pl.DataFrame | Callable[[], pl.DataFrame]], paths: list[Path], layout: CsvLayout,
-    until_day: int | None, config: ScoringConfig, bad: int,
+    parts: Iterable[pl.DataFrame], paths: list[Path], layout: CsvLayout, until_day: int | None,
+    config: ScoringConfig, seen: InputsSeen, bad: int,
 ) -> tuple[PurchaseRead, PurchaseLog]:
-    """`batch_purchase_log`'s answer (the same arrays, the same counts but `unreadable`, which the caller finds)
-    from inputs spilled by customer (`streams.offline.spill`): each part's events (a frame, or a call that
-    loads it) in file order, every event of a customer in one part; `bad`: the bad rows of the whole read.
+    """`batch_purchase_log`'s answer (the same arrays, the same counts) from inputs spilled by customer
+    (`streams.offline.spill`): each part's events in file order (loaded as the iterable is read), every event
+    of a customer in one part; `seen`: every block of the read; `bad`: the bad rows of the whole read.
 
     A part's rows are numbered by (input, line), the order the inputs' rows have when read whole, and its
     customers' (customer, day) purchase rows summed as `purchase_log_of` sums them; the parts' logs are then
     put in customers' first-row order. What is held at once: one part's events, and the purchase days."""
     from scoring.valuemodel.summary import PurchaseLog, purchase_log_of  # noqa: PLC0415 - the package imports SciPy
 
-    read = PurchaseRead(bad=bad)
+    read = PurchaseRead(bad=bad, unreadable=seen.unreadable(paths))
     firsts, days, amounts = [], [], []
-    for part in parts:
-        events = part() if callable(part) else part
+    for events in parts:
         seq = (pl.col("src").cast(pl.Int64) * _LINES + pl.col("line")).alias("seq")
         ordered = _purchases_of(events.with_columns(seq), paths, layout, until_day, config, read)
         first = ordered.get_column("first").to_numpy()
@@ -222,13 +221,31 @@ def _purchase_rows(
     if columns is None:
         columns = read_columns(Inputs(tuple(paths), layout), on_progress)
     read.bad = len(columns.bad)
-    events = columns.events.with_row_index("seq")
-    for src, path in enumerate(paths):  # the first input none of whose rows could be read
-        mine = [row for row in columns.bad if row.source == str(path)]
-        if mine and events.filter(pl.col("src") == src).height == 0 and read.unreadable is None:
-            read.unreadable = (path, mine[0])
-            break
-    return read, _purchases_of(events, paths, layout, until_day, config, read)
+    seen = InputsSeen()
+    seen.add(columns)
+    read.unreadable = seen.unreadable(paths)
+    return read, _purchases_of(columns.events.with_row_index("seq"), paths, layout, until_day, config, read)
+
+
+class InputsSeen:
+    """What a read (whole, or block by block: `add` each) found of each input: its first bad row, and whether
+    any of its rows was read; enough to name the first input none of whose rows could be read."""
+
+    def __init__(self) -> None:
+        self.first_bad: dict[str, BadRow] = {}  # input -> its first bad row
+        self.with_events: set[int] = set()  # inputs of which some row was read
+
+    def add(self, read: ColumnRead) -> None:
+        for row in read.bad:
+            self.first_bad.setdefault(row.source, row)
+        self.with_events.update(read.events.get_column("src").unique().to_list())
+
+    def unreadable(self, paths: list[Path]) -> tuple[Path, BadRow] | None:
+        """The first input none of whose rows could be read, and its first bad row (None: no such input)."""
+        for src, path in enumerate(paths):
+            if str(path) in self.first_bad and src not in self.with_events:
+                return path, self.first_bad[str(path)]
+        return None
 
 
 def _purchases_of(

@@ -80,23 +80,23 @@ async def test_memory_is_flat_and_lag_returns_to_zero(start_stream: StartStream,
         events = Events(7, f"soak-{group.settings.app_id[-8:]}")
         produced = 0
 
-        async def scored() -> int:
-            """Events settled: scored, or counted as a duplicate or a dead letter."""
+        async def settled() -> int:
+            """Events scored, or counted as a duplicate or a dead letter."""
             health = await worker.health() or {}
             return sum(int(health.get(k, 0)) for k in ("events_scored", "duplicates", "dead_lettered"))
 
-        # 1. the maximum rate: a burst, timed from the first scored event to the last
+        # 1. the maximum rate: a burst, timed from the first settled event to the last
         await upstream.send_all(topic, [events.next() for _ in range(BURST)])
         produced += BURST
-        await eventually(lambda: _at_least(scored, 1), "the first scored event", within=60, interval=0.05)
+        await eventually(lambda: _at_least(settled, 1), "the first settled event", within=60, interval=0.05)
         started = time.monotonic()
-        await eventually(lambda: _at_least(scored, produced), "the burst to be scored", within=300, interval=0.1)
+        await eventually(lambda: _at_least(settled, produced), "the burst to be settled", within=300, interval=0.1)
         max_rate = (BURST - 1) / max(time.monotonic() - started, 1e-3)
         rate = LOAD_SHARE * max_rate
 
         # 2. steady load at `rate` for SOAK_SECONDS, RSS sampled every second
         load = SteadyLoad(rate)
-        produced += await load.run(worker, upstream, topic, events, produced, scored)
+        produced += await load.run(worker, upstream, topic, events, produced, settled)
         samples, backlogs, held = load.samples, load.backlogs, load.held
         load_stopped = time.monotonic()
 
@@ -104,7 +104,7 @@ async def test_memory_is_flat_and_lag_returns_to_zero(start_stream: StartStream,
         seen: dict[str, Any] = {}
 
         async def drained() -> bool:
-            seen.update(settled=await scored(), lag=await metrics_lag(worker), health=await worker.health())
+            seen.update(settled=await settled(), lag=await metrics_lag(worker), health=await worker.health())
             return bool(seen["settled"] >= produced and seen["lag"] == 0)
 
         try:
@@ -134,7 +134,7 @@ async def test_memory_is_flat_and_lag_returns_to_zero(start_stream: StartStream,
         assert 0 <= duplicates <= max(3, produced // 10_000), f"{duplicates} duplicates among unique ids: {health}"
         assert last - first <= max(RSS_TOLERANCE * first, RSS_SLACK_KIB), (
             f"RSS grew from {first / 1024:.1f} to {last / 1024:.1f} MiB: {[round(s / 1024) for s in samples]}; "
-            f"backlog (events produced, not yet scored) at each sample: {backlogs}")
+            f"backlog (events produced, not yet settled) at each sample: {backlogs}")
 
 
 class SteadyLoad:
@@ -145,16 +145,16 @@ class SteadyLoad:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.samples: list[int] = []  # RSS, KiB
-        self.backlogs: list[int] = []  # events produced and not yet scored
+        self.backlogs: list[int] = []  # events produced and not yet settled
         self.held = 0.0  # seconds production waited
 
     async def run(self, worker: Any, upstream: Upstream, topic: str, events: Events, produced: int,
-                  scored: Callable[[], Awaitable[int]]) -> int:
+                  settled: Callable[[], Awaitable[int]]) -> int:
         """Produce for SOAK_SECONDS; how many events it produced (`produced` before it)."""
         started = ticked = next_sample = time.monotonic()
         offered, sent, limit = 0.0, 0, max(100, int(self.rate * BACKLOG_SECONDS))
         while (now := time.monotonic()) - started < SOAK_SECONDS:
-            backlog = produced + sent - await scored()
+            backlog = produced + sent - await settled()
             if backlog > limit:
                 self.held += now - ticked
             else:
