@@ -149,6 +149,7 @@ def fit(
     check_writable(calibration_out, "--calibration-out")
     _one_blas_thread()
     from scoring.valuemodel.errors import ValueModelError  # the rest of the model (SciPy) where it is fitted
+    from streams.offline.replay import no_cyclic_gc
 
     scoring = settings_from(config).scoring
     layout = csv_layout(**locals())
@@ -159,7 +160,9 @@ def fit(
     # as one after the other. The calibration's lines wait for the model's.
     forked = _input_bytes(inputs) >= BACKGROUND_MIN_BYTES
     parts = 1 if per_row else _parts(inputs, layout)
-    with given_later(fitting, _model_modules, forked, (ValueModelError,)) as give, ExitStack() as spilled:
+    # no cyclic collector (the values are acyclic: it would only re-scan them), in the forked child too
+    with no_cyclic_gc(), given_later(fitting, _model_modules, forked, (ValueModelError,)) as give, \
+            ExitStack() as spilled:
         if parts > 1:  # more text than a part: read once, spilled to disk by customer, folded part by part
             log, calibrate = spilled.enter_context(_in_parts(inputs, layout, day, scoring, parts))
             pending = give((log, log.n_customers))

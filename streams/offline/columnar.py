@@ -181,12 +181,18 @@ def _text_blocks(path: Path, block_bytes: int) -> Iterator[str]:
         yield data.decode("utf-8").removesuffix("\n")
 
 
+def _plain_bytes(data: bytes) -> bool:
+    """No NUL, and every CR before an LF (the CRs counted only when there is one: two counts of the whole text
+    were ~0.08 s of a 52 MB read)."""
+    return b"\x00" not in data and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"))
+
+
 def _simple_stream(path: Path, whitespace: bool, delimiter: str, block_bytes: int) -> bool:
     """`_simple_text`'s checks, and `_quotes_close`'s, over the file block by block (it is not kept)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         for data in _byte_blocks(path, block_bytes):
-            if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+            if not _plain_bytes(data):
                 return False
             text = decoder.decode(data)
             if whitespace and (not text.isascii() or re.search("[\x0b\x0c\x1c-\x1f\"]", text)):
@@ -277,7 +283,7 @@ def _simple_text(path: Path, whitespace: bool) -> str | None:
     except (OSError, EOFError, zlib.error):
         return None  # the per-row reader says what is wrong, and reads what it can
     data = data.removeprefix(_BOM)
-    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+    if not _plain_bytes(data):
         return None
     try:
         text = data.decode("utf-8")

@@ -91,3 +91,14 @@ def test_a_wholesale_customer_fills_its_filters_and_the_decisions_are_the_cores(
     assert states == {"w": without_memory(state)}
     assert 16 < count < 3_000 and rejected > 0  # the filters were full
     assert duplicates > (100 if redelivered else 0)  # and answered yes (falsely, for ids never seen before)
+
+
+def test_ids_are_distinct_by_their_hashes_or_else_by_themselves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_distinct`: a repeated id is found; distinct ids whose hashes collide are still distinct (the ids
+    themselves are compared when two hashes are equal)."""
+    from streams.offline import batchfold
+
+    distinct, repeated = pl.Series(["a:1", "a:2", "b:1"]), pl.Series(["a:1", "a:2", "a:1"])
+    assert batchfold._distinct(distinct) and not batchfold._distinct(repeated)
+    monkeypatch.setattr(pl.Series, "hash", lambda self, *a, **k: pl.Series([7] * self.len(), dtype=pl.UInt64))
+    assert batchfold._distinct(distinct) and not batchfold._distinct(repeated)
