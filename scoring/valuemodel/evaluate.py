@@ -37,7 +37,7 @@ from scoring.valuemodel.metrics import precision_at_top, roc_auc
 from scoring.valuemodel.penalised import fit_bgnbd_as_lifetimes
 from scoring.valuemodel.purchasefit import fit_purchases, require_repeat_buyers
 from scoring.valuemodel.segments import segments
-from scoring.valuemodel.summary import History, PurchaseLog, bought_between, purchase_log, summarise
+from scoring.valuemodel.summary import History, PurchaseLog, bought_between, log_of, summarise
 
 METHODS = ("model", "one_minus_p_alive", "recency_days")
 BASELINES = METHODS[1:]
@@ -84,7 +84,7 @@ class Evaluation:
 
 
 def evaluate(
-    transactions_by_customer: Mapping[Any, History],
+    transactions_by_customer: Mapping[Any, History] | PurchaseLog,
     cal_end_day: int,
     horizon_days: int | None = None,
     l2: float | None = None,
@@ -93,7 +93,7 @@ def evaluate(
     bootstrap_rounds: int = 0,
     seed: int = 0,
 ) -> Evaluation:
-    """Evaluate on per-customer sorted (epoch day, amount) purchase lists.
+    """Evaluate on per-customer sorted (epoch day, amount) purchase lists, or their `purchase_log`.
 
     `horizon_days` defaults to the days from `cal_end_day` to the last
     purchase day in the data. The at-risk model's own training labels come
@@ -102,7 +102,7 @@ def evaluate(
     Raises ValueModelError (NotEnoughHistoryError saying how much is needed) when
     the history cannot be evaluated.
     """
-    log = purchase_log(list(transactions_by_customer.values()))
+    log = log_of(transactions_by_customer)
     horizon = _horizon(log, cal_end_day, horizon_days)
     s = summarise(log, cal_end_day)
     require_repeat_buyers(s, "evaluate")

@@ -18,7 +18,7 @@ from scoring.valuemodel.errors import ValueModelError
 from scoring.valuemodel.gammagamma import GammaGammaParams
 from scoring.valuemodel.purchasefit import fit_purchases, require_repeat_buyers
 from scoring.valuemodel.spendfit import SpendCheck, fit_spend, spend_check
-from scoring.valuemodel.summary import History, PurchaseLog, purchase_log, summarise, window_activity
+from scoring.valuemodel.summary import History, PurchaseLog, log_of, summarise, window_activity
 from scoring.valuemodel.thresholds import RfmThresholds, quantile_thresholds
 
 MODEL_FORMAT = "tierstream.valuemodel/4"
@@ -142,10 +142,7 @@ def fit_value_model(
     Raises ValueModelError when a part cannot be fitted (NotEnoughHistoryError,
     saying how much is needed, when the history is too small).
     """
-    if isinstance(transactions_by_customer, PurchaseLog):
-        log = transactions_by_customer
-    else:
-        log = purchase_log(list(transactions_by_customer.values()))
+    log = log_of(transactions_by_customer)
     s = summarise(log, as_of_day)
     require_repeat_buyers(s)
     bg, bg_fit = fit_purchases(log, as_of_day)

@@ -7,8 +7,9 @@ purchase day whose amount is the day's total, as in lifetimes'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,13 @@ def purchase_log(histories: Sequence[History]) -> PurchaseLog:
     day = np.array([int(d) for d, _ in rows], dtype=np.int64)
     amount = np.array([float(a) for _, a in rows], dtype=np.float64)
     return purchase_log_of(customer, day, amount, len(histories))
+
+
+def log_of(transactions_by_customer: Mapping[Any, History] | PurchaseLog) -> PurchaseLog:
+    """The purchase log of per-customer (day, amount) lists (`purchase_log`), or the log itself."""
+    if isinstance(transactions_by_customer, PurchaseLog):
+        return transactions_by_customer
+    return purchase_log(list(transactions_by_customer.values()))
 
 
 def purchase_log_of(customer: IntArray, day: IntArray, amount: FloatArray, n: int) -> PurchaseLog:

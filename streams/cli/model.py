@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from streams.offline.columnar import ColumnRead
     from streams.offline.purchases import PurchaseRead
     from streams.offline.replay import ReplayStats
+    from streams.offline.spill import SpilledPopulation
 
 
 def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
@@ -63,13 +64,6 @@ def _columns(inputs: list[Path], layout: CsvLayout) -> ColumnRead:
     except HistoryError as exc:
         err.print(f"tierstream: error: {exc}", markup=False)
         raise typer.Exit(2) from None
-
-
-def _histories(
-    inputs: list[Path], layout: CsvLayout, until_day: int | None = None, config: Path | None = None,
-    per_row: bool = False, columns: ColumnRead | None = None,
-) -> dict[str, list[tuple[int, float]]]:
-    return _purchases(inputs, layout, until_day, config, per_row, columns)[0].histories
 
 
 def _purchases(
@@ -204,39 +198,65 @@ def _parts(inputs: list[Path], layout: CsvLayout) -> int:
 def _in_parts(
     inputs: list[Path], layout: CsvLayout, day: int, config: ScoringConfig, parts: int,
 ) -> Iterator[tuple[PurchaseLog, Callable[[], Callable[[Path], None]]]]:
-    """The inputs read once and spilled by customer to `parts` parts of a temporary folder (removed on exit):
-    the purchase log made part by part (`batch.parts_purchase_log`: the log of the inputs read whole), and a
+    """The inputs read once and spilled by customer to `parts` parts (`_spilled_log`): the purchase log, and a
     call that computes the calibration part by part (`spill.calibrate_population`) as `_calibration` does
     (what it printed held until its answer writes it). What is held at once: one part, and the purchase days."""
     from streams.cli.calibrate import calibrated as calibrated_or_exit
     from streams.cli.calibrate import calibrating, check_read
-    from streams.cli.progress import estimated_rows, terminal_progress
-    from streams.offline import columnar, spill
-    from streams.offline.batch import InputsSeen, parts_purchase_log
-    from streams.offline.history import Inputs as History
-    from streams.offline.replay import ReplayStats
+    from streams.offline import spill
 
     scoring = calibrating(config)
-    stats = ReplayStats()
-    seen = InputsSeen()
-    with ExitStack() as stack:
-        try:
-            with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
-                people = stack.enter_context(spill.spilled(  # the block size looked up now (the tests patch it)
-                    History(tuple(inputs), layout), parts, scoring, stats, lambda _: None, on_progress,
-                    columnar.BLOCK_BYTES, seen.add))
-        except HistoryError as exc:
-            err.print(f"tierstream: error: {exc}", markup=False)
-            raise typer.Exit(2) from None
-        read, log = parts_purchase_log((spill.part_events(files) for files in people.files), inputs, layout, day,
-                                       config, seen, stats.bad)
-        _say_read(read, log.n_customers)
+    with _spilled_log(inputs, layout, day, scoring, parts) as (people, stats, log):
 
         def calibration() -> tuple[Calibration, ReplayStats]:
             check_read(stats)
             return calibrated_or_exit(lambda: spill.calibrate_population(people, day, scoring)), stats
 
         yield log, partial(_held_calibration, calibration, config)
+
+
+@contextmanager
+def _spilled_log(
+    inputs: list[Path], layout: CsvLayout, until_day: int | None, config: ScoringConfig, parts: int,
+) -> Iterator[tuple[SpilledPopulation, ReplayStats, PurchaseLog]]:
+    """The inputs read once and spilled by customer to `parts` parts of a temporary folder (removed on exit),
+    what the read counted, and the purchase log (up to `until_day`) made part by part
+    (`batch.parts_purchase_log`: the log of the inputs read whole); what was left out said as `_purchases`
+    says it. What is held at once: one part, and the purchase days."""
+    from streams.cli.progress import estimated_rows, terminal_progress
+    from streams.offline import columnar, spill
+    from streams.offline.batch import InputsSeen, parts_purchase_log
+    from streams.offline.history import Inputs as History
+    from streams.offline.replay import ReplayStats
+
+    stats = ReplayStats()
+    seen = InputsSeen()
+    with ExitStack() as stack:
+        try:
+            with terminal_progress(err, "read", estimated_rows(inputs)) as on_progress:
+                people = stack.enter_context(spill.spilled(  # the block size looked up now (the tests patch it)
+                    History(tuple(inputs), layout), parts, config, stats, lambda _: None, on_progress,
+                    columnar.BLOCK_BYTES, seen.add))
+        except HistoryError as exc:
+            err.print(f"tierstream: error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        read, log = parts_purchase_log((spill.part_events(files) for files in people.files), inputs, layout,
+                                       until_day, config, seen, stats.bad)
+        _say_read(read, log.n_customers)
+        yield people, stats, log
+
+
+def _purchase_log(inputs: list[Path], layout: CsvLayout, config: Path | None) -> PurchaseLog:
+    """Every purchase of the inputs as the value model's purchase log: read in columns, or spilled by customer
+    and made part by part when the inputs are larger than a part (`_spilled_log`; what is held then: one part,
+    and the purchase days, never every row)."""
+    parts = _parts(inputs, layout)
+    if parts > 1:
+        with _spilled_log(inputs, layout, None, settings_from(config).scoring, parts) as (_, _, log):
+            return log
+    whole = _purchases(inputs, layout, None, config, as_log=True)[1]
+    assert whole is not None  # as_log: the columns' log
+    return whole
 
 
 def _held_calibration(
@@ -380,13 +400,13 @@ def evaluate_command(
 
     if json_out is not None:
         check_writable(json_out, "--json")
-    histories = _histories(inputs, csv_layout(**locals()), None, config)
+    log = _purchase_log(inputs, csv_layout(**locals()), config)
     try:
-        result = evaluate(histories, parse_day(cal_end), horizon_days, bootstrap_rounds=bootstrap)
+        result = evaluate(log, parse_day(cal_end), horizon_days, bootstrap_rounds=bootstrap)
     except ValueModelError as exc:
         err.print(f"tierstream: cannot evaluate: {exc}", markup=False)
         raise typer.Exit(1) from None
-    del histories  # every customer's purchases: not held through the checks below
+    del log  # every customer's purchase days: not held through the checks below
     table = Table("segment", "method", "customers", "did not buy", "ROC AUC", "precision@top20%",
                   "model - this: AUC", "model - this: P@20", title=evaluation_title(result))
     for row in evaluation_rows(result):
