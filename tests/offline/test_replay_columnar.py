@@ -334,6 +334,59 @@ def test_blocks_read_what_the_whole_file_reads(
     assert sorted({src for p in pieces for src in p.per_row}) == whole.per_row
 
 
+@PROPS
+@given(data=st.data(), quantity=st.booleans(), delimiter=st.sampled_from([",", ";", "\t"]), gz=st.booleans(),
+       headed=st.booleans(), short_first=st.booleans())
+def test_the_csv_parser_splits_lines_as_the_split_does(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, quantity: bool, delimiter: str, gz: bool,
+    headed: bool, short_first: bool,
+) -> None:
+    """A file without quotes is split by Polars' CSV parser (`columnar._parsed`): the same events and bad rows
+    as the string split it stands for (short, blank and extra-field lines, CRLF, with and without a last
+    newline; a first line with too few fields, as the parser takes their number from it, falls back to the
+    split)."""
+    from streams.offline import columnar
+
+    columns = ["customer_id", "occurred_at", "amount"] + (["quantity"] if quantity else [])
+    lines = data.draw(st.lists(plain_line(quantity, delimiter), min_size=1, max_size=25).filter(
+        lambda ls: not any('"' in line for line in ls)))
+    if short_first:
+        lines.insert(0, "c9")
+    end = data.draw(st.sampled_from(["\n", "\r\n"]))
+    body = end.join(lines) + data.draw(st.sampled_from(["", end]))
+    text = (delimiter.join(columns) + "\n" + body) if headed else body
+    path = write(tmp_path_factory.mktemp("parser") / f"p.csv{'.gz' if gz else ''}", text)
+    inputs = Inputs((path,), CsvLayout(quantity="quantity" if quantity else None, delimiter=delimiter,
+                                       columns=() if headed else tuple(columns)))
+    taken: list[bool] = []
+    real = columnar._parsed
+
+    def spy(*args: object) -> object:
+        answer = real(*args)  # type: ignore[arg-type]
+        taken.append(answer is not None)
+        return answer
+
+    with pytest.MonkeyPatch.context() as patch:  # undone after each example (a fixture would last them all)
+        patch.setattr(columnar, "_parsed", spy)
+        parsed = read_columns(inputs)
+        patch.setattr(columnar, "_parsed", lambda *args: None)
+        split = read_columns(inputs)
+    assert parsed.events.equals(split.events)
+    assert parsed.bad == split.bad and parsed.per_row == split.per_row
+    if not split.per_row and not (headed and not body):  # read in columns, with a body to parse
+        assert taken == [lines[0].count(delimiter) >= len(columns) - 1]  # the parser counts the first line's
+
+
+def test_a_layout_with_categories_is_split_as_before(tmp_path: Path) -> None:
+    """An empty category is a valid one: a short line must not be read as one with an empty category, so a
+    layout with a category or item column is split by the string split (its missing fields null)."""
+    path = write(tmp_path / "c.csv", "customer_id,occurred_at,amount,category\nc1,2024-01-01,1.5,toys\n"
+                                     "c2,2024-01-02,2\nc3,2024-01-03,3,\n")
+    read = read_columns(Inputs((path,), CsvLayout(category="category")))
+    assert read.events.get_column("customer").to_list() == ["c1", "c3"]
+    assert [(b.line, b.source) for b in read.bad] == [(3, str(path))]
+
+
 def test_a_history_larger_than_a_part_is_spilled_in_parts(tmp_path: Path) -> None:
     rows = "".join(f"c{n % 7},2024-0{n % 6 + 1}-1{n % 9},{n}.5\n" for n in range(60))
     text = "customer_id,occurred_at,amount\n" + rows
