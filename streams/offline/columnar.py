@@ -256,10 +256,11 @@ def _vectorised(src: int, path: Path, layout: CsvLayout, bad: list[BadRow]) -> p
     odd_delimiter = len(layout.delimiter) != 1 and not is_whitespace(layout.delimiter)
     if str(path) == "-" or is_jsonl(path) or not _is_plain(layout) or odd_delimiter:
         return None
-    text = _simple_text(path, is_whitespace(layout.delimiter))
-    if text is None:
+    simple = _simple_text(path, is_whitespace(layout.delimiter))
+    if simple is None:
         return None
-    header_line, _, body = text.partition("\n") if not layout.columns else ("", "", text)
+    data, text = simple
+    header_line = "" if layout.columns else text[:text.find("\n")] if "\n" in text else text
     first = 1 if layout.columns else 2
     if not layout.columns:
         header_line = header_line.removesuffix("\r")
@@ -271,12 +272,13 @@ def _vectorised(src: int, path: Path, layout: CsvLayout, bad: list[BadRow]) -> p
     else:
         header = list(layout.columns)
     columns = _Columns(header, layout)  # a missing column: HistoryError, as the per-row reader says it
-    return _convert(src, str(path), body, first, columns, layout, bad)
+    return _convert(src, str(path), text, first, columns, layout, bad, skip=first - 1, raw=data)
 
 
-def _simple_text(path: Path, whitespace: bool) -> str | None:
-    """The file's text when Polars' splitting of it is the csv module's (else None): UTF-8, no NUL, every CR
-    before an LF; for whitespace-delimited files ASCII without the rarer whitespace (VT, FF, FS-US)."""
+def _simple_text(path: Path, whitespace: bool) -> tuple[bytes, str] | None:
+    """The file's bytes (without a byte-order mark) and text when Polars' splitting of it is the csv module's
+    (else None): UTF-8, no NUL, every CR before an LF; for whitespace-delimited files ASCII without the rarer
+    whitespace (VT, FF, FS-US)."""
     try:
         data = path.read_bytes()
         if is_gzip(path):
@@ -292,29 +294,33 @@ def _simple_text(path: Path, whitespace: bool) -> str | None:
         return None
     if whitespace and (not text.isascii() or re.search("[\x0b\x0c\x1c-\x1f\"]", text)):
         return None
-    return text
+    return data, text
 
 
 def _convert(
-    src: int, source: str, body: str, first: int, columns: _Columns, layout: CsvLayout, bad: list[BadRow],
-    times: dict[str, int | None] | None = None,
+    src: int, source: str, text: str, first: int, columns: _Columns, layout: CsvLayout, bad: list[BadRow],
+    times: dict[str, int | None] | None = None, skip: int = 0, raw: bytes | None = None,
 ) -> pl.DataFrame | None:
+    """The events of `text` after its first `skip` lines (0, or 1: a header), numbered from `first`; `raw`:
+    its bytes, when the caller has them."""
     whitespace = is_whitespace(layout.delimiter)
     wanted = [i for i, _ in _names(columns)]
     width = max(wanted) + 1
-    parsed = None if whitespace else _parsed(body, layout.delimiter, width, first, columns)
+    parsed = None if whitespace else _parsed(text, skip, raw, layout.delimiter, width, first, columns)
+    texts: Texts = _texts_of  # the lines of the rows left to the per-row code
     if parsed is not None:  # split by Polars' CSV parser (no quote in the text: the same fields as below)
         frame, texts = parsed
     else:
+        body = text.partition("\n")[2] if skip else text
         lines = pl.DataFrame({"text": pl.Series([body]).str.split("\n").explode()}).with_row_index("line", first)
         lines = lines.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_suffix("\r"))
-        text = pl.col("text")
+        line = pl.col("text")
         if whitespace:
-            split = text.str.replace_all("[ \t\r]+", " ").str.strip_chars(" ").str.splitn(" ", width + 1)
+            split = line.str.replace_all("[ \t\r]+", " ").str.strip_chars(" ").str.splitn(" ", width + 1)
             quoted = pl.lit(False)
         else:
-            split = text.str.splitn(layout.delimiter, width + 1)
-            quoted = text.str.contains('"', literal=True)
+            split = line.str.splitn(layout.delimiter, width + 1)
+            quoted = line.str.contains('"', literal=True)
         lines = lines.with_columns(split.alias("f"), quoted.alias("quoted"))
         if not whitespace and not _quotes_close(lines, layout.delimiter):
             return None
@@ -322,14 +328,13 @@ def _convert(
             "line", "text", "quoted",
             *(pl.col("f").struct.field(f"field_{i}").alias(name) for i, name in _names(columns)),
         )
-        texts = _texts_of(frame)
     ok = ~pl.col("quoted")
     for _, name in _names(columns):
         ok = ok & pl.col(name).is_not_null()
-    raw = pl.col("customer_raw")
+    customer = pl.col("customer_raw")
     frame = frame.with_columns(
-        customer=raw.str.strip_chars(_ASCII_SPACE),
-        ok=ok & (raw.str.len_bytes() == raw.str.len_chars()),
+        customer=customer.str.strip_chars(_ASCII_SPACE),
+        ok=ok & (customer.str.len_bytes() == customer.str.len_chars()),
     ).with_columns(ok=pl.col("ok") & (pl.col("customer").str.len_bytes() > 0))
     frame = _with_times(frame, columns, times)
     frame = _with_e4(frame, columns)
@@ -344,7 +349,7 @@ def _convert(
         pl.col("signed").abs().alias("amount_e4"), pl.lit("").alias("currency"), pl.lit(0, dtype=pl.Int64).alias(
             "severity"), "categories",
     )
-    rows = _slow_rows(texts(slow.get_column("line").to_list()), source, columns, whitespace, layout.delimiter)
+    rows = _slow_rows(texts(slow), source, columns, whitespace, layout.delimiter)
     mine: list[BadRow] = []
     extra = _per_row(src, iter(rows), mine)
     bad.extend(mine)
@@ -353,25 +358,21 @@ def _convert(
     return pl.concat([events, extra], how="vertical").sort("line")
 
 
-Texts = Callable[[list[int]], list[tuple[int, str]]]  # the (line, text) of some lines of a body, in file order
+Texts = Callable[[pl.DataFrame], list[tuple[int, str]]]  # (line, text) of the lines of some of a body's rows
 
 
-def _texts_of(frame: pl.DataFrame) -> Texts:
-    """The lines' texts as `frame` (line, text) holds them."""
-    def texts(lines: list[int]) -> list[tuple[int, str]]:
-        if not lines:
-            return []
-        return list(frame.filter(pl.col("line").is_in(lines)).select("line", "text").iter_rows())
-
-    return texts
+def _texts_of(rows: pl.DataFrame) -> list[tuple[int, str]]:
+    """The rows' lines and texts, as the split keeps them beside their fields."""
+    return list(rows.select("line", "text").iter_rows())
 
 
 def _parsed(
-    body: str, delimiter: str, width: int, first: int, columns: _Columns,
+    text: str, skip: int, raw: bytes | None, delimiter: str, width: int, first: int, columns: _Columns,
 ) -> tuple[pl.DataFrame, Texts] | None:
-    """The body's lines split into their first `width` fields by Polars' CSV parser, as `_convert`'s own split
-    makes them (`line`, `quoted` false, the named fields), and a way to the text of any line; None when the
-    parser's answer could differ from that split, or the fields' from the csv module's (the split then runs).
+    """The lines of `text` after its first `skip` (0 or 1; `raw`: its bytes, else encoded here) split into their
+    first `width` fields by Polars' CSV parser, as `_convert`'s own split makes them (`line`, `quoted` false,
+    the named fields), and a way to the texts of rows' lines; None when the parser's answer could differ from
+    that split, or the fields' from the csv module's (the split then runs).
 
     Taken only when the text has no quote (every field is then the text between two delimiters, for the
     parser, `str.splitn` and the csv module alike), the delimiter is one ASCII character, and the first line
@@ -381,29 +382,33 @@ def _parsed(
     empty category or item would pass it, so a layout with one is left to the split. Blank lines are rows of
     the parser (numbered as lines); a CR before each LF is dropped by both (`_plain_bytes` checked there is no
     other CR). Two to three times as fast as the split (0.12 s against 0.37 s on 1.6 M lines)."""
-    if (len(delimiter) != 1 or not delimiter.isascii() or delimiter in '\r\n"' or '"' in body or not body
-            or columns.category is not None or columns.item is not None):
+    start = text.find("\n") + 1 if skip else 0  # where the body starts (0 when a skipped line ends the text)
+    if (len(delimiter) != 1 or not delimiter.isascii() or delimiter in '\r\n"' or '"' in text
+            or (skip and not start) or start >= len(text) or columns.category is not None
+            or columns.item is not None):
         return None
-    head = body[:body.find("\n")] if "\n" in body else body
-    if head.count(delimiter) < width - 1:
+    end = text.find("\n", start)
+    if text[start:end if end >= 0 else len(text)].count(delimiter) < width - 1:  # the first line's fields
         return None
-    raw = body.encode()
+    raw = text.encode() if raw is None else raw
     names = {f"field_{i}": pl.String() for i in range(width)}
     fields = pl.read_csv(raw, has_header=False, separator=delimiter, quote_char=None, schema=names,
                          truncate_ragged_lines=True, empty_string_is_null=False, row_index_name="line",
-                         row_index_offset=first, raise_if_empty=False, extra_columns="ignore")
-    if fields.height != raw.count(b"\n") + (not raw.endswith(b"\n")):  # a row per line, or the split runs
+                         row_index_offset=first, raise_if_empty=False, extra_columns="ignore", skip_lines=skip)
+    if fields.height != raw.count(b"\n") + (not raw.endswith(b"\n")) - skip:  # a row per line, or the split
         return None
     frame = fields.select(pl.col("line").cast(pl.Int64), pl.lit(False).alias("quoted"),
                           *(pl.col(f"field_{i}").alias(name) for i, name in _names(columns))).rechunk()
 
-    def texts(lines: list[int]) -> list[tuple[int, str]]:
+    def texts(rows: pl.DataFrame) -> list[tuple[int, str]]:
+        lines = rows.get_column("line").to_list()
         if not lines:
             return []
         ends = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord("\n"))
         starts = np.concatenate(([0], ends + 1))
         ends = np.concatenate((ends, [len(raw)]))
-        return [(line, raw[starts[line - first]:ends[line - first]].decode().removesuffix("\r")) for line in lines]
+        at = [line - first + skip for line in lines]
+        return [(line, raw[starts[i]:ends[i]].decode().removesuffix("\r")) for line, i in zip(lines, at, strict=True)]
 
     return frame, texts
 
