@@ -3,8 +3,9 @@
 `read_columns` gives every readable row of the inputs as one table of events, in file order, and the
 bad rows, the same ones `streams.offline.history.read_history` yields (same lines, same reasons).
 
-A file is read by Polars string kernels when its text is simple enough for their answer to be the
-csv module's by construction (see `_simple_text`); rows that are not plain (a quoted field, a time or
+A file is read by Polars string kernels (or, when it has no quote, by Polars' CSV parser with quoting
+off: `_parsed`) when its text is simple enough for their answer to be the csv module's by construction
+(see `_simple_text`); rows that are not plain (a quoted field, a time or
 amount the vectorised checks do not take, an odd customer id, too few fields) are converted by the
 per-row code itself (`history._Columns.convert`). Anything else is read by the per-row reader and
 only put into columns: JSONL, stdin, a general layout (type, id, currency or severity columns), text
