@@ -261,7 +261,8 @@ def _vectorised(src: int, path: Path, layout: CsvLayout, bad: list[BadRow]) -> p
     if simple is None:
         return None
     data, text = simple
-    header_line = "" if layout.columns else text[:text.find("\n")] if "\n" in text else text
+    newline = text.find("\n")
+    header_line = "" if layout.columns else text[:newline] if newline >= 0 else text
     first = 1 if layout.columns else 2
     if not layout.columns:
         header_line = header_line.removesuffix("\r")
@@ -307,28 +308,13 @@ def _convert(
     whitespace = is_whitespace(layout.delimiter)
     wanted = [i for i, _ in _names(columns)]
     width = max(wanted) + 1
-    parsed = None if whitespace else _parsed(text, skip, raw, layout.delimiter, width, first, columns)
-    texts: Texts = _texts_of  # the lines of the rows left to the per-row code
-    if parsed is not None:  # split by Polars' CSV parser (no quote in the text: the same fields as below)
-        frame, texts = parsed
-    else:
-        body = text.partition("\n")[2] if skip else text
-        lines = pl.DataFrame({"text": pl.Series([body]).str.split("\n").explode()}).with_row_index("line", first)
-        lines = lines.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_suffix("\r"))
-        line = pl.col("text")
-        if whitespace:
-            split = line.str.replace_all("[ \t\r]+", " ").str.strip_chars(" ").str.splitn(" ", width + 1)
-            quoted = pl.lit(False)
-        else:
-            split = line.str.splitn(layout.delimiter, width + 1)
-            quoted = line.str.contains('"', literal=True)
-        lines = lines.with_columns(split.alias("f"), quoted.alias("quoted"))
-        if not whitespace and not _quotes_close(lines, layout.delimiter):
-            return None
-        frame = lines.select(
-            "line", "text", "quoted",
-            *(pl.col("f").struct.field(f"field_{i}").alias(name) for i, name in _names(columns)),
-        )
+    # Polars' CSV parser when its fields are the split's (no quote in the text), else the string split
+    split = None if whitespace else _parsed(text, skip, raw, layout.delimiter, width, first, columns)
+    if split is None:
+        split = _split(text.partition("\n")[2] if skip else text, layout.delimiter, width, first, columns)
+    if split is None:  # a quoted field spans lines
+        return None
+    frame, texts = split
     ok = ~pl.col("quoted")
     for _, name in _names(columns):
         ok = ok & pl.col(name).is_not_null()
@@ -360,6 +346,32 @@ def _convert(
 
 
 Texts = Callable[[pl.DataFrame], list[tuple[int, str]]]  # (line, text) of the lines of some of a body's rows
+
+
+def _split(
+    body: str, delimiter: str, width: int, first: int, columns: _Columns,
+) -> tuple[pl.DataFrame, Texts] | None:
+    """`body`'s lines, numbered from `first`, split into their first `width` fields by string kernels (`line`,
+    `text`, `quoted`, the named fields; a missing field null), and a way to the texts of rows' lines; None when
+    a quoted field spans lines."""
+    whitespace = is_whitespace(delimiter)
+    lines = pl.DataFrame({"text": pl.Series([body]).str.split("\n").explode()}).with_row_index("line", first)
+    lines = lines.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_suffix("\r"))
+    line = pl.col("text")
+    if whitespace:
+        split = line.str.replace_all("[ \t\r]+", " ").str.strip_chars(" ").str.splitn(" ", width + 1)
+        quoted = pl.lit(False)
+    else:
+        split = line.str.splitn(delimiter, width + 1)
+        quoted = line.str.contains('"', literal=True)
+    lines = lines.with_columns(split.alias("f"), quoted.alias("quoted"))
+    if not whitespace and not _quotes_close(lines, delimiter):
+        return None
+    frame = lines.select(
+        "line", "text", "quoted",
+        *(pl.col("f").struct.field(f"field_{i}").alias(name) for i, name in _names(columns)),
+    )
+    return frame, _texts_of
 
 
 def _texts_of(rows: pl.DataFrame) -> list[tuple[int, str]]:
